@@ -1,0 +1,38 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HeraldError } from '../errors.js';
+import type { ApiDeps, ApiEnv } from './env.js';
+import { bearerAuth } from './middleware/auth.js';
+import { notFound, onError } from './middleware/problem.js';
+import { requestContext } from './middleware/request-context.js';
+import { healthRoutes } from './routes/health.js';
+import { inboxRoutes } from './routes/inbox.js';
+import { sendRoutes } from './routes/send.js';
+
+/** Request bodies above this are refused with 413 (1 MiB). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** The Herald HTTP api. Tests call `createApp(deps).request(...)` with no server. */
+export function createApp(deps: ApiDeps) {
+  const app = new Hono<ApiEnv>();
+  app.onError(onError(deps.logger));
+  app.notFound(notFound);
+  app.use('*', requestContext(deps.logger));
+  app.route('/', healthRoutes(deps));
+
+  const v1 = new Hono<ApiEnv>();
+  v1.use('*', bearerAuth(deps.verifier));
+  v1.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new HeraldError(413, 'Content Too Large', `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`);
+      },
+    }),
+  );
+  v1.route('/', sendRoutes(deps));
+  v1.route('/', inboxRoutes(deps));
+  app.route('/api/v1', v1);
+  return app;
+}

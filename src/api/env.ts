@@ -1,0 +1,27 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { IngestJob } from '../../queues/jobs.js';
+import type { Principal, Verifier } from '../auth/jwt.js';
+import type { Config } from '../config.js';
+import type { Orm } from '../db/orm.js';
+import type { Logger } from '../logger.js';
+
+/** What the api needs; built once per process in src/deps.ts. */
+export interface ApiDeps {
+  config: Config;
+  logger: Logger;
+  orm: Orm;
+  /** producer connection: fails fast when Redis is away */
+  redis: Redis;
+  queues: { ingest: Queue<IngestJob> };
+  verifier: Verifier;
+}
+
+/** Per-request values (Hono's variable map). */
+export interface ApiEnv {
+  Variables: {
+    principal: Principal;
+    requestId: string;
+    logger: Logger;
+  };
+}

@@ -1,0 +1,167 @@
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { SCOPES, type Principal } from '../../auth/jwt.js';
+import { ValidationError } from '../../errors.js';
+import { isUuid } from '../../domain/ids.js';
+import * as inbox from '../../domain/inbox.js';
+import { PRIORITIES, TYPES, fieldErrors } from '../../domain/notification-input.js';
+import { publishEvents } from '../../realtime/events.js';
+import { clusterConnections } from '../../realtime/presence.js';
+import { readJson } from '../body.js';
+import type { ApiDeps, ApiEnv } from '../env.js';
+import { NotFoundError } from '../../errors.js';
+
+const csv = <T extends string>(values: readonly T[]) =>
+  z
+    .string()
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(values as unknown as [T, ...T[]])));
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const cursor = z.string().regex(/^\d{1,19}$/, 'must be a cursor from an earlier answer');
+
+const listQuery = z.object({
+  is_read: bool.optional(),
+  type: csv(TYPES).optional(),
+  priority: csv(PRIORITIES).optional(),
+  /** a cursor (rows after it, oldest first) or an RFC 3339 time (rows created since) */
+  since: z
+    .string()
+    .refine((s) => /^\d{1,19}$/.test(s) || !Number.isNaN(Date.parse(s)), 'must be a cursor or an RFC 3339 time')
+    .optional(),
+  cursor: cursor.optional(),
+  limit: z.coerce.number().int().min(1).max(100).optional(),
+  offset: z.coerce.number().int().min(0).max(100_000).optional(),
+  page: z.coerce.number().int().min(1).max(10_000).optional(),
+  page_size: z.coerce.number().int().min(1).max(100).optional(),
+});
+
+const batchMark = z.strictObject({
+  ids: z.array(z.string().refine(isUuid, 'is not a notification id')).min(1).max(1000),
+  action: z.enum(['read', 'unread', 'delete']),
+});
+
+function parseQuery<T extends z.ZodType>(schema: T, c: Context): z.infer<T> {
+  const parsed = schema.safeParse(c.req.query());
+  if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error), 'The query has invalid parameters.');
+  return parsed.data;
+}
+
+/** A path id that cannot be a notification is simply not found. */
+function idParam(c: Context): string {
+  const id = c.req.param('id') ?? '';
+  if (!isUuid(id)) throw new NotFoundError(`Notification ${id} was not found.`);
+  return id;
+}
+
+/** The token's own inbox (DESIGN §3), with both seeds' paths. */
+export function inboxRoutes(deps: ApiDeps) {
+  const app = new Hono<ApiEnv>();
+  const em = () => deps.orm.em.fork();
+  const prefix = deps.config.QUEUE_PREFIX;
+
+  /** Tells the user's other devices what changed (notification.read / unread_count frames). */
+  async function announce(who: Principal, event: string, ids: string[]) {
+    if (!ids.length) return;
+    const unread = await inbox.unreadCount(em(), who);
+    const audience = `u:${who.sub}`;
+    await publishEvents(deps.redis, prefix, [
+      { tenant: who.tenant, audience, frame: { event, ids } },
+      { tenant: who.tenant, audience, frame: { event: 'unread_count', unread_count: unread } },
+    ]).catch((err) => deps.logger.warn({ err }, 'could not publish inbox event'));
+  }
+
+  app.get('/notifications', async (c) => {
+    const q = parseQuery(listQuery, c);
+    const who = c.get('principal');
+    const sinceCursor = q.since && /^\d+$/.test(q.since) ? q.since : undefined;
+    const sinceTime = q.since && !sinceCursor ? new Date(q.since) : undefined;
+    const pageSize = q.page_size ?? q.limit ?? 20;
+    const offset = q.page ? (q.page - 1) * pageSize : (q.offset ?? 0);
+    const keyset = Boolean(q.cursor || sinceCursor);
+    const filter: inbox.InboxFilter = {
+      is_read: q.is_read,
+      type: q.type,
+      priority: q.priority,
+      sinceCursor,
+      sinceTime,
+      before: q.cursor,
+    };
+    const { rows, total } = await inbox.listInbox(em(), who, filter, {
+      limit: pageSize,
+      offset: keyset ? 0 : offset,
+      order: sinceCursor ? 'asc' : 'desc',
+      withTotal: !keyset,
+    });
+    const last = rows.at(-1)?.cursor ?? null;
+    const next_cursor = sinceCursor ? (last ?? sinceCursor) : rows.length === pageSize ? last : null;
+    return c.json({
+      notifications: rows,
+      total: keyset ? null : total,
+      page: keyset ? null : Math.floor(offset / pageSize) + 1,
+      page_size: pageSize,
+      total_pages: keyset ? null : Math.ceil(total / pageSize),
+      next_cursor,
+    });
+  });
+
+  const unread = async (c: Context<ApiEnv>) => c.json({ unread_count: await inbox.unreadCount(em(), c.get('principal')) });
+  app.get('/notifications/unread-count', unread);
+  app.get('/notifications/unread/count', unread);
+
+  app.get('/notifications/stats', async (c) => {
+    const who = c.get('principal');
+    const mine = await inbox.inboxStats(em(), who);
+    if (!who.scopes.has(SCOPES.admin)) return c.json(mine);
+    const [system, connections] = await Promise.all([inbox.tenantStats(em(), who.tenant), clusterConnections(deps.redis, prefix)]);
+    return c.json({ ...mine, system: { ...system, websocket_connections: connections } });
+  });
+
+  app.get('/notifications/grouped', async (c) => {
+    const q = parseQuery(z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) }), c);
+    return c.json({ groups: await inbox.groupedInbox(em(), c.get('principal'), q.limit) });
+  });
+
+  const readAll = async (c: Context<ApiEnv>) => {
+    const who = c.get('principal');
+    const ids = await inbox.markAllRead(em(), who);
+    await announce(who, 'notification.read', ids);
+    return c.json({ success: true, message: `已标记${ids.length}条通知为已读`, count: ids.length });
+  };
+  app.put('/notifications/read-all', readAll);
+  app.post('/notifications/read-all', readAll);
+
+  app.post('/notifications/batch-mark', async (c) => {
+    const body = batchMark.safeParse(await readJson(c));
+    if (!body.success) throw new ValidationError(fieldErrors(body.error));
+    const who = c.get('principal');
+    const { changed } = await inbox.markMany(em(), who, body.data.ids, body.data.action);
+    const event = { read: 'notification.read', unread: 'notification.unread', delete: 'notification.deleted' }[body.data.action];
+    await announce(who, event, changed);
+    return c.json({ success: true, count: changed.length });
+  });
+
+  app.get('/notifications/:id', async (c) => c.json(await inbox.getFromInbox(em(), c.get('principal'), idParam(c))));
+
+  app.put('/notifications/:id/read', async (c) => {
+    const who = c.get('principal');
+    const id = idParam(c);
+    if (await inbox.markOne(em(), who, id, 'read')) await announce(who, 'notification.read', [id]);
+    return c.json({ success: true, message: '已标记为已读' });
+  });
+
+  app.put('/notifications/:id/unread', async (c) => {
+    const who = c.get('principal');
+    const id = idParam(c);
+    if (await inbox.markOne(em(), who, id, 'unread')) await announce(who, 'notification.unread', [id]);
+    return c.json({ success: true, message: '已标记为未读' });
+  });
+
+  app.delete('/notifications/:id', async (c) => {
+    const who = c.get('principal');
+    const id = idParam(c);
+    if (await inbox.markOne(em(), who, id, 'delete')) await announce(who, 'notification.deleted', [id]);
+    return c.json({ success: true, message: '通知已删除' });
+  });
+
+  return app;
+}

@@ -1,0 +1,47 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { SCOPES } from '../../auth/jwt.js';
+import { ValidationError, type FieldError } from '../../errors.js';
+import { acceptNotifications } from '../../domain/accept.js';
+import { fieldErrors, parseNotification, type NotificationInput } from '../../domain/notification-input.js';
+import { readJson } from '../body.js';
+import type { ApiDeps, ApiEnv } from '../env.js';
+import { requireScope } from '../middleware/auth.js';
+
+export const BULK_MAX = 1000;
+
+const bulkShape = z.strictObject({ notifications: z.array(z.unknown()).min(1).max(BULK_MAX) });
+
+/** POST /notifications and /notifications/bulk (scope notify:send). */
+export function sendRoutes(deps: ApiDeps) {
+  const app = new Hono<ApiEnv>();
+  const accept = { redis: deps.redis, ingest: deps.queues.ingest, prefix: deps.config.QUEUE_PREFIX };
+
+  app.post('/notifications/bulk', requireScope(SCOPES.send), async (c) => {
+    const body = bulkShape.safeParse(await readJson(c));
+    if (!body.success) throw new ValidationError(fieldErrors(body.error));
+    const inputs: NotificationInput[] = [];
+    const errors: FieldError[] = [];
+    body.data.notifications.forEach((item, i) => {
+      const parsed = parseNotification(item, ['notifications', i]);
+      if (parsed.ok) inputs.push(parsed.value);
+      else errors.push(...parsed.errors);
+    });
+    if (errors.length) throw new ValidationError(errors);
+    const results = await acceptNotifications(accept, c.get('principal'), inputs);
+    const ids = results.flatMap((r) => r.notifications.map((n) => n.id));
+    return c.json({ ids, count: ids.length }, 202);
+  });
+
+  app.post('/notifications', requireScope(SCOPES.send), async (c) => {
+    const parsed = parseNotification(await readJson(c));
+    if (!parsed.ok) throw new ValidationError(parsed.errors);
+    const [result] = await acceptNotifications(accept, c.get('principal'), [parsed.value]);
+    const [first] = result.notifications;
+    const ids = result.notifications.map((n) => n.id);
+    if (result.replayed) c.header('idempotent-replayed', 'true');
+    return c.json({ ...first, ids, count: ids.length, ...(ids.length > 1 ? { notifications: result.notifications } : {}) }, 202);
+  });
+
+  return app;
+}

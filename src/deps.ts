@@ -1,0 +1,32 @@
+import { producerConnection } from '../queues/connection.js';
+import { createProducers } from '../queues/producers.js';
+import type { ApiDeps } from './api/env.js';
+import { createVerifier } from './auth/jwt.js';
+import type { Config } from './config.js';
+import { openOrm } from './db/orm.js';
+import type { Lifecycle } from './lifecycle.js';
+import type { Logger } from './logger.js';
+
+const readUrls = (config: Config) =>
+  config.DATABASE_READ_URLS.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** Builds the api's dependencies and registers each releaser. */
+export async function buildApiDeps(config: Config, logger: Logger, life: Lifecycle): Promise<ApiDeps> {
+  const orm = await openOrm({ url: config.DATABASE_URL, readUrls: readUrls(config), poolMax: config.DATABASE_POOL_MAX, logger });
+  life.add('postgres', () => orm.close());
+  const redis = producerConnection(config.REDIS_URL);
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  life.add('redis', () => redis.quit());
+  const producers = createProducers(redis, config.QUEUE_PREFIX);
+  life.add('queues', () => producers.close());
+  return {
+    config,
+    logger,
+    orm,
+    redis,
+    queues: { ingest: producers.ingest },
+    verifier: createVerifier({ secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL }),
+  };
+}

@@ -1,0 +1,52 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { NotificationDraft } from '../../queues/jobs.js';
+import { draftToRow, presentRow, type StoredRow } from './present.js';
+
+const COLUMNS = `id uuid, tenant text, audience text, user_id text, role text, store_id text, broadcast boolean,
+  title text, content text, type text, priority text, status text, channels text[], fallback_channels text[],
+  metadata jsonb, source text, group_key text, idempotency_key text, sender text, schedule_at timestamptz,
+  created_at timestamptz`;
+const NAMES = COLUMNS.split(',').map((c) => c.trim().split(' ')[0]);
+
+export const RETURNING = `id, tenant, seq::text as seq, audience, user_id, role, store_id, broadcast, title, content, type,
+  priority, status, channels, fallback_channels, metadata, source, group_key, idempotency_key, sender,
+  schedule_at, created_at, sent_at`;
+
+/** A notification is done when it only goes to inboxes; external channels keep it processing. */
+const initialStatus = (d: NotificationDraft): string => (d.channels.every((c) => c === 'app') ? 'sent' : 'processing');
+
+/**
+ * Stores drafts with one multi-row INSERT and returns every row, including
+ * those a previous attempt already stored (a retried job creates nothing new
+ * but still gets its rows back to publish).
+ *
+ * Cursors: each tenant's rows take `seq` values under that tenant's advisory
+ * lock, held to commit, so commit order is seq order within a tenant and a
+ * reader that has seen cursor N never later finds a new row below N.
+ */
+export async function storeNotifications(em: EntityManager, drafts: NotificationDraft[]): Promise<StoredRow[]> {
+  const unique = [...new Map(drafts.map((d) => [d.id, d])).values()];
+  if (!unique.length) return [];
+  const rows = unique.map((d) => {
+    const r = draftToRow(d, initialStatus(d));
+    return { ...r, sent_at: undefined, seq: undefined };
+  });
+  const tenants = [...new Set(unique.map((d) => d.tenant))].sort();
+  return em.transactional(async (tem) => {
+    for (const t of tenants) await tem.execute(`select pg_advisory_xact_lock(hashtext('herald.seq.' || ?))`, [t]);
+    return tem.execute<StoredRow[]>(
+      `insert into notifications (${NAMES.join(', ')}, seq, sent_at)
+       select ${NAMES.map((n) => `x.${n}`).join(', ')}, nextval('notification_seq'),
+              case when x.status = 'sent' then now() end
+       from json_to_recordset(?::json) as x(${COLUMNS})
+       on conflict (id) do update set id = excluded.id
+       returning ${RETURNING}`,
+      [JSON.stringify(rows)],
+    );
+  });
+}
+
+/** The realtime frame of a stored notification (DESIGN §4): the notification itself plus its event name. */
+export function notificationFrame(row: StoredRow) {
+  return { event: 'notification', ...presentRow(row) };
+}

@@ -1,0 +1,46 @@
+import type { Logger } from './logger.js';
+
+type Releaser = () => Promise<unknown> | unknown;
+
+/**
+ * Every resource a process opens registers its releaser here; shutdown runs
+ * them in reverse order and keeps going when one fails.
+ */
+export class Lifecycle {
+  private releasers: Array<{ name: string; release: Releaser }> = [];
+  private closing?: Promise<void>;
+
+  constructor(private readonly logger?: Logger) {}
+
+  add(name: string, release: Releaser): void {
+    this.releasers.push({ name, release });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const { name, release } of this.releasers.reverse()) {
+        try {
+          await release();
+        } catch (err) {
+          this.logger?.error({ err, resource: name }, 'release failed');
+        }
+      }
+    })();
+    return this.closing;
+  }
+
+  /** SIGINT/SIGTERM close everything, then exit 0 (or 1 past timeoutMs). */
+  handleSignals(timeoutMs = 10_000): void {
+    const stop = (signal: string) => {
+      this.logger?.info({ signal }, 'shutting down');
+      const timer = setTimeout(() => {
+        this.logger?.error('shutdown timed out');
+        process.exit(1);
+      }, timeoutMs);
+      timer.unref();
+      void this.close().then(() => process.exit(0));
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  }
+}

@@ -1,0 +1,58 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Herald's Prometheus metrics (DESIGN §3), recorded where the events happen.
+ * Each process has its own registry; how registries of several processes are
+ * gathered into the one `GET /metrics` answer is decided by the metrics
+ * exposition code (src/metrics-*.ts), not here.
+ */
+export const registry = new Registry();
+
+/** Notifications stored by the ingest worker (one per stored row). */
+export const notificationCreated = new Counter({
+  name: 'notification_created_total',
+  help: 'Notifications created (stored).',
+  labelNames: ['type', 'priority'] as const,
+  registers: [registry],
+});
+
+/** Deliveries that reached the user's device or provider, per channel ('app' for the inbox). */
+export const notificationSent = new Counter({
+  name: 'notification_sent_total',
+  help: 'Notifications delivered, per channel.',
+  labelNames: ['channel'] as const,
+  registers: [registry],
+});
+
+/** Deliveries that failed for good, per channel and reason (retryable|permanent|throttled|not_configured|...). */
+export const notificationFailed = new Counter({
+  name: 'notification_failed_total',
+  help: 'Notification deliveries that failed, per channel and reason.',
+  labelNames: ['channel', 'reason'] as const,
+  registers: [registry],
+});
+
+/** Live WebSocket connections of this process; summed across realtime nodes when aggregated. */
+export const websocketConnections = new Gauge({
+  name: 'websocket_connections_active',
+  help: 'Open WebSocket connections.',
+  registers: [registry],
+});
+
+/** Time from a notification's creation (api accepted it) to its delivery on a channel. */
+export const deliveryDuration = new Histogram({
+  name: 'notification_delivery_duration_seconds',
+  help: 'Seconds from notification creation to delivery, per channel.',
+  labelNames: ['channel'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+  registers: [registry],
+});
+
+let defaultsOn = false;
+/** Node process metrics (CPU, memory, event loop lag), once per process. */
+export function collectProcessMetrics(role: string): void {
+  if (defaultsOn) return;
+  defaultsOn = true;
+  registry.setDefaultLabels({ role });
+  collectDefaultMetrics({ register: registry });
+}

@@ -1,0 +1,28 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * Live WebSocket connection counts, cluster-wide. Each realtime node reports
+ * its own count every few seconds with a deadline; readers sum the nodes
+ * whose deadline has not passed, so a crashed node drops out by itself.
+ */
+const nodesKey = (prefix: string) => `${prefix}:ws:nodes`;
+const countsKey = (prefix: string) => `${prefix}:ws:counts`;
+
+export async function reportConnections(redis: Redis, prefix: string, nodeId: string, count: number, ttlMs = 15_000): Promise<void> {
+  await redis
+    .multi()
+    .zadd(nodesKey(prefix), Date.now() + ttlMs, nodeId)
+    .hset(countsKey(prefix), nodeId, count)
+    .exec();
+}
+
+export async function forgetNode(redis: Redis, prefix: string, nodeId: string): Promise<void> {
+  await redis.multi().zrem(nodesKey(prefix), nodeId).hdel(countsKey(prefix), nodeId).exec();
+}
+
+export async function clusterConnections(redis: Redis, prefix: string): Promise<number> {
+  const alive = await redis.zrangebyscore(nodesKey(prefix), Date.now(), '+inf');
+  if (!alive.length) return 0;
+  const counts = await redis.hmget(countsKey(prefix), ...alive);
+  return counts.reduce((sum, c) => sum + Number(c ?? 0), 0);
+}

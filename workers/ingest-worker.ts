@@ -1,0 +1,25 @@
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { INGEST_BACKOFF, JITTER_BACKOFF } from '../queues/defaults.js';
+import type { IngestJob, IngestResult } from '../queues/jobs.js';
+import { QUEUE } from '../queues/names.js';
+import { createIngestProcessor, type IngestDeps, type IngestOptions } from './processors/ingest.js';
+
+/** Builds the ingest Worker (used by the process entry and by tests). */
+export function createIngestWorker(
+  deps: IngestDeps & { connection: Redis },
+  opts: IngestOptions & { concurrency?: number; autorun?: boolean } = {},
+): Worker<IngestJob, IngestResult> {
+  const worker = new Worker<IngestJob, IngestResult>(QUEUE.ingest, createIngestProcessor(deps, opts), {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    concurrency: opts.concurrency ?? 100,
+    autorun: opts.autorun ?? true,
+    settings: { backoffStrategy: (attemptsMade, type) => (type === JITTER_BACKOFF ? INGEST_BACKOFF(attemptsMade) : 1000) },
+  });
+  worker.on('failed', (job, err) =>
+    deps.logger.warn({ err, jobId: job?.id, queue: QUEUE.ingest, attempt: job?.attemptsMade }, 'ingest job failed'),
+  );
+  worker.on('error', (err) => deps.logger.error({ err, queue: QUEUE.ingest }, 'ingest worker error'));
+  return worker;
+}
