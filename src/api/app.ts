@@ -31,6 +31,9 @@ export function createApp(deps: ApiDeps) {
       },
     }),
   );
+  // Order matters: Hono tries routes in registration order, and the inbox's
+  // GET /notifications/:id would swallow any static GET /notifications/<word>
+  // mounted after it. Mount routers with static paths before inboxRoutes.
   v1.route('/', sendRoutes(deps));
   v1.route('/', inboxRoutes(deps));
   app.route('/api/v1', v1);

@@ -122,7 +122,11 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
 }
 
 /** Polls `fn` until it returns a truthy value (or throws after timeoutMs). */
-export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, label = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 10_000,
+  label = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

@@ -1,19 +1,11 @@
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { IngestJob, IngestResult, NotificationDraft } from '../../queues/jobs.js';
 import { Batcher } from '../../src/batcher.js';
-import type { Orm } from '../../src/db/orm.js';
-import { notificationFrame, storeNotifications } from '../../src/domain/ingest.js';
-import type { Logger } from '../../src/logger.js';
-import { publishEvents } from '../../src/realtime/events.js';
+import { storeNotifications } from '../../src/domain/ingest.js';
+import { notificationCreated } from '../../src/metrics.js';
+import { dispatchStored, type DispatchDeps } from './dispatch.js';
 
-export interface IngestDeps {
-  orm: Orm;
-  /** a normal (non-subscriber) connection used to publish realtime events */
-  redis: Redis;
-  prefix: string;
-  logger: Logger;
-}
+export type IngestDeps = DispatchDeps;
 
 export interface IngestOptions {
   /** most notifications per INSERT (default 1000) */
@@ -22,18 +14,11 @@ export interface IngestOptions {
   batchWaitMs?: number;
 }
 
-/**
- * Stores a batch and publishes one realtime event per stored notification.
- * Publishing happens after commit, so every frame a client gets is already
- * readable from PostgreSQL (a reconnect with ?since= finds it).
- */
+/** Stores a batch in one INSERT, then dispatches what was stored. */
 export async function ingestBatch(deps: IngestDeps, drafts: NotificationDraft[]): Promise<void> {
   const rows = await storeNotifications(deps.orm.em.fork(), drafts);
-  await publishEvents(
-    deps.redis,
-    deps.prefix,
-    rows.filter((r) => r.seq != null).map((r) => ({ tenant: r.tenant, audience: r.audience, cursor: r.seq, frame: notificationFrame(r) })),
-  );
+  for (const r of rows) notificationCreated.inc({ type: r.type, priority: r.priority });
+  await dispatchStored(deps, rows);
   deps.logger.debug({ stored: rows.length }, 'ingested');
 }
 

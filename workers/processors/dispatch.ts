@@ -1,0 +1,29 @@
+import type { Redis } from 'ioredis';
+import type { Orm } from '../../src/db/orm.js';
+import { notificationFrame } from '../../src/domain/ingest.js';
+import type { StoredRow } from '../../src/domain/present.js';
+import type { Logger } from '../../src/logger.js';
+import { publishEvents } from '../../src/realtime/events.js';
+
+export interface DispatchDeps {
+  orm: Orm;
+  /** a normal (non-subscriber) connection used to publish realtime events */
+  redis: Redis;
+  prefix: string;
+  logger: Logger;
+}
+
+/**
+ * What happens once notifications are in inboxes (stored now, or a scheduled
+ * one that has just fired): one realtime event per notification, published
+ * after commit so every frame a client gets is already readable from
+ * PostgreSQL (a reconnect with ?since= finds it).
+ */
+export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Promise<void> {
+  const live = rows.filter((r) => r.seq != null);
+  await publishEvents(
+    deps.redis,
+    deps.prefix,
+    live.map((r) => ({ tenant: r.tenant, audience: r.audience, cursor: r.seq, frame: notificationFrame(r) })),
+  );
+}
