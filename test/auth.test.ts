@@ -1,0 +1,138 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createVerifier } from '../src/auth/jwt.js';
+import { TEST_JWT_SECRET } from './helpers/env.js';
+import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness();
+  await h.startIngest();
+});
+afterAll(() => h.close());
+
+const key = new TextEncoder().encode(TEST_JWT_SECRET);
+
+describe('every /api/v1 route needs a valid bearer token', () => {
+  const routes: Array<[string, string]> = [
+    ['GET', '/api/v1/notifications'],
+    ['GET', '/api/v1/notifications/unread-count'],
+    ['GET', '/api/v1/notifications/stats'],
+    ['POST', '/api/v1/notifications'],
+    ['POST', '/api/v1/notifications/bulk'],
+    ['PUT', '/api/v1/notifications/read-all'],
+    ['PUT', '/api/v1/notifications/01a20099-d608-7f12-9a72-ba19e2643ad7/read'],
+  ];
+  test.each(routes)('%s %s without a token → 401 problem+json', async (method, path) => {
+    const r = await h.request(method, path);
+    expect(r.status).toBe(401);
+    expect(r.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  test('a token signed with another secret → 401', async () => {
+    const bad = await new SignJWT({ tenant: h.tenant }).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setExpirationTime('1h').sign(new TextEncoder().encode('another-secret-0123456789'));
+    expect((await h.request('GET', '/api/v1/notifications', { token: bad })).status).toBe(401);
+  });
+
+  test('an expired token → 401', async () => {
+    const expired = await new SignJWT({ tenant: h.tenant }).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setIssuedAt(1_600_000_000).setExpirationTime(1_600_000_060).sign(key);
+    expect((await h.request('GET', '/api/v1/notifications', { token: expired })).status).toBe(401);
+  });
+
+  test('an unsigned (alg none) token → 401', async () => {
+    const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
+    const body = Buffer.from(JSON.stringify({ sub: 'u', tenant: h.tenant, scope: 'notify:send admin' })).toString('base64url');
+    expect((await h.request('GET', '/api/v1/notifications', { token: `${header}.${body}.` })).status).toBe(401);
+  });
+
+  test('a token without sub → 401', async () => {
+    const noSub = await new SignJWT({ tenant: h.tenant }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(key);
+    expect((await h.request('GET', '/api/v1/notifications', { token: noSub })).status).toBe(401);
+  });
+
+  test('a malformed Authorization header → 401', async () => {
+    const res = await h.app.request('/api/v1/notifications', { headers: { authorization: 'Basic dTpw' } });
+    expect(res.status).toBe(401);
+  });
+
+  test('health needs no token', async () => {
+    expect((await h.request('GET', '/health')).status).toBe(200);
+    expect((await h.request('GET', '/api/v1/health')).status).toBe(200);
+  });
+});
+
+describe('scopes', () => {
+  test('sending needs notify:send: a user token is 403', async () => {
+    const user = await h.token({ sub: 'plain-user' });
+    const r = await h.request('POST', '/api/v1/notifications', { token: user, body: { title: 't', content: 'c', user_id: 'x' } });
+    expect(r.status).toBe(403);
+    expect(r.body.detail).toContain('notify:send');
+    const bulk = await h.request('POST', '/api/v1/notifications/bulk', { token: user, body: { notifications: [] } });
+    expect(bulk.status).toBe(403);
+  });
+
+  test('admin stats need admin: a user sees only its own totals', async () => {
+    const user = await h.token({ sub: 'stats-user' });
+    const r = await h.request('GET', '/api/v1/notifications/stats', { token: user });
+    expect(r.status).toBe(200);
+    expect(r.body.system).toBeUndefined();
+    const admin = await h.token({ sub: 'ops', scope: 'admin' });
+    const a = await h.request('GET', '/api/v1/notifications/stats', { token: admin });
+    expect(a.body.system).toMatchObject({ websocket_connections: expect.any(Number) });
+  });
+});
+
+describe('isolation', () => {
+  test("another user's notification is 404, never 403, never its content", async () => {
+    const svc = await h.serviceToken();
+    const sent = await h.request('POST', '/api/v1/notifications', { token: svc, body: { title: 'secret', content: 'for alice', user_id: 'alice' } });
+    const alice = await h.token({ sub: 'alice' });
+    await waitFor(async () => (await h.request('GET', `/api/v1/notifications/${sent.body.id}`, { token: alice })).status === 200);
+    const bob = await h.token({ sub: 'bob' });
+    for (const [method, path] of [
+      ['GET', `/api/v1/notifications/${sent.body.id}`],
+      ['PUT', `/api/v1/notifications/${sent.body.id}/read`],
+      ['PUT', `/api/v1/notifications/${sent.body.id}/unread`],
+      ['DELETE', `/api/v1/notifications/${sent.body.id}`],
+    ] as const) {
+      const r = await h.request(method, path, { token: bob });
+      expect(r.status, `${method} ${path}`).toBe(404);
+      expect(JSON.stringify(r.body)).not.toContain('for alice');
+    }
+    const batch = await h.request('POST', '/api/v1/notifications/batch-mark', { token: bob, body: { ids: [sent.body.id], action: 'read' } });
+    expect(batch.body.count).toBe(0);
+  });
+
+  test('a user of another tenant with the same id sees nothing of this tenant', async () => {
+    const svc = await h.serviceToken();
+    await h.request('POST', '/api/v1/notifications', { token: svc, body: { title: 't', content: 'tenant only', broadcast: true } });
+    const carol = await h.token({ sub: 'carol' });
+    await waitFor(async () => (await h.request('GET', '/api/v1/notifications', { token: carol })).body.total > 0);
+    const foreign = await h.token({ sub: 'carol', tenant: uniq('other-tenant') });
+    const r = await h.request('GET', '/api/v1/notifications', { token: foreign });
+    expect(r.body.total).toBe(0);
+    expect((await h.request('GET', '/api/v1/notifications/unread-count', { token: foreign })).body.unread_count).toBe(0);
+  });
+
+  test('a token without a tenant claim belongs to tenant "default"', async () => {
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setExpirationTime('1h').sign(key);
+    const p = await createVerifier({ secret: TEST_JWT_SECRET }).verify(token);
+    expect(p.tenant).toBe('default');
+    expect(p.roles).toEqual([]);
+  });
+});
+
+describe('npm run token', () => {
+  test('prints a token with the given claims', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/token.ts', '--sub', 'user-123', '--roles', 'store_manager,cashier', '--stores', 'store-9', '--scope', 'notify:send admin', '--tenant', 't1'],
+      { env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET } },
+    );
+    const p = await createVerifier({ secret: TEST_JWT_SECRET }).verify(stdout.trim());
+    expect(p).toMatchObject({ sub: 'user-123', tenant: 't1', roles: ['store_manager', 'cashier'], stores: ['store-9'] });
+    expect([...p.scopes].sort()).toEqual(['admin', 'notify:send']);
+  });
+});

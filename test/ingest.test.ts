@@ -1,0 +1,117 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { enqueueNotifications } from '../queues/producers.js';
+import { toDrafts, parseNotification } from '../src/domain/notification-input.js';
+import { decodeMessage, realtimeChannel } from '../src/realtime/events.js';
+import { topicOf } from '../src/domain/audience.js';
+import { ingestBatch } from '../workers/processors/ingest.js';
+import { TEST_REDIS_URL } from './helpers/env.js';
+import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
+
+let h: Harness;
+let svc: string;
+beforeAll(async () => {
+  h = await createHarness();
+  svc = await h.serviceToken();
+});
+afterAll(() => h.close());
+
+const rowsOf = (ids: string[]) =>
+  h.orm.em.fork().execute<Array<{ id: string; seq: string; title: string; priority: string; xmin: string }>>(
+    `select id, seq::text, title, priority, xmin::text from notifications where id = any(?::uuid[]) order by seq`,
+    [`{${ids.join(',')}}`],
+  );
+
+function drafts(body: Record<string, unknown>) {
+  const p = parseNotification({ title: 'T', content: 'C', ...body });
+  if (!p.ok) throw new Error(JSON.stringify(p.errors));
+  return toDrafts(p.value, { tenant: h.tenant, sender: 'svc' });
+}
+
+describe('priority', () => {
+  test('a queue filled while the worker is stopped drains urgent, then high, normal, low', async () => {
+    const order = ['low', 'normal', 'high', 'urgent'];
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const priority = order[i % 4];
+      const r = await h.request('POST', '/api/v1/notifications', { token: svc, body: { title: `${priority}-${i}`, content: 'c', user_id: 'prio', priority } });
+      ids.push(r.body.id);
+    }
+    await h.startIngest({ concurrency: 1 });
+    await waitFor(async () => (await rowsOf(ids)).length === 20);
+    const stored = (await rowsOf(ids)).map((r) => r.priority);
+    expect(stored).toEqual([...Array(5).fill('urgent'), ...Array(5).fill('high'), ...Array(5).fill('normal'), ...Array(5).fill('low')]);
+  });
+});
+
+describe('persistence', () => {
+  test('a bulk job is stored by one multi-row INSERT (one transaction for all its rows)', async () => {
+    const notifications = Array.from({ length: 300 }, (_, i) => ({ title: `b${i}`, content: 'c', user_id: `bulk-${i}` }));
+    const r = await h.request('POST', '/api/v1/notifications/bulk', { token: svc, body: { notifications } });
+    await waitFor(async () => (await rowsOf(r.body.ids)).length === 300);
+    const rows = await rowsOf(r.body.ids);
+    expect(new Set(rows.map((x) => x.xmin)).size).toBe(1);
+  });
+
+  test('a job processed again (retried after a crash) creates no duplicate and keeps its cursors', async () => {
+    const d = drafts({ user_ids: ['x1', 'x2', 'x3'] });
+    const deps = { orm: h.orm, redis: h.redis, prefix: h.prefix, logger: h.deps.logger };
+    await ingestBatch(deps, d);
+    const first = await rowsOf(d.map((x) => x.id));
+    await ingestBatch(deps, d);
+    await ingestBatch(deps, [...d, ...d]);
+    const again = await rowsOf(d.map((x) => x.id));
+    expect(again).toHaveLength(3);
+    expect(again.map((r) => r.seq)).toEqual(first.map((r) => r.seq));
+  });
+
+  test('the same job enqueued twice is one job (ids decide job ids)', async () => {
+    const queue = h.deps.queues.ingest;
+    const d = drafts({ user_id: 'dup' });
+    await enqueueNotifications(queue, d);
+    await enqueueNotifications(queue, d);
+    await waitFor(async () => (await rowsOf([d[0].id])).length === 1);
+    const completed = await queue.getJobs(['completed'], 0, -1);
+    expect(completed.filter((j) => j.data.notifications[0].id === d[0].id)).toHaveLength(1);
+  });
+
+  test('cursors grow in commit order across concurrent batches of one tenant', async () => {
+    const deps = { orm: h.orm, redis: h.redis, prefix: h.prefix, logger: h.deps.logger };
+    const batches = Array.from({ length: 8 }, (_, i) => drafts({ user_ids: Array.from({ length: 20 }, (_, j) => `c${i}-${j}`) }));
+    await Promise.all(batches.map((b) => ingestBatch(deps, b)));
+    const rows = await rowsOf(batches.flat().map((d) => d.id));
+    // each batch's rows are contiguous: no other transaction took a cursor inside its range
+    const byXmin = new Map<string, number[]>();
+    for (const r of rows) byXmin.set(r.xmin, [...(byXmin.get(r.xmin) ?? []), Number(r.seq)]);
+    const ranges = [...byXmin.values()].map((s) => [Math.min(...s), Math.max(...s)]).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < ranges.length; i++) expect(ranges[i][0]).toBeGreaterThan(ranges[i - 1][1]);
+  });
+});
+
+describe('realtime events', () => {
+  test('one event per stored notification, on its audience topic, with the frame DESIGN §4 describes', async () => {
+    const sub = new Redis(TEST_REDIS_URL);
+    const got: string[] = [];
+    sub.on('message', (_channel, message) => got.push(message));
+    await sub.subscribe(realtimeChannel(h.prefix));
+    try {
+      const role = uniq('role');
+      const r = await h.request('POST', '/api/v1/notifications', {
+        token: svc,
+        body: { title: '订单确认', content: '您的订单已确认', user_ids: ['e1', 'e2'], role, metadata: { order_id: 'o-1' } },
+      });
+      await waitFor(() => got.length >= 3);
+      const msgs = got.map(decodeMessage);
+      expect(msgs.map((m) => m.topic).sort()).toEqual([topicOf(h.tenant, 'u:e1'), topicOf(h.tenant, 'u:e2'), topicOf(h.tenant, `r:${role}`)].sort());
+      const frames = msgs.map((m) => ({ ...JSON.parse(m.frame), headerCursor: m.cursor }));
+      for (const f of frames) {
+        expect(f).toMatchObject({ event: 'notification', title: '订单确认', content: '您的订单已确认', message: '您的订单已确认', extra_data: { order_id: 'o-1' } });
+        expect(r.body.ids).toContain(f.id);
+        expect(f.cursor).toMatch(/^\d+$/);
+        expect(f.headerCursor).toBe(f.cursor);
+      }
+    } finally {
+      await sub.quit();
+    }
+  });
+});
