@@ -1,5 +1,6 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261122000000_inbox } from './Migration20261122000000_inbox.js';
+import { Migration20261122010000_channels } from './Migration20261122010000_channels.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -7,4 +8,5 @@ import { Migration20261122000000_inbox } from './Migration20261122000000_inbox.j
  */
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122000000_inbox', class: Migration20261122000000_inbox },
+  { name: 'Migration20261122010000_channels', class: Migration20261122010000_channels },
 ];

@@ -34,3 +34,29 @@ export const INGEST_JOB: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
 };
 export const INGEST_BACKOFF = jitteredBackoff(1000, 3600_000);
+
+/**
+ * Channel deliveries (issue #4). Attempts per channel: providers that queue
+ * on their side (SMTP, FCM) get more tries than per-message paid SMS.
+ * Backoff: exponential with full jitter from 2 s (5 s for SMS), capped at
+ * 10 min. A permanent error stops at once (UnrecoverableError); throttling
+ * goes through the BullMQ rate limiter and does not use up an attempt.
+ * Completed jobs are trimmed (1 h / 1000); failed ones stay a week (up to
+ * 50k) so bull-board shows what failed and why.
+ */
+export const DELIVERY_ATTEMPTS = { email: 6, sms: 4, wechat: 5, feishu: 5, push: 5, webhook: 8 } as const;
+export const DELIVERY_BACKOFF_BASE_MS = { email: 2000, sms: 5000, wechat: 2000, feishu: 2000, push: 2000, webhook: 2000 } as const;
+export type DeliveryQueueChannel = keyof typeof DELIVERY_ATTEMPTS;
+
+export function deliveryJobOptions(channel: DeliveryQueueChannel): JobsOptions {
+  return {
+    attempts: DELIVERY_ATTEMPTS[channel],
+    backoff: { type: JITTER_BACKOFF, delay: DELIVERY_BACKOFF_BASE_MS[channel] },
+    removeOnComplete: { age: 3600, count: 1000 },
+    removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
+  };
+}
+export const deliveryBackoff = (channel: DeliveryQueueChannel) => jitteredBackoff(DELIVERY_BACKOFF_BASE_MS[channel], 10 * 60_000);
+
+/** A job throttled this many times without success counts one failed attempt, so a stuck limiter cannot loop forever. */
+export const DELIVERY_MAX_THROTTLES = 50;

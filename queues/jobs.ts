@@ -44,3 +44,42 @@ export interface IngestJob {
 export interface IngestResult {
   stored: number;
 }
+
+/** The channels that leave Herald (everything but the in-app inbox); each has its own queue. */
+export type ExternalChannel = Exclude<Channel, 'app'>;
+
+/** What a delivery says, copied from the notification so a channel job needs no extra read. */
+export interface DeliveryMessage {
+  title: string;
+  content: string;
+  type: NotificationType;
+  priority: Priority;
+  metadata: Record<string, unknown>;
+  /** ISO time the notification was accepted (delivery latency is measured from it) */
+  created_at: string;
+}
+
+/** One delivery: one channel to one recipient. Its id is deterministic (see src/domain/deliveries.ts). */
+export interface DeliveryJob {
+  delivery_id: string;
+  tenant: string;
+  notification_id: string;
+  sender: string;
+  /** the recipient's user id, or the raw address of a direct (multi-channel) send */
+  recipient: string;
+  /** true when `recipient` is a raw address with no recipients row */
+  direct: boolean;
+  channel: ExternalChannel;
+  /** where to send (email, phone, channel user id, push tokens joined by ',', URL); null when the recipient has none */
+  address: string | null;
+  /** channels still to try, in order, if this delivery fails for good */
+  fallbacks: ExternalChannel[];
+  /** the delivery whose failure led to this one */
+  fallback_of: string | null;
+  message: DeliveryMessage;
+}
+
+export interface DeliveryResult {
+  status: 'sent' | 'failed' | 'skipped';
+  provider_message_id?: string | null;
+}

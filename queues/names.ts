@@ -6,6 +6,13 @@
 export const QUEUE = {
   /** every notification passes through here before it is stored */
   ingest: 'ingest',
+  /** one delivery queue per external channel (issue #4): each has its own worker process and rate limit */
+  email: 'deliver-email',
+  sms: 'deliver-sms',
+  wechat: 'deliver-wechat',
+  feishu: 'deliver-feishu',
+  push: 'deliver-push',
+  webhook: 'deliver-webhook',
 } as const;
 
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];

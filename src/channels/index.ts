@@ -1,0 +1,45 @@
+import type { ExternalChannel } from '../../queues/jobs.js';
+import type { Config } from '../config.js';
+import { SmtpProvider } from './email/smtp.js';
+import { FeishuProvider } from './feishu/feishu.js';
+import { FcmProvider } from './push/fcm.js';
+import { AliyunSmsProvider } from './sms/aliyun.js';
+import type { ChannelProvider } from './types.js';
+import { WebhookProvider } from './webhook/webhook.js';
+import { WecomProvider } from './wechat/wecom.js';
+
+export const EXTERNAL_CHANNELS = ['email', 'sms', 'wechat', 'feishu', 'push', 'webhook'] as const satisfies readonly ExternalChannel[];
+
+/** The adapter of a channel, built from the environment (each channel has one vendor today). */
+export function createProvider(channel: ExternalChannel, config: Config): ChannelProvider {
+  switch (channel) {
+    case 'email':
+      return new SmtpProvider(config);
+    case 'sms':
+      return new AliyunSmsProvider(config);
+    case 'wechat':
+      return new WecomProvider(config);
+    case 'feishu':
+      return new FeishuProvider(config);
+    case 'push':
+      return new FcmProvider(config);
+    case 'webhook':
+      return new WebhookProvider(config);
+  }
+}
+
+export function isExternal(channel: string): channel is ExternalChannel {
+  return (EXTERNAL_CHANNELS as readonly string[]).includes(channel);
+}
+
+/** The per-second send limit of each channel's queue (BullMQ limiter). */
+export function rateLimitOf(channel: ExternalChannel, config: Config): number {
+  return {
+    email: config.EMAIL_RATE_PER_SEC,
+    sms: config.SMS_RATE_PER_SEC,
+    wechat: config.WECHAT_RATE_PER_SEC,
+    feishu: config.FEISHU_RATE_PER_SEC,
+    push: config.PUSH_RATE_PER_SEC,
+    webhook: config.WEBHOOK_RATE_PER_SEC,
+  }[channel];
+}

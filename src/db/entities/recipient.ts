@@ -1,0 +1,40 @@
+import { EntitySchema } from '@mikro-orm/core';
+
+/** How to reach one user of a tenant on each external channel, and which roles and stores the user belongs to. */
+export interface RecipientRow {
+  tenant: string;
+  user_id: string;
+  email: string | null;
+  phone: string | null;
+  wecom_user_id: string | null;
+  feishu_open_id: string | null;
+  push_tokens: string[];
+  webhook_url: string | null;
+  roles: string[];
+  stores: string[];
+  timezone: string | null;
+  locale: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export const Recipient = new EntitySchema<RecipientRow>({
+  name: 'Recipient',
+  tableName: 'recipients',
+  properties: {
+    tenant: { type: 'text', primary: true },
+    user_id: { type: 'text', primary: true },
+    email: { type: 'text', nullable: true },
+    phone: { type: 'text', nullable: true },
+    wecom_user_id: { type: 'text', nullable: true },
+    feishu_open_id: { type: 'text', nullable: true },
+    push_tokens: { type: 'text[]' },
+    webhook_url: { type: 'text', nullable: true },
+    roles: { type: 'text[]' },
+    stores: { type: 'text[]' },
+    timezone: { type: 'text', nullable: true },
+    locale: { type: 'text', nullable: true },
+    created_at: { type: 'Date' },
+    updated_at: { type: 'Date' },
+  },
+});
