@@ -1,6 +1,7 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261122000000_inbox } from './Migration20261122000000_inbox.js';
 import { Migration20261122010000_channels } from './Migration20261122010000_channels.js';
+import { Migration20261122030000_realtime_acks } from './Migration20261122030000_realtime_acks.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -9,4 +10,5 @@ import { Migration20261122010000_channels } from './Migration20261122010000_chan
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122000000_inbox', class: Migration20261122000000_inbox },
   { name: 'Migration20261122010000_channels', class: Migration20261122010000_channels },
+  { name: 'Migration20261122030000_realtime_acks', class: Migration20261122030000_realtime_acks },
 ];

@@ -46,6 +46,16 @@ const schema = z.object({
   RETENTION_DAYS: int(90, 1),
   PRETTY_LOGS: bool(false),
 
+  // --- Realtime node (issue #3)
+  /** realtime: the server pings a socket that has been quiet this long, in ms (default 54000) */
+  WS_PING_INTERVAL_MS: int(54_000, 10),
+  /** realtime: a socket that sent nothing (not even a pong) for this long is closed with 4008, in ms (default 60000) */
+  WS_IDLE_TIMEOUT_MS: int(60_000, 20),
+  /** realtime: how often a node reports its live connection count to Redis, in ms (default 5000) */
+  WS_PRESENCE_INTERVAL_MS: int(5000, 50),
+  /** realtime: notifications read from PostgreSQL per page when a client reconnects with ?since= (default 500) */
+  WS_REPLAY_PAGE: int(500, 1),
+
   // --- Channels (issue #4): provider credentials and endpoints. A channel whose
   // credentials are absent is "not configured": its deliveries fail at once
   // with reason not_configured, never counted as sent.

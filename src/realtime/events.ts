@@ -10,6 +10,9 @@ import { topicOf } from '../domain/audience.js';
  */
 export const realtimeChannel = (prefix: string): string => `${prefix}:realtime`;
 
+/** Node-to-node control messages (e.g. close a socket another node holds); see src/realtime/connection-limit.ts. */
+export const controlChannel = (prefix: string): string => `${prefix}:realtime:control`;
+
 export interface RealtimeMessage {
   topic: string;
   cursor: string;

@@ -1,0 +1,76 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * At most MAX_CONNECTIONS_PER_USER sockets per user across every realtime
+ * node. Each user has a Redis sorted set of its sockets scored by connect
+ * order; opening one adds it and returns the oldest ones past the limit,
+ * which their nodes close with 4001. Entries of nodes whose presence has
+ * expired (a crashed node) are dropped first, so they never count.
+ */
+const userKey = (prefix: string, tenant: string, user: string) => `${prefix}:ws:user:${tenant}\u001f${user}`;
+const nodesKey = (prefix: string) => `${prefix}:ws:nodes`;
+
+/** Members are `<nodeId>|<connId>` so a node can tell whose socket to close. */
+export const memberOf = (nodeId: string, connId: string) => `${nodeId}|${connId}`;
+export const parseMember = (member: string) => {
+  const i = member.indexOf('|');
+  return { nodeId: member.slice(0, i), connId: member.slice(i + 1) };
+};
+
+// KEYS[1] the user's set, KEYS[2] the live nodes (presence.ts)
+// ARGV: member, score, max, now (ms), key ttl (ms)
+const ADMIT = `
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local now = tonumber(ARGV[4])
+for _, m in ipairs(members) do
+  local node = string.sub(m, 1, string.find(m, '|', 1, true) - 1)
+  local deadline = redis.call('ZSCORE', KEYS[2], node)
+  if (not deadline) or tonumber(deadline) < now then redis.call('ZREM', KEYS[1], m) end
+end
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+local victims = {}
+if over > 0 then
+  victims = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+  redis.call('ZREM', KEYS[1], unpack(victims))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return victims
+`;
+
+let order = 0;
+/** Connect order: ms time with a per-process counter, so sockets opened in the same ms still order. */
+function connectScore(): number {
+  order = (order + 1) % 1000;
+  return Date.now() * 1000 + order;
+}
+
+export interface AdmitArgs {
+  prefix: string;
+  tenant: string;
+  user: string;
+  member: string;
+  max: number;
+  /** how long an idle user's set lives (default 1 day) */
+  ttlMs?: number;
+}
+
+/** Records a new socket; returns the members that must now be closed (oldest first). */
+export async function admitConnection(redis: Redis, a: AdmitArgs): Promise<string[]> {
+  const victims = (await redis.eval(
+    ADMIT,
+    2,
+    userKey(a.prefix, a.tenant, a.user),
+    nodesKey(a.prefix),
+    a.member,
+    connectScore(),
+    a.max,
+    Date.now(),
+    a.ttlMs ?? 86_400_000,
+  )) as string[];
+  return victims;
+}
+
+export async function releaseConnection(redis: Redis, prefix: string, tenant: string, user: string, member: string): Promise<void> {
+  await redis.zrem(userKey(prefix, tenant, user), member);
+}

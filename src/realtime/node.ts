@@ -1,0 +1,427 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { whenReady } from '../../queues/connection.js';
+import type { Verifier } from '../auth/jwt.js';
+import type { Orm } from '../db/orm.js';
+import { audiencesOf, topicOf } from '../domain/audience.js';
+import { isUuid } from '../domain/ids.js';
+import type { Logger } from '../logger.js';
+import { websocketConnections } from '../metrics.js';
+import { AckRecorder } from './acks.js';
+import { admitConnection, memberOf, parseMember, releaseConnection } from './connection-limit.js';
+import { TopicIndex, type BufferedFrame, type Conn } from './conn.js';
+import { controlChannel, realtimeChannel } from './events.js';
+import { readUpgrade, sendJson, sendProblem } from './http.js';
+import { forgetNode, reportConnections } from './presence.js';
+import { Sweeper } from './sweeper.js';
+import { syncConnection, type SyncHooks } from './sync.js';
+import * as uws from './uws.js';
+
+/**
+ * A realtime node: holds users' WebSockets (DESIGN §4) and fans out what the
+ * ingest worker and the api publish on Redis. Every node subscribes to the
+ * same channel and publishes each message to its own sockets, so any number
+ * of nodes can run side by side.
+ */
+
+export const WS_PATHS = ['/api/v1/ws', '/api/v1/notifications/ws'] as const;
+
+/** Close codes this node uses (1000–1015 are the protocol's, 4000–4999 the application's). */
+export const CLOSE = {
+  goingAway: 1001,
+  internalError: 1011,
+  /** the Redis feed was interrupted: reconnect with ?since= to catch up */
+  serviceRestart: 1012,
+  slowConsumer: 1013,
+  tooManyConnections: 4001,
+  idle: 4008,
+} as const;
+
+export interface RealtimeDeps {
+  logger: Logger;
+  orm: Orm;
+  /** commands: presence, connection limits, readiness */
+  redis: Redis;
+  /** a dedicated connection in subscriber mode (workerConnection: it waits for Redis forever) */
+  subscriber: Redis;
+  verifier: Verifier;
+}
+
+export interface RealtimeOptions {
+  /** port to listen on; 0 picks a free one */
+  port: number;
+  /** QUEUE_PREFIX: names the Redis channels and keys */
+  prefix: string;
+  /** sockets per user across the cluster; the oldest is closed with 4001 (default 3) */
+  maxConnectionsPerUser?: number;
+  /** bytes a socket may have waiting to be sent before it is closed with 1013 (default 1 MiB) */
+  maxBackpressure?: number;
+  /** ping a socket quiet for this long, ms (default 54000) */
+  pingIntervalMs?: number;
+  /** close a socket silent for this long, ms (default 60000) */
+  idleTimeoutMs?: number;
+  /** report the connection count this often, ms (default 5000) */
+  presenceIntervalMs?: number;
+  /** notifications per replay page (default 500) */
+  replayPage?: number;
+  /** this node's name in Redis (default random) */
+  nodeId?: string;
+}
+
+export interface RealtimeNode {
+  nodeId: string;
+  port: number;
+  /** open sockets on this node */
+  connections(): number;
+  /** stops accepting, closes every socket with 1001, leaves the cluster */
+  close(): Promise<void>;
+}
+
+export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOptions): Promise<RealtimeNode> {
+  uws.assertNative();
+  const opts = {
+    maxConnectionsPerUser: 3,
+    maxBackpressure: 1024 * 1024,
+    pingIntervalMs: 54_000,
+    idleTimeoutMs: 60_000,
+    presenceIntervalMs: 5000,
+    replayPage: 500,
+    ...options,
+  };
+  const nodeId = opts.nodeId ?? `rt-${randomBytes(5).toString('hex')}`;
+  const logger = deps.logger.child({ node: nodeId });
+  const conns = new Map<string, Conn>();
+  const index = new TopicIndex();
+  /** syncing sockets by topic: their live frames are buffered until the replay ends */
+  const syncing = new TopicIndex();
+  const acks = new AckRecorder({ orm: deps.orm, logger });
+  let nextConn = 0;
+  let closing = false;
+
+  const gauge = () => websocketConnections.set(conns.size);
+  const presenceTtl = Math.max(15_000, opts.presenceIntervalMs * 3);
+  const report = () =>
+    reportConnections(deps.redis, opts.prefix, nodeId, conns.size, presenceTtl).catch((err) =>
+      logger.warn({ err: err.message }, 'could not report connections'),
+    );
+
+  // --- heartbeat, idle and slow-consumer checks, a slice at a time
+  const sweeper = new Sweeper<Conn>(
+    (conn, now) => {
+      const ws = conn.ws;
+      if (!ws) return;
+      if (now - conn.lastSeen >= opts.idleTimeoutMs) return ws.end(CLOSE.idle, 'idle timeout');
+      if (ws.getBufferedAmount() > opts.maxBackpressure) return ws.end(CLOSE.slowConsumer, 'slow consumer');
+      if (now - conn.lastSeen >= opts.pingIntervalMs && now - conn.lastPing >= opts.pingIntervalMs) {
+        conn.lastPing = now;
+        ws.ping();
+      }
+    },
+    { periodMs: Math.min(1000, Math.max(50, Math.min(opts.pingIntervalMs, opts.idleTimeoutMs) / 10)) },
+  );
+
+  // --- slow consumers: after a publish, check the sockets of the topics it touched
+  const touched = new Set<string>();
+  let checkScheduled = false;
+  const checkTouched = () => {
+    checkScheduled = false;
+    for (const topic of touched) {
+      const set = index.get(topic);
+      if (!set) continue;
+      for (const conn of set) {
+        if (conn.ws && conn.ws.getBufferedAmount() > opts.maxBackpressure) conn.ws.end(CLOSE.slowConsumer, 'slow consumer');
+      }
+    }
+    touched.clear();
+  };
+
+  const app = uws.createApp();
+
+  // --- fan-out: one Redis message → one uWS publish (and the buffers of syncing sockets)
+  const feed = realtimeChannel(opts.prefix);
+  const control = controlChannel(opts.prefix);
+  let feedInterrupted = false;
+  const onMessage = (channel: Buffer, msg: Buffer) => {
+    const name = channel.toString();
+    if (name === control) return onControl(msg.toString());
+    if (name !== feed) return;
+    const a = msg.indexOf(10);
+    const b = msg.indexOf(10, a + 1);
+    if (a < 0 || b < 0) return;
+    const topic = msg.toString('utf8', 0, a);
+    const frame = msg.subarray(b + 1);
+    app.publish(topic, frame);
+    const waiting = syncing.get(topic);
+    if (waiting) {
+      const item: BufferedFrame = { cursor: msg.toString('latin1', a + 1, b), frame };
+      for (const conn of waiting) conn.buffered?.push(item);
+    }
+    touched.add(topic);
+    if (!checkScheduled) {
+      checkScheduled = true;
+      setImmediate(checkTouched);
+    }
+  };
+
+  const onControl = (text: string) => {
+    const [kind, ...members] = text.split('\n');
+    if (kind !== 'kick') return;
+    for (const m of members) {
+      const { nodeId: node, connId } = parseMember(m);
+      if (node === nodeId) conns.get(connId)?.ws?.end(CLOSE.tooManyConnections, 'too many connections');
+    }
+  };
+
+  /** Frames published while the Redis feed was down are lost for live sockets: make them reconnect and catch up. */
+  const onFeedReady = () => {
+    if (!feedInterrupted || closing) return;
+    feedInterrupted = false;
+    // once the subscription is back (idempotent), so a client reconnecting now buffers every new frame
+    deps.subscriber
+      .subscribe(feed, control)
+      .catch((err) => logger.warn({ err: err.message }, 'resubscribe failed'))
+      .finally(() => {
+        logger.warn({ sockets: conns.size }, 'Redis feed resumed: closing sockets so clients catch up with ?since=');
+        for (const conn of [...conns.values()]) conn.ws?.end(CLOSE.serviceRestart, 'feed interrupted, reconnect with since');
+      });
+  };
+  const onFeedClose = () => {
+    if (!closing) feedInterrupted = true;
+  };
+
+  // --- per-user limit across the cluster
+  const admit = (conn: Conn) => {
+    admitConnection(deps.redis, {
+      prefix: opts.prefix,
+      tenant: conn.who.tenant,
+      user: conn.who.sub,
+      member: memberOf(nodeId, conn.id),
+      max: opts.maxConnectionsPerUser,
+    })
+      .then(async (victims) => {
+        const remote: string[] = [];
+        for (const m of victims) {
+          const { nodeId: node, connId } = parseMember(m);
+          if (node === nodeId) conns.get(connId)?.ws?.end(CLOSE.tooManyConnections, 'too many connections');
+          else remote.push(m);
+        }
+        if (remote.length) await deps.redis.publish(control, ['kick', ...remote].join('\n'));
+      })
+      .catch((err) => logger.warn({ err: err.message, user: conn.who.sub }, 'connection limit unavailable'));
+  };
+
+  const hooks: SyncHooks = {
+    send: (conn, frame) => (conn.ws ? conn.ws.send(frame, false) !== 2 : false),
+    bufferedAmount: (conn) => conn.ws?.getBufferedAmount() ?? 0,
+    goLive(conn, keep) {
+      const ws = conn.ws;
+      if (!ws || conn.state !== 'sync') return;
+      ws.cork(() => {
+        for (const item of conn.buffered ?? []) if (keep(item.cursor)) ws.send(item.frame, false);
+        for (const t of conn.topics) ws.subscribe(t);
+      });
+      syncing.remove(conn);
+      conn.buffered = null;
+      conn.state = 'live';
+    },
+    fail: (conn, code, reason) => conn.ws?.end(code, reason),
+  };
+  const syncDeps = { orm: deps.orm, logger, replayPage: opts.replayPage, maxBackpressure: opts.maxBackpressure };
+
+  const behavior: uws.WebSocketBehavior<Conn> = {
+    compression: uws.COMPRESSION_DISABLED,
+    maxPayloadLength: 16 * 1024,
+    // the sweeper does heartbeats and idle closes (sliced, configurable); uWS's own timer is off
+    idleTimeout: 0,
+    sendPingsAutomatically: false,
+    // uWS drops frames past this and cuts the socket; Herald closes at maxBackpressure with 1013 first,
+    // the headroom lets that close frame still be queued behind what is waiting
+    maxBackpressure: Math.max(2 * opts.maxBackpressure, opts.maxBackpressure + 1024 * 1024),
+    closeOnBackpressureLimit: 1,
+
+    upgrade(res, req, context) {
+      const parsed = readUpgrade(req);
+      if (!parsed.ok) return sendProblem(res, parsed.status, parsed.title, parsed.detail, parsed.errors);
+      const { token, since, key, protocol, extensions } = parsed.value;
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      deps.verifier.verify(token).then(
+        (who) => {
+          if (aborted) return;
+          if (closing) return sendProblem(res, 503, 'Service Unavailable', 'This realtime node is shutting down; connect again.');
+          const audiences = audiencesOf(who);
+          const conn: Conn = {
+            id: (nextConn++).toString(36),
+            who: { sub: who.sub, tenant: who.tenant, roles: who.roles, stores: who.stores },
+            topics: audiences.map((a) => topicOf(who.tenant, a)),
+            since,
+            state: 'sync',
+            buffered: [],
+            lastSeen: 0,
+            lastPing: 0,
+            ws: null,
+            onDrain: null,
+            sweepIndex: -1,
+          };
+          res.cork(() => res.upgrade(conn, key, protocol, extensions, context));
+        },
+        () => {
+          if (!aborted) sendProblem(res, 401, 'Unauthorized', 'The token is invalid or expired.');
+        },
+      );
+    },
+
+    open(ws) {
+      const conn = ws.getUserData();
+      conn.ws = ws;
+      conn.lastSeen = conn.lastPing = Date.now();
+      conns.set(conn.id, conn);
+      index.add(conn);
+      syncing.add(conn);
+      sweeper.add(conn);
+      gauge();
+      admit(conn);
+      void syncConnection(syncDeps, hooks, conn).catch((err) => {
+        logger.error({ err, user: conn.who.sub }, 'sync failed');
+        conn.ws?.end(CLOSE.internalError, 'sync failed');
+      });
+    },
+
+    message(ws, message) {
+      const conn = ws.getUserData();
+      conn.lastSeen = Date.now();
+      const text = Buffer.from(message).toString('utf8').trim();
+      if (text === 'ping') {
+        ws.send('pong', false);
+        return;
+      }
+      let msg: { type?: unknown; id?: unknown; ids?: unknown };
+      try {
+        msg = JSON.parse(text);
+      } catch {
+        ws.send(JSON.stringify({ event: 'error', error: 'bad_message', detail: 'Send the text ping, or JSON like {"type":"ack","id":"<notification id>"}.' }), false);
+        return;
+      }
+      if (msg?.type === 'ping') {
+        ws.send(JSON.stringify({ event: 'pong', server_time: new Date().toISOString() }), false);
+        return;
+      }
+      if (msg?.type === 'ack') {
+        const ids = (Array.isArray(msg.ids) ? msg.ids : [msg.id]).filter((id): id is string => typeof id === 'string' && isUuid(id));
+        if (!ids.length) {
+          ws.send(JSON.stringify({ event: 'error', error: 'bad_ack', detail: 'An ack needs "id" (or "ids") naming notifications.' }), false);
+          return;
+        }
+        const audiences = audiencesOf(conn.who);
+        for (const id of ids.slice(0, 500)) acks.add({ tenant: conn.who.tenant, user_id: conn.who.sub, audiences, id });
+        return;
+      }
+      ws.send(JSON.stringify({ event: 'error', error: 'unknown_type', detail: `Unknown message type ${JSON.stringify(msg?.type)}.` }), false);
+    },
+
+    ping(ws) {
+      ws.getUserData().lastSeen = Date.now();
+    },
+    pong(ws) {
+      ws.getUserData().lastSeen = Date.now();
+    },
+    drain(ws) {
+      ws.getUserData().onDrain?.();
+    },
+
+    close(ws) {
+      const conn = ws.getUserData();
+      const wasSyncing = conn.state === 'sync';
+      conn.state = 'closed';
+      conn.ws = null;
+      conn.buffered = null;
+      conns.delete(conn.id);
+      index.remove(conn);
+      if (wasSyncing) syncing.remove(conn);
+      sweeper.remove(conn);
+      conn.onDrain?.();
+      gauge();
+      if (!closing) {
+        releaseConnection(deps.redis, opts.prefix, conn.who.tenant, conn.who.sub, memberOf(nodeId, conn.id)).catch(() => undefined);
+      }
+    },
+  };
+
+  for (const path of WS_PATHS) {
+    app.ws(path, behavior);
+    app.get(path, (res) => sendProblem(res, 426, 'Upgrade Required', 'This path speaks WebSocket: connect with ws:// and ?token=<JWT>.'));
+  }
+  const alive = (res: uws.HttpResponse) =>
+    sendJson(res, 200, { status: 'ok', service: 'herald-realtime', node: nodeId, connections: conns.size, time: new Date().toISOString() });
+  app.get('/health', alive);
+  app.get('/api/v1/health', alive);
+  app.get('/ready', (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    void readiness(deps, closing).then(({ ok, checks }) => {
+      if (!aborted) sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'unavailable', checks });
+    });
+  });
+  app.any('/*', (res) => sendProblem(res, 404, 'Not Found', 'Not found.'));
+
+  // Presence first: the connection-limit script counts only sockets of live nodes.
+  await whenReady(deps.redis, 10_000);
+  await report();
+  deps.subscriber.on('messageBuffer', onMessage);
+  deps.subscriber.on('ready', onFeedReady);
+  deps.subscriber.on('close', onFeedClose);
+  await deps.subscriber.subscribe(feed, control);
+  const { socket: listenSocket, port } = await uws.listen(app, opts.port);
+  sweeper.start();
+  const presenceTimer = setInterval(report, opts.presenceIntervalMs);
+  presenceTimer.unref();
+  logger.info({ port, paths: WS_PATHS }, 'realtime node listening');
+
+  return {
+    nodeId,
+    port,
+    connections: () => conns.size,
+    async close() {
+      if (closing) return;
+      closing = true;
+      uws.closeListenSocket(listenSocket);
+      sweeper.stop();
+      clearInterval(presenceTimer);
+      const open = [...conns.values()];
+      // going away: clients reconnect (to another node) with ?since= and miss nothing
+      for (const conn of open) conn.ws?.end(CLOSE.goingAway, 'server shutting down');
+      deps.subscriber.off('messageBuffer', onMessage);
+      deps.subscriber.off('ready', onFeedReady);
+      deps.subscriber.off('close', onFeedClose);
+      await Promise.allSettled([
+        deps.subscriber.unsubscribe(feed, control),
+        acks.flush(),
+        forgetNode(deps.redis, opts.prefix, nodeId),
+        ...open.map((c) => releaseConnection(deps.redis, opts.prefix, c.who.tenant, c.who.sub, memberOf(nodeId, c.id))),
+      ]);
+      logger.info({ closed: open.length }, 'realtime node stopped');
+    },
+  };
+}
+
+async function readiness(deps: RealtimeDeps, closing: boolean) {
+  const checks: Record<string, string> = {};
+  const down = (err: Error) => `down: ${err.message}`;
+  await Promise.all([
+    deps.orm.em
+      .getConnection()
+      .execute('select 1')
+      .then(() => (checks.postgres = 'ok'))
+      .catch((err: Error) => (checks.postgres = down(err))),
+    deps.redis
+      .ping()
+      .then(() => (checks.redis = deps.subscriber.status === 'ready' ? 'ok' : `down: subscriber ${deps.subscriber.status}`))
+      .catch((err: Error) => (checks.redis = down(err))),
+  ]);
+  if (closing) checks.node = 'down: shutting down';
+  return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
+}

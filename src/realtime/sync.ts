@@ -1,0 +1,89 @@
+import type { Orm } from '../db/orm.js';
+import { listInbox, unreadCount } from '../domain/inbox.js';
+import type { Logger } from '../logger.js';
+import { compareCursors, type Conn } from './conn.js';
+
+/**
+ * What a socket receives between open and live: the welcome frame, then on
+ * `?since=<cursor>` everything stored for it after that cursor, oldest first.
+ *
+ * No gap and no duplicate at the seam: the node starts buffering the
+ * socket's live frames *before* the first query (the caller does that), so a
+ * notification committed after a query's snapshot is in the buffer. Within a
+ * tenant, cursor order is commit order (src/domain/ingest.ts), so a buffered
+ * notification whose cursor is at or below the last replayed one was visible
+ * to that query and was already sent: it is dropped. The rest of the buffer
+ * is sent, in arrival order, and the socket is then subscribed in uWS, all in
+ * one synchronous step, so no frame can slip between buffer and subscription.
+ */
+export interface SyncDeps {
+  orm: Orm;
+  logger: Logger;
+  /** notifications per replay page */
+  replayPage: number;
+  /** a replay pauses between pages while the socket has more than this buffered */
+  maxBackpressure: number;
+}
+
+export interface SyncHooks {
+  /** sends one text frame; false when the socket is gone */
+  send(conn: Conn, frame: string | Uint8Array): boolean;
+  bufferedAmount(conn: Conn): number;
+  /** ends the catch-up: flushes what `keep` allows of the buffer and subscribes the socket */
+  goLive(conn: Conn, keep: (cursor: string) => boolean): void;
+  /** closes the socket (replay failed) */
+  fail(conn: Conn, code: number, reason: string): void;
+}
+
+export async function syncConnection(deps: SyncDeps, hooks: SyncHooks, conn: Conn): Promise<void> {
+  const em = deps.orm.em.fork();
+  let welcome: Record<string, unknown>;
+  try {
+    const [unread, latest] = await Promise.all([
+      unreadCount(em, conn.who),
+      listInbox(em, conn.who, {}, { limit: 1, offset: 0, order: 'desc', withTotal: false }),
+    ]);
+    welcome = { unread_count: unread, cursor: latest.rows[0]?.cursor ?? '0' };
+  } catch (err) {
+    deps.logger.warn({ err, user: conn.who.sub }, 'welcome: could not read the inbox');
+    if (conn.since) return hooks.fail(conn, 1011, 'inbox unavailable, retry later');
+    welcome = { unread_count: null, cursor: null };
+  }
+  if (conn.state !== 'sync') return;
+  hooks.send(
+    conn,
+    JSON.stringify({ event: 'welcome', server_time: new Date().toISOString(), user_id: conn.who.sub, tenant: conn.who.tenant, since: conn.since, ...welcome }),
+  );
+
+  if (!conn.since) return hooks.goLive(conn, () => true);
+
+  let last = conn.since;
+  try {
+    for (;;) {
+      const page = await listInbox(em, conn.who, { sinceCursor: last }, { limit: deps.replayPage, offset: 0, order: 'asc', withTotal: false });
+      if (conn.state !== 'sync') return;
+      for (const row of page.rows) hooks.send(conn, JSON.stringify({ event: 'notification', ...row }));
+      if (page.rows.length) last = page.rows[page.rows.length - 1].cursor!;
+      if (page.rows.length < deps.replayPage) break;
+      await drained(hooks, conn, deps.maxBackpressure / 2);
+      if (conn.state !== 'sync') return;
+    }
+  } catch (err) {
+    deps.logger.warn({ err, user: conn.who.sub, since: conn.since }, 'replay failed');
+    return hooks.fail(conn, 1011, 'replay failed, retry later');
+  }
+  const seam = last;
+  hooks.goLive(conn, (cursor) => cursor === '' || compareCursors(cursor, seam) > 0);
+}
+
+/** Waits until the socket's send buffer is below `limit` (a long replay must not flood a slow client). */
+function drained(hooks: SyncHooks, conn: Conn, limit: number): Promise<void> {
+  if (hooks.bufferedAmount(conn) <= limit) return Promise.resolve();
+  return new Promise((resolve) => {
+    conn.onDrain = () => {
+      if (conn.state === 'sync' && hooks.bufferedAmount(conn) > limit) return;
+      conn.onDrain = null;
+      resolve();
+    };
+  });
+}

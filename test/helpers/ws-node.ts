@@ -1,0 +1,128 @@
+import WebSocket from 'ws';
+import { workerConnection } from '../../queues/connection.js';
+import { createVerifier } from '../../src/auth/jwt.js';
+import { startRealtimeNode, type RealtimeNode, type RealtimeOptions } from '../../src/realtime/node.js';
+import { TEST_JWT_SECRET } from './env.js';
+import type { Harness } from './harness.js';
+
+/**
+ * Starts a real realtime node in-process on a free port, on the harness's
+ * PostgreSQL, Redis and queue prefix; it is closed with the harness.
+ */
+export async function startNode(h: Harness, opts: Partial<RealtimeOptions> = {}): Promise<RealtimeNode & { url: (path?: string) => string }> {
+  const subscriber = workerConnection(h.config.REDIS_URL);
+  subscriber.on('error', () => undefined);
+  const node = await startRealtimeNode(
+    { logger: h.deps.logger, orm: h.orm, redis: h.redis, subscriber, verifier: createVerifier({ secret: TEST_JWT_SECRET }) },
+    { port: 0, prefix: h.prefix, ...opts },
+  );
+  h.life.add('realtime node', async () => {
+    await node.close();
+    await subscriber.quit().catch(() => undefined);
+  });
+  return { ...node, url: (path = '/api/v1/ws') => `ws://127.0.0.1:${node.port}${path}` };
+}
+
+export interface Frame {
+  event?: string;
+  [key: string]: any;
+}
+
+/** A `ws` client that keeps every frame it receives and lets a test wait for frames. */
+export class Client {
+  readonly frames: Frame[] = [];
+  readonly texts: string[] = [];
+  closed: { code: number; reason: string } | null = null;
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const text = data.toString();
+      this.texts.push(text);
+      try {
+        this.frames.push(JSON.parse(text));
+      } catch {
+        /* 'pong' is plain text */
+      }
+      this.wake();
+    });
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+      this.wake();
+    });
+  }
+
+  private wake() {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Frames of one event ('notification' by default). */
+  events(event = 'notification'): Frame[] {
+    return this.frames.filter((f) => f.event === event);
+  }
+
+  /** Resolves once `pred` holds (checked on every frame and on close), or rejects after timeoutMs. */
+  until<T>(pred: () => T | false | null | undefined, timeoutMs = 10_000, label = 'frames'): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const v = pred();
+        if (v) {
+          clearTimeout(timer);
+          resolve(v);
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== loop);
+        reject(new Error(`timed out waiting for ${label}; got ${JSON.stringify(this.frames.map((f) => f.event ?? f))}`));
+      }, timeoutMs);
+      const loop = () => {
+        if (!check()) this.waiters.push(loop);
+      };
+      loop();
+    });
+  }
+
+  untilClosed(timeoutMs = 10_000) {
+    return this.until(() => this.closed, timeoutMs, 'close');
+  }
+
+  send(data: string | object) {
+    this.ws.send(typeof data === 'string' ? data : JSON.stringify(data));
+  }
+
+  close() {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close();
+  }
+}
+
+/** Opens a socket and waits for the welcome frame. */
+export async function connect(url: string, opts: WebSocket.ClientOptions = {}): Promise<Client> {
+  const ws = new WebSocket(url, opts);
+  const client = new Client(ws);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+  });
+  await client.until(() => client.events('welcome').length > 0, 10_000, 'welcome');
+  return client;
+}
+
+/** Tries an upgrade that should be refused; resolves with the HTTP status and JSON body. */
+export function refusedUpgrade(url: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => {
+      ws.close();
+      reject(new Error('the upgrade was accepted'));
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+    });
+    ws.once('error', () => undefined);
+  });
+}
