@@ -1,5 +1,6 @@
-import { Queue } from 'bullmq';
+import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { Batcher } from './batcher.js';
 import { INGEST_JOB, PRIORITY } from './defaults.js';
 import type { IngestJob, NotificationDraft } from './jobs.js';
 import { QUEUE } from './names.js';
@@ -22,12 +23,33 @@ export function createProducers(connection: Redis, prefix: string): Producers {
   };
 }
 
+/** The deterministic id of a scheduled notification's delayed firing job (cancel and reconciliation find it by this). */
+export const fireJobId = (notificationId: string) => `fire-${notificationId}`;
+
+const batchers = new WeakMap<Queue<IngestJob>, Batcher<NotificationDraft>>();
+
 /**
- * Enqueues notifications for ingest: one job per (priority, schedule time)
- * group and chunk. The job id is derived from the first notification id, so
- * a retried enqueue of the same drafts adds nothing.
+ * Enqueues notifications for ingest and resolves once Redis holds them.
+ * Calls made in the same event-loop turn (concurrent HTTP requests) share
+ * jobs: a job costs the same few Redis scripts whether it carries one
+ * notification or five hundred, so single sends under load cost about what
+ * bulk sends do. A lone call is flushed at once.
  */
-export async function enqueueNotifications(queue: Queue<IngestJob>, drafts: NotificationDraft[]): Promise<void> {
+export function enqueueNotifications(queue: Queue<IngestJob>, drafts: NotificationDraft[]): Promise<void> {
+  let batcher = batchers.get(queue);
+  if (!batcher) batchers.set(queue, (batcher = new Batcher((items) => addNotificationJobs(queue, items), { max: INGEST_CHUNK, waitMs: 0 })));
+  return batcher.add(drafts);
+}
+
+/**
+ * Adds the ingest jobs for drafts: one job per (priority, schedule time)
+ * group and chunk of at most INGEST_CHUNK. The job id is derived from the
+ * first notification id, so a retried enqueue of the same drafts adds nothing.
+ *
+ * A scheduled notification is stored at once (status 'scheduled', in no
+ * inbox) and gets its own delayed job that fires it at schedule_at.
+ */
+export async function addNotificationJobs(queue: Queue<IngestJob>, drafts: NotificationDraft[]): Promise<void> {
   const groups = new Map<string, NotificationDraft[]>();
   for (const d of drafts) {
     const key = `${d.priority}|${d.schedule_at ?? ''}`;
@@ -40,14 +62,28 @@ export async function enqueueNotifications(queue: Queue<IngestJob>, drafts: Noti
     for (let i = 0; i < list.length; i += INGEST_CHUNK) {
       const chunk = list.slice(i, i + INGEST_CHUNK);
       const first = chunk[0];
-      const delay = first.schedule_at ? Math.max(0, Date.parse(first.schedule_at) - Date.now()) : 0;
       jobs.push({
         name: 'notify',
-        data: { notifications: chunk },
-        opts: { jobId: `n-${first.id}`, priority: PRIORITY[first.priority], ...(delay > 0 ? { delay } : {}) },
+        data: { notifications: chunk } as IngestJob,
+        opts: { jobId: `n-${first.id}`, priority: PRIORITY[first.priority] } as JobsOptions,
       });
     }
   }
+  for (const d of drafts) if (d.schedule_at) jobs.push(fireJob(d.tenant, d.id, Date.parse(d.schedule_at)));
   if (jobs.length === 1) await queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
   else await queue.addBulk(jobs);
+}
+
+/**
+ * The delayed job that fires one stored scheduled notification at `at` (ms
+ * since epoch). It has no priority on purpose: BullMQ runs unprioritised
+ * jobs before prioritised ones, so a firing is never held up behind a
+ * backlog of ingest jobs and lands within a second of its time.
+ */
+export function fireJob(tenant: string, id: string, at: number) {
+  return {
+    name: 'fire',
+    data: { notifications: [], fire: { tenant, ids: [id] } } as IngestJob,
+    opts: { jobId: fireJobId(id), delay: Math.max(0, at - Date.now()) } as JobsOptions,
+  };
 }

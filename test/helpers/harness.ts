@@ -121,18 +121,18 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
   };
 }
 
-/** Polls `fn` until it returns a truthy value (or throws after timeoutMs). */
+/** Polls `fn` until it returns a truthy value (or throws after timeoutMs), and returns that value. */
 export async function waitFor<T>(
-  fn: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  fn: () => T | Promise<T>,
   timeoutMs = 10_000,
   label = 'condition',
-): Promise<T> {
+): Promise<Exclude<Awaited<T>, null | undefined | false | 0 | ''>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
     try {
       const v = await fn();
-      if (v) return v;
+      if (v) return v as Exclude<Awaited<T>, null | undefined | false | 0 | ''>;
     } catch (err) {
       last = err;
     }

@@ -1,9 +1,10 @@
 import type { Job } from 'bullmq';
 import type { IngestJob, IngestResult, NotificationDraft } from '../../queues/jobs.js';
-import { Batcher } from '../../src/batcher.js';
+import { Batcher } from '../../queues/batcher.js';
 import { storeNotifications } from '../../src/domain/ingest.js';
 import { notificationCreated } from '../../src/metrics.js';
 import { dispatchStored, type DispatchDeps } from './dispatch.js';
+import { fireScheduledJob } from './fire.js';
 
 export type IngestDeps = DispatchDeps;
 
@@ -29,6 +30,7 @@ export function createIngestProcessor(deps: IngestDeps, opts: IngestOptions = {}
     waitMs: opts.batchWaitMs ?? 2,
   });
   return async (job: Job<IngestJob>): Promise<IngestResult> => {
+    if (job.data.fire) return fireScheduledJob(deps, job.data.fire);
     await batcher.add(job.data.notifications);
     return { stored: job.data.notifications.length };
   };

@@ -1,12 +1,14 @@
 /**
  * Gathers items handed in by concurrent callers and flushes them together:
- * when `max` items wait, or `waitMs` after the first one arrived. Each caller's
- * promise settles with its batch, so a BullMQ job is acknowledged only after
- * the batch holding its items has committed.
+ * when `max` items wait, or `waitMs` after the first one arrived (0: at the
+ * end of the current event-loop turn, so a lone caller waits for nothing).
+ * Each caller's promise settles with its batch, so nobody is told "done"
+ * before the batch holding their items is.
  */
 export class Batcher<T> {
   private items: T[] = [];
   private waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  private scheduled = false;
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -19,13 +21,18 @@ export class Batcher<T> {
       this.items.push(...items);
       this.waiters.push({ resolve, reject });
       if (this.items.length >= this.opts.max) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.opts.waitMs);
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        if (this.opts.waitMs > 0) this.timer = setTimeout(() => this.flush(), this.opts.waitMs);
+        else setImmediate(() => this.flush());
+      }
     });
   }
 
   private flush(): void {
     clearTimeout(this.timer);
-    this.timer = undefined;
+    this.scheduled = false;
+    if (!this.waiters.length) return;
     const items = this.items;
     const waiters = this.waiters;
     this.items = [];
