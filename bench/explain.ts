@@ -1,0 +1,98 @@
+/**
+ * bench/explain: the inbox's hot queries at 1 million notifications.
+ *
+ *   npm run bench:explain            # ROWS=1000000 by default
+ *
+ * Fills a scratch database (herald_explain) with ROWS notifications across
+ * 20,000 users, 50 roles, 500 stores and tenant broadcasts (plus receipts for
+ * a third of one user's inbox), vacuums it, then runs the exact SQL that
+ * src/domain/inbox.ts builds for a keyset page, an unread count and a
+ * since-cursor read under EXPLAIN (ANALYZE, BUFFERS), and prints the plans.
+ * What to look for: "Index Only Scan using notifications_inbox" with
+ * "Heap Fetches: 0" for counts, and a bounded index range scan per audience
+ * for pages. Baseline: a bare single-row primary-key lookup in the same run.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { migrate, openOrm } from '../src/db/orm.js';
+import { countInbox, listInbox } from '../src/domain/inbox.js';
+
+const ROWS = Number(process.env.ROWS ?? 1_000_000);
+const URL = process.env.EXPLAIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/herald_explain';
+const tenant = 'explain';
+const who = { sub: 'user-43', tenant, roles: ['role-11'], stores: ['store-42'] };
+
+await migrate({ url: URL });
+const orm = await openOrm({ url: URL });
+const em = orm.em.fork();
+
+const [{ n }] = await em.execute<Array<{ n: string }>>(`select count(*) as n from notifications where tenant = ?`, [tenant]);
+if (Number(n) < ROWS) {
+  console.log(`filling ${ROWS} notifications…`);
+  await em.execute(`delete from notifications where tenant = ?`, [tenant]);
+  const t0 = performance.now();
+  await em.execute(
+    `insert into notifications (id, tenant, seq, audience, user_id, role, store_id, broadcast, title, content, type, priority,
+       status, channels, sender, created_at, sent_at)
+     select gen_random_uuid(), ?, nextval('notification_seq'),
+       case when g % 100 = 0 then '*' when g % 10 = 1 then 'r:role-' || (g % 50) when g % 10 = 2 then 's:store-' || (g % 500)
+            else 'u:user-' || (g % 20000) end,
+       case when g % 10 > 2 then 'user-' || (g % 20000) end, null, null, g % 100 = 0,
+       'title ' || g, 'content of notification ' || g,
+       (array['info','success','warning','error','alert','system'])[1 + g % 6],
+       (array['low','normal','high','urgent'])[1 + g % 4],
+       'sent', '{app}', 'bench', now() - (? - g) * interval '1 second', now()
+     from generate_series(1, ?) g`,
+    [tenant, ROWS, ROWS],
+  );
+  console.log(`filled in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+// this user has read a third of what reached them
+await em.execute(
+  `insert into notification_receipts (tenant, user_id, notification_id, read_at)
+   select tenant, 'user-43', id, now() from notifications
+   where tenant = ? and audience in ('u:user-43', 'r:role-11', 's:store-42', '*') and seq % 3 = 0
+   on conflict do nothing`,
+  [tenant],
+);
+await em.execute('vacuum analyze notifications');
+await em.execute('vacuum analyze notification_receipts');
+
+/** An EntityManager whose execute() explains instead of returning rows. */
+function explaining(label: string): EntityManager {
+  return new Proxy(em, {
+    get(target, prop) {
+      if (prop !== 'execute') return Reflect.get(target, prop);
+      return async (sql: string, params: unknown[]) => {
+        const plan = await target.execute<Array<{ 'QUERY PLAN': string }>>(`explain (analyze, buffers) ${sql}`, params);
+        console.log(`\n=== ${label}\n${plan.map((r) => r['QUERY PLAN']).join('\n')}`);
+        return [{ count: '0' }];
+      };
+    },
+  }) as EntityManager;
+}
+
+const timed = async (label: string, fn: () => Promise<unknown>, runs = 20) => {
+  await fn();
+  const t0 = performance.now();
+  for (let i = 0; i < runs; i++) await fn();
+  console.log(`${label.padEnd(52)} ${((performance.now() - t0) / runs).toFixed(2).padStart(8)} ms`);
+};
+
+const [{ mine }] = await em.execute<Array<{ mine: string }>>(
+  `select count(*) as mine from notifications where tenant = ? and audience in ('u:user-43','r:role-11','s:store-42','*')`,
+  [tenant],
+);
+const page = await listInbox(em, who, {}, { limit: 20, offset: 0, order: 'desc', withTotal: false });
+const cursor = page.rows[10].cursor!;
+
+await listInbox(explaining('keyset page: 20 rows before a cursor'), who, { before: cursor }, { limit: 20, offset: 0, order: 'desc', withTotal: false });
+await countInbox(explaining('unread count'), who, { is_read: false });
+await listInbox(explaining('since cursor: what came after, oldest first'), who, { sinceCursor: page.rows[15].cursor! }, { limit: 100, offset: 0, order: 'asc', withTotal: false });
+
+console.log(`\nbench/explain — ${ROWS} notifications in the table; user-43's inbox holds ${mine}`);
+const [{ id }] = await em.execute<Array<{ id: string }>>(`select id from notifications where tenant = ? limit 1`, [tenant]);
+await timed('baseline: bare primary-key lookup', () => em.execute('select * from notifications where id = ?', [id]));
+await timed('keyset page (20 rows, cursor)', () => listInbox(em, who, { before: cursor }, { limit: 20, offset: 0, order: 'desc', withTotal: false }));
+await timed('unread count', () => countInbox(em, who, { is_read: false }));
+await timed('first page with total (offset paging)', () => listInbox(em, who, {}, { limit: 20, offset: 0, order: 'desc', withTotal: true }));
+await orm.close();
