@@ -56,6 +56,21 @@ const schema = z.object({
   /** realtime: notifications read from PostgreSQL per page when a client reconnects with ?since= (default 500) */
   WS_REPLAY_PAGE: int(500, 1),
 
+  // --- Operations (issue #6)
+  /** per-scope rate limits overriding the two above, e.g. `admin=600,templates:write=1000`; a token gets the highest of its scopes (default none) */
+  RATE_LIMIT_SCOPES: z
+    .string()
+    .regex(/^(\s*[\w:.-]+\s*=\s*\d+\s*)?(,\s*[\w:.-]+\s*=\s*\d+\s*)*$/, 'must look like scope=limit,scope=limit')
+    .default(''),
+  /** api: a request still running after this many ms is answered 503 (default 30000) */
+  REQUEST_TIMEOUT_MS: int(30_000, 100),
+  /** every process pushes its metrics to Redis this often, in ms; GET /metrics on the api merges them (default 5000) */
+  METRICS_PUSH_INTERVAL_MS: int(5000, 100),
+  /** when set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (default: open, for a private network) */
+  METRICS_TOKEN: z.string().min(8).optional(),
+  /** a process still shutting down after this many ms exits 1; BullMQ hands its unfinished jobs to another worker (default 10000) */
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 100),
+
   // --- Channels (issue #4): provider credentials and endpoints. A channel whose
   // credentials are absent is "not configured": its deliveries fail at once
   // with reason not_configured, never counted as sent.

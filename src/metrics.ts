@@ -56,3 +56,21 @@ export function collectProcessMetrics(role: string): void {
   registry.setDefaultLabels({ role });
   collectDefaultMetrics({ register: registry });
 }
+
+/** BullMQ job processing time (active → completed or failed), per queue; recorded by observeJobs (src/metrics-jobs.ts). */
+export const jobDuration = new Histogram({
+  name: 'herald_job_duration_seconds',
+  help: 'Seconds a BullMQ job spent being processed, per queue and outcome.',
+  labelNames: ['queue', 'status'] as const,
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
+
+/** Time a job waited in its queue before a worker took it (first attempt only, delay excluded). */
+export const jobWait = new Histogram({
+  name: 'herald_job_wait_seconds',
+  help: 'Seconds a BullMQ job waited before its first attempt started, per queue.',
+  labelNames: ['queue'] as const,
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+  registers: [registry],
+});

@@ -3,6 +3,10 @@ import { bodyLimit } from 'hono/body-limit';
 import { HeraldError } from '../errors.js';
 import type { ApiDeps, ApiEnv } from './env.js';
 import { bearerAuth } from './middleware/auth.js';
+import { rateLimit, rateLimitsFrom } from './middleware/rate-limit.js';
+import { requestTimeout } from './middleware/timeout.js';
+import { adminRoutes } from './routes/admin.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { notFound, onError } from './middleware/problem.js';
 import { requestContext } from './middleware/request-context.js';
 import { healthRoutes } from './routes/health.js';
@@ -18,10 +22,15 @@ export function createApp(deps: ApiDeps) {
   app.onError(onError(deps.logger));
   app.notFound(notFound);
   app.use('*', requestContext(deps.logger));
+  app.use('*', requestTimeout(deps.config.REQUEST_TIMEOUT_MS));
   app.route('/', healthRoutes(deps));
+  app.route('/', metricsRoutes(deps));
+  app.route('/', adminRoutes(deps));
 
   const v1 = new Hono<ApiEnv>();
   v1.use('*', bearerAuth(deps.verifier));
+  // after bearerAuth: the bucket is the token's subject
+  v1.use('*', rateLimit({ redis: deps.redis, prefix: deps.config.QUEUE_PREFIX, limits: rateLimitsFrom(deps.config) }));
   v1.use(
     '*',
     bodyLimit({

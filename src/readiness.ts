@@ -1,0 +1,50 @@
+import type { Redis } from 'ioredis';
+import type { Orm } from './db/orm.js';
+
+/** How long one readiness check may take before it counts as down (a hung database must not hang /ready). */
+export const READY_CHECK_TIMEOUT_MS = 2000;
+
+export interface Readiness {
+  ok: boolean;
+  /** 'ok' or 'down: <why>' per dependency */
+  checks: Record<string, string>;
+}
+
+function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Whether this process can do its work: PostgreSQL answers, every migration
+ * this code knows has run (a new release against an old schema is not
+ * ready), and Redis answers. Used by the api's and the realtime node's GET /ready.
+ */
+export async function checkReadiness(deps: { orm: Orm; redis: Redis }, timeoutMs = READY_CHECK_TIMEOUT_MS): Promise<Readiness> {
+  const checks: Record<string, string> = {};
+  const run = async (name: string, check: () => Promise<string>) => {
+    try {
+      checks[name] = await bounded(check(), timeoutMs);
+    } catch (err) {
+      checks[name] = `down: ${(err as Error).message}`;
+    }
+  };
+  await Promise.all([
+    run('postgres', async () => {
+      await deps.orm.em.getConnection().execute('select 1');
+      return 'ok';
+    }),
+    run('migrations', async () => {
+      const pending = await deps.orm.getMigrator().getPendingMigrations();
+      return pending.length ? `down: pending ${pending.map((m) => m.name).join(', ')}` : 'ok';
+    }),
+    run('redis', async () => {
+      await deps.redis.ping();
+      return 'ok';
+    }),
+  ]);
+  return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
+}
