@@ -1,6 +1,9 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261122000000_inbox } from './Migration20261122000000_inbox.js';
 import { Migration20261122010000_channels } from './Migration20261122010000_channels.js';
+import { Migration20261122020000_templates } from './Migration20261122020000_templates.js';
+import { Migration20261122020100_schedules } from './Migration20261122020100_schedules.js';
+import { Migration20261122020200_preferences } from './Migration20261122020200_preferences.js';
 import { Migration20261122030000_realtime_acks } from './Migration20261122030000_realtime_acks.js';
 
 /**
@@ -10,5 +13,8 @@ import { Migration20261122030000_realtime_acks } from './Migration20261122030000
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122000000_inbox', class: Migration20261122000000_inbox },
   { name: 'Migration20261122010000_channels', class: Migration20261122010000_channels },
+  { name: 'Migration20261122020000_templates', class: Migration20261122020000_templates },
+  { name: 'Migration20261122020100_schedules', class: Migration20261122020100_schedules },
+  { name: 'Migration20261122020200_preferences', class: Migration20261122020200_preferences },
   { name: 'Migration20261122030000_realtime_acks', class: Migration20261122030000_realtime_acks },
 ];

@@ -39,6 +39,14 @@ export interface NotificationDraft {
 
 export interface IngestJob {
   notifications: NotificationDraft[];
+  /** set (with no notifications) on a scheduled notification's delayed job: fire these stored ids at their time */
+  fire?: FireRequest;
+}
+
+/** Scheduled notifications, already stored with status 'scheduled', to put into inboxes now. */
+export interface FireRequest {
+  tenant: string;
+  ids: string[];
 }
 
 export interface IngestResult {

@@ -12,6 +12,8 @@ import { requestContext } from './middleware/request-context.js';
 import { healthRoutes } from './routes/health.js';
 import { inboxRoutes } from './routes/inbox.js';
 import { sendRoutes } from './routes/send.js';
+import { recallRoutes } from './routes/recall.js';
+import { templateRoutes } from './routes/templates.js';
 
 /** Request bodies above this are refused with 413 (1 MiB). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -44,6 +46,8 @@ export function createApp(deps: ApiDeps) {
   // GET /notifications/:id would swallow any static GET /notifications/<word>
   // mounted after it. Mount routers with static paths before inboxRoutes.
   v1.route('/', sendRoutes(deps));
+  v1.route('/', templateRoutes(deps));
+  v1.route('/', recallRoutes(deps));
   v1.route('/', inboxRoutes(deps));
   app.route('/api/v1', v1);
   return app;

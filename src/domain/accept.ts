@@ -6,6 +6,7 @@ import type { Principal } from '../auth/jwt.js';
 import type { NotificationInput } from './notification-input.js';
 import { toDrafts } from './notification-input.js';
 import { presentDraft, type NotificationJson } from './present.js';
+import { applyLocalSchedule, type ZoneLookup } from './schedule-local.js';
 
 /** How long an idempotency key is remembered (DESIGN §3: 24 h). */
 export const IDEMPOTENCY_TTL_S = 24 * 3600;
@@ -21,6 +22,8 @@ export interface AcceptDeps {
   redis: Redis;
   ingest: Queue<IngestJob>;
   prefix: string;
+  /** recipients' own time zones, for schedule_local (UTC or the request's timezone without it) */
+  zones?: ZoneLookup;
 }
 
 const idemKey = (prefix: string, p: Principal, key: string) => `${prefix}:idem:${p.tenant}:${p.sub}:${key}`;
@@ -34,6 +37,7 @@ const idemKey = (prefix: string, p: Principal, key: string) => `${prefix}:idem:$
 export async function acceptNotifications(deps: AcceptDeps, who: Principal, inputs: NotificationInput[]): Promise<Accepted[]> {
   const now = Date.now();
   const drafts: NotificationDraft[][] = inputs.map((input) => toDrafts(input, { tenant: who.tenant, sender: who.sub, now }));
+  for (const [i, input] of inputs.entries()) if (input.schedule_local) await applyLocalSchedule(deps.zones, who.tenant, input, drafts[i], now);
   const results: Accepted[] = drafts.map((list) => ({ notifications: list.map(presentDraft), replayed: false }));
 
   const keyed = inputs.map((input, i) => (input.idempotency_key ? i : -1)).filter((i) => i >= 0);

@@ -118,12 +118,17 @@ export async function countInbox(em: EntityManager, who: Reader, filter: InboxFi
 
 export const unreadCount = (em: EntityManager, who: Reader) => countInbox(em, who, { is_read: false });
 
-/** One notification of this inbox, or 404 (also for another user's: never 403, never its content). */
+/**
+ * One notification of this inbox, or 404 (also for another user's: never
+ * 403, never its content). Its sender sees it too, in every state (a
+ * scheduled, cancelled or recalled one is in no inbox).
+ */
 export async function getFromInbox(em: EntityManager, who: Reader, id: string): Promise<NotificationJson> {
   const [row] = await em.execute<StoredRow[]>(
     `select ${COLS}, r.read_at from notifications n ${JOIN_RECEIPT}
-     where n.id = ? and n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null`,
-    bind([who.sub, id, who.tenant, audiencesOf(who)]),
+     where n.id = ? and n.tenant = ?
+       and ((n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null) or n.sender = ?)`,
+    bind([who.sub, id, who.tenant, audiencesOf(who), who.sub]),
   );
   if (!row) throw new NotFoundError(`Notification ${id} was not found.`);
   return presentRow(row);

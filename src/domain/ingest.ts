@@ -12,8 +12,12 @@ export const RETURNING = `id, tenant, seq::text as seq, audience, user_id, role,
   priority, status, channels, fallback_channels, metadata, source, group_key, idempotency_key, sender,
   schedule_at, created_at, sent_at`;
 
-/** A notification is done when it only goes to inboxes; external channels keep it processing. */
-const initialStatus = (d: NotificationDraft): string => (d.channels.every((c) => c === 'app') ? 'sent' : 'processing');
+/**
+ * A notification is done when it only goes to inboxes; external channels
+ * keep it processing. A scheduled one waits, in no inbox, for its firing job.
+ */
+const initialStatus = (d: NotificationDraft): string =>
+  d.schedule_at ? 'scheduled' : d.channels.every((c) => c === 'app') ? 'sent' : 'processing';
 
 /**
  * Stores drafts with one multi-row INSERT and returns every row, including
@@ -36,13 +40,40 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
     for (const t of tenants) await tem.execute(`select pg_advisory_xact_lock(hashtext('herald.seq.' || ?))`, [t]);
     return tem.execute<StoredRow[]>(
       `insert into notifications (${NAMES.join(', ')}, seq, sent_at)
-       select ${NAMES.map((n) => `x.${n}`).join(', ')}, nextval('notification_seq'),
+       select ${NAMES.map((n) => `x.${n}`).join(', ')}, case when x.status <> 'scheduled' then nextval('notification_seq') end,
               case when x.status = 'sent' then now() end
        from json_to_recordset(?::json) as x(${COLUMNS})
        on conflict (id) do update set id = excluded.id
        returning ${RETURNING}`,
       [JSON.stringify(rows)],
     );
+  });
+}
+
+/**
+ * Fires scheduled notifications: each takes its inbox cursor now, under the
+ * tenant's advisory lock like storeNotifications (so cursors stay in commit
+ * order), and its status moves on as if it had just been stored. Only rows
+ * still 'scheduled' fire, so a cancelled, recalled or already fired one is
+ * left alone and a firing job that runs twice fires once. `missing` are ids
+ * not stored yet (their ingest job is still to run).
+ */
+export async function fireScheduled(em: EntityManager, tenant: string, ids: string[]): Promise<{ fired: StoredRow[]; missing: string[] }> {
+  return em.transactional(async (tem) => {
+    await tem.execute(`select pg_advisory_xact_lock(hashtext('herald.seq.' || ?))`, [tenant]);
+    const list = `{${ids.join(',')}}`;
+    const fired = await tem.execute<StoredRow[]>(
+      `update notifications set seq = nextval('notification_seq'),
+         status = case when channels <@ '{app}'::text[] then 'sent' else 'processing' end,
+         sent_at = case when channels <@ '{app}'::text[] then now() end,
+         updated_at = now()
+       where tenant = ? and id = any(?::uuid[]) and status = 'scheduled'
+       returning ${RETURNING}`,
+      [tenant, list],
+    );
+    const found = await tem.execute<Array<{ id: string }>>(`select id from notifications where tenant = ? and id = any(?::uuid[])`, [tenant, list]);
+    const stored = new Set(found.map((r) => r.id));
+    return { fired, missing: ids.filter((id) => !stored.has(id)) };
   });
 }
 

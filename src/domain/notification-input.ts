@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Channel, NotificationDraft, NotificationType, Priority, Target } from '../../queues/jobs.js';
 import type { FieldError } from '../errors.js';
 import { newId } from './ids.js';
+import { isTimeZone, parseWallClock } from './zoned-time.js';
 
 export const TYPES = ['info', 'success', 'warning', 'error', 'alert', 'system'] as const satisfies readonly NotificationType[];
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const satisfies readonly Priority[];
@@ -52,6 +53,13 @@ export const notificationSchema = z.strictObject({
     .regex(rfc3339, 'must be an RFC 3339 time with an offset, e.g. 2026-12-01T09:00:00+08:00')
     .refine((s) => !Number.isNaN(Date.parse(s)), 'is not a valid time')
     .optional(),
+  /** a wall-clock time with no offset, sent at that time in each recipient's own time zone (src/domain/schedule-local.ts) */
+  schedule_local: z
+    .string()
+    .refine((s) => parseWallClock(s) !== null, 'must be a local time with no offset, e.g. 2026-12-01T09:00')
+    .optional(),
+  /** schedule_local's time zone for recipients without one of their own (default UTC) */
+  timezone: z.string().refine(isTimeZone, 'is not an IANA time zone, e.g. Asia/Shanghai').optional(),
   group_key: z.string().min(1).max(200).optional(),
   idempotency_key: z.string().min(1).max(200).optional(),
 });
@@ -83,6 +91,8 @@ function crossFieldErrors(input: NotificationInput, prefix: (string | number)[],
   if (!input.user_id && !input.user_ids && !input.role && !input.store_id && !input.broadcast)
     errors.push({ path: p('user_id'), message: 'a target is required: user_id, user_ids, role, store_id or broadcast: true' });
   if (input.schedule_at && Date.parse(input.schedule_at) <= now) errors.push({ path: p('schedule_at'), message: 'is in the past' });
+  if (input.schedule_at && input.schedule_local) errors.push({ path: p('schedule_local'), message: 'send schedule_at or schedule_local, not both' });
+  if (input.timezone && !input.schedule_local) errors.push({ path: p('timezone'), message: 'only applies to schedule_local' });
   return errors;
 }
 

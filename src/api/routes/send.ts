@@ -4,6 +4,7 @@ import { SCOPES } from '../../auth/jwt.js';
 import { ValidationError, type FieldError } from '../../errors.js';
 import { acceptNotifications } from '../../domain/accept.js';
 import { fieldErrors, parseNotification, type NotificationInput } from '../../domain/notification-input.js';
+import { recipientZones } from '../../domain/schedule-local.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
@@ -15,7 +16,7 @@ const bulkShape = z.strictObject({ notifications: z.array(z.unknown()).min(1).ma
 /** POST /notifications and /notifications/bulk (scope notify:send). */
 export function sendRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
-  const accept = { redis: deps.redis, ingest: deps.queues.ingest, prefix: deps.config.QUEUE_PREFIX };
+  const accept = { redis: deps.redis, ingest: deps.queues.ingest, prefix: deps.config.QUEUE_PREFIX, zones: recipientZones(deps.orm) };
 
   app.post('/notifications/bulk', requireScope(SCOPES.send), async (c) => {
     const body = bulkShape.safeParse(await readJson(c));

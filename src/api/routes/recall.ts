@@ -1,0 +1,38 @@
+import { Hono, type Context } from 'hono';
+import { SCOPES } from '../../auth/jwt.js';
+import { NotFoundError } from '../../errors.js';
+import { isUuid } from '../../domain/ids.js';
+import { cancelScheduled, deliveryQueues, recallNotification, type RecallDeps } from '../../domain/recall.js';
+import type { ApiDeps, ApiEnv } from '../env.js';
+import { requireScope } from '../middleware/auth.js';
+
+/** POST /notifications/:id/cancel and DELETE /notifications/:id/recall, by the notification's sender. */
+export function recallRoutes(deps: ApiDeps) {
+  const app = new Hono<ApiEnv>();
+  const deliveryQueue = deliveryQueues(deps.redis, deps.config.QUEUE_PREFIX);
+  const recallDeps = (): RecallDeps => ({
+    em: deps.orm.em.fork(),
+    redis: deps.redis,
+    prefix: deps.config.QUEUE_PREFIX,
+    ingest: deps.queues.ingest,
+    logger: deps.logger,
+    deliveryQueue,
+  });
+  const id = (c: Context) => {
+    const v = c.req.param('id') ?? '';
+    if (!isUuid(v)) throw new NotFoundError(`Notification ${v} was not found.`);
+    return v;
+  };
+
+  app.post('/notifications/:id/cancel', requireScope(SCOPES.send), async (c) => {
+    const n = await cancelScheduled(recallDeps(), c.get('principal'), id(c));
+    return c.json({ success: true, message: '定时通知已取消', id: n.id, status: n.status, notification: n });
+  });
+
+  app.delete('/notifications/:id/recall', requireScope(SCOPES.send), async (c) => {
+    const n = await recallNotification(recallDeps(), c.get('principal'), id(c));
+    return c.json({ success: true, message: n.status === 'cancelled' ? '定时通知已取消' : '通知已撤回', id: n.id, status: n.status, notification: n });
+  });
+
+  return app;
+}

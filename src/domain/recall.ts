@@ -1,0 +1,112 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { IngestJob } from '../../queues/jobs.js';
+import { QUEUE } from '../../queues/names.js';
+import { fireJobId } from '../../queues/producers.js';
+import type { Principal } from '../auth/jwt.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { publishEvents } from '../realtime/events.js';
+import { deliveryJobId } from './deliveries.js';
+import { RETURNING } from './ingest.js';
+import { presentRow, type NotificationJson, type StoredRow } from './present.js';
+
+/**
+ * Taking a notification back, by its sender only (anyone else gets 404):
+ * cancel before a scheduled one fires, recall after it was sent.
+ */
+export interface RecallDeps {
+  em: EntityManager;
+  redis: Redis;
+  prefix: string;
+  ingest: Queue<IngestJob>;
+  logger: Logger;
+  /** the delivery queue of a channel (issue #4), to remove jobs that have not started */
+  deliveryQueue(channel: string): Queue | null;
+}
+
+type Sender = Pick<Principal, 'sub' | 'tenant'>;
+
+async function current(em: EntityManager, who: Sender, id: string): Promise<StoredRow> {
+  const [row] = await em.execute<StoredRow[]>(`select ${RETURNING} from notifications where id = ? and tenant = ? and sender = ?`, [
+    id,
+    who.tenant,
+    who.sub,
+  ]);
+  if (!row) throw new NotFoundError(`Notification ${id} was not found.`);
+  return row;
+}
+
+/**
+ * Cancels a scheduled notification that has not fired: it never enters an
+ * inbox and its delayed job is removed. Cancelling twice is answered with
+ * the cancelled notification; once it fired it is 409 (recall it instead).
+ */
+export async function cancelScheduled(deps: RecallDeps, who: Sender, id: string): Promise<NotificationJson> {
+  const [row] = await deps.em.execute<StoredRow[]>(
+    `update notifications set status = 'cancelled', updated_at = now()
+     where id = ? and tenant = ? and sender = ? and status = 'scheduled' returning ${RETURNING}`,
+    [id, who.tenant, who.sub],
+  );
+  if (!row) {
+    const now = await current(deps.em, who, id);
+    if (now.status === 'cancelled') return presentRow(now);
+    throw new ConflictError(`Notification ${id} is ${now.status}, not scheduled: it can no longer be cancelled${now.seq ? '; recall it instead' : ''}.`);
+  }
+  // the firing job would find it cancelled and do nothing; removing it just keeps Redis tidy
+  await deps.ingest.remove(fireJobId(id)).catch((err) => deps.logger.warn({ err, id }, 'could not remove the firing job'));
+  return presentRow(row);
+}
+
+/**
+ * Recalls a sent notification: it leaves every inbox and unread count (its
+ * cursor is cleared), open sockets get `notification.recalled`, and channel
+ * deliveries that have not started are skipped and their jobs removed.
+ * A scheduled one is simply cancelled. Recalling twice is harmless.
+ */
+export async function recallNotification(deps: RecallDeps, who: Sender, id: string): Promise<NotificationJson> {
+  const [row] = await deps.em.execute<StoredRow[]>(
+    `update notifications set seq = null, status = 'recalled', updated_at = now()
+     where id = ? and tenant = ? and sender = ? and status not in ('scheduled', 'cancelled', 'recalled')
+     returning ${RETURNING}`,
+    [id, who.tenant, who.sub],
+  );
+  if (!row) {
+    const now = await current(deps.em, who, id);
+    if (now.status === 'scheduled') return cancelScheduled(deps, who, id);
+    if (now.status === 'recalled') return presentRow(now);
+    throw new ConflictError(`Notification ${id} was cancelled before it was sent; there is nothing to recall.`);
+  }
+  await publishEvents(deps.redis, deps.prefix, [
+    { tenant: row.tenant, audience: row.audience, frame: { event: 'notification.recalled', id: row.id, group_key: row.group_key } },
+  ]).catch((err) => deps.logger.warn({ err, id }, 'could not publish notification.recalled'));
+  await cancelDeliveries(deps, id);
+  return presentRow(row);
+}
+
+/** Skips the notification's deliveries still queued (reason 'recalled') and removes their jobs. */
+async function cancelDeliveries(deps: RecallDeps, id: string): Promise<void> {
+  const skipped = await deps.em.execute<Array<{ id: string; channel: string }>>(
+    `update deliveries set status = 'skipped', reason = 'recalled', finished_at = now(), updated_at = now()
+     where notification_id = ? and status = 'queued' returning id, channel`,
+    [id],
+  );
+  for (const d of skipped) {
+    const queue = deps.deliveryQueue(d.channel);
+    // an active job is not removable; it finds its delivery skipped and does not send
+    await queue?.remove(deliveryJobId(d.id)).catch((err) => deps.logger.warn({ err, delivery: d.id }, 'could not remove a delivery job'));
+  }
+}
+
+/** The delivery queues of the channels, created on first use on a shared connection. */
+export function deliveryQueues(connection: Redis, prefix: string): (channel: string) => Queue | null {
+  const queues = new Map<string, Queue>();
+  return (channel) => {
+    const name = (QUEUE as Record<string, string>)[channel];
+    if (!name || channel === 'ingest') return null;
+    let q = queues.get(name);
+    if (!q) queues.set(name, (q = new Queue(name, { connection, prefix })));
+    return q;
+  };
+}
