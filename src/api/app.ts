@@ -12,6 +12,9 @@ import { requestContext } from './middleware/request-context.js';
 import { healthRoutes } from './routes/health.js';
 import { inboxRoutes } from './routes/inbox.js';
 import { sendRoutes } from './routes/send.js';
+import { deliveryRoutes } from './routes/deliveries.js';
+import { multiChannelRoutes } from './routes/multi-channel.js';
+import { recipientRoutes } from './routes/recipients.js';
 import { recallRoutes } from './routes/recall.js';
 import { templateRoutes } from './routes/templates.js';
 
@@ -46,6 +49,9 @@ export function createApp(deps: ApiDeps) {
   // GET /notifications/:id would swallow any static GET /notifications/<word>
   // mounted after it. Mount routers with static paths before inboxRoutes.
   v1.route('/', sendRoutes(deps));
+  v1.route('/', multiChannelRoutes(deps));
+  v1.route('/', deliveryRoutes(deps));
+  v1.route('/', recipientRoutes(deps));
   v1.route('/', templateRoutes(deps));
   v1.route('/', recallRoutes(deps));
   v1.route('/', inboxRoutes(deps));

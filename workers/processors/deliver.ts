@@ -66,11 +66,17 @@ export function createDeliverProcessor(deps: DeliverDeps) {
 
   async function settleFailed(d: DeliveryJob, reason: string, error: string, log: Logger): Promise<void> {
     const em = deps.orm.em.fork();
-    if (await markFailed(em, d.delivery_id, reason, error)) {
+    // one transaction: the next fallback's record appears together with this failure, so nobody sees the
+    // recipient with nothing in flight while a fallback is on its way
+    const changed = await em.transactional(async (tem) => {
+      const marked = await markFailed(tem, d.delivery_id, reason, error);
+      await failover({ em: tem, queues: deps.queues, ingest: deps.ingest, redis: deps.redis, prefix: deps.prefix, logger: log }, d, reason, error);
+      return marked;
+    });
+    if (changed) {
       notificationFailed.inc({ channel, reason });
       log.warn({ reason, error }, 'delivery failed');
     }
-    await failover({ em, queues: deps.queues, ingest: deps.ingest, redis: deps.redis, prefix: deps.prefix, logger: log }, d, reason, error);
     await refreshNotificationStatus(em, [d.notification_id]);
   }
 

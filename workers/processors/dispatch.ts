@@ -4,6 +4,8 @@ import { notificationFrame } from '../../src/domain/ingest.js';
 import type { StoredRow } from '../../src/domain/present.js';
 import type { Logger } from '../../src/logger.js';
 import { publishEvents } from '../../src/realtime/events.js';
+import { deliveryQueuesOn } from '../../src/channels/queues.js';
+import { planDeliveries } from '../../src/domain/deliveries-plan.js';
 
 export interface DispatchDeps {
   orm: Orm;
@@ -26,4 +28,6 @@ export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Pro
     deps.prefix,
     live.map((r) => ({ tenant: r.tenant, audience: r.audience, cursor: r.seq, frame: notificationFrame(r) })),
   );
+  // external channels (issue #4): one delivery record and one channel job per (recipient, channel)
+  await planDeliveries({ em: deps.orm.em.fork(), queues: deliveryQueuesOn(deps.redis, deps.prefix), logger: deps.logger }, rows);
 }
