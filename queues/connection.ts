@@ -42,3 +42,14 @@ export async function whenReady(redis: Redis, timeoutMs = 5000): Promise<void> {
     redis.on('ready', onReady);
   });
 }
+
+/**
+ * Resolves when the queue's connection is ready, or rejects within
+ * `timeoutMs`. BullMQ itself waits without limit for a connection that has
+ * never been ready (an api started while Redis was down), so producers call
+ * this first and answer 503 at once instead of hanging.
+ */
+export async function queueReady(queue: { opts: { connection?: unknown } }, timeoutMs = 1000): Promise<void> {
+  const conn = queue.opts.connection;
+  if (conn instanceof Redis && conn.status !== 'ready') await whenReady(conn, timeoutMs);
+}

@@ -1,6 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Batcher } from './batcher.js';
+import { queueReady } from './connection.js';
 import { INGEST_JOB, PRIORITY } from './defaults.js';
 import type { IngestJob, NotificationDraft } from './jobs.js';
 import { QUEUE } from './names.js';
@@ -15,6 +16,8 @@ export interface Producers {
 
 export function createProducers(connection: Redis, prefix: string): Producers {
   const ingest = new Queue<IngestJob>(QUEUE.ingest, { connection, prefix, defaultJobOptions: INGEST_JOB });
+  // The connection's owner logs outages; without a listener BullMQ prints every reconnect error to stderr.
+  ingest.on('error', () => undefined);
   return {
     ingest,
     async close() {
@@ -50,6 +53,7 @@ export function enqueueNotifications(queue: Queue<IngestJob>, drafts: Notificati
  * inbox) and gets its own delayed job that fires it at schedule_at.
  */
 export async function addNotificationJobs(queue: Queue<IngestJob>, drafts: NotificationDraft[]): Promise<void> {
+  await queueReady(queue);
   const groups = new Map<string, NotificationDraft[]>();
   for (const d of drafts) {
     const key = `${d.priority}|${d.schedule_at ?? ''}`;

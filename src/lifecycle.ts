@@ -29,6 +29,20 @@ export class Lifecycle {
     return this.closing;
   }
 
+  /** Writes out buffered log lines (pino transports run in a worker thread) before the process exits. */
+  flushLogs(timeoutMs = 1000): Promise<void> {
+    const logger = this.logger;
+    if (!logger) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+      logger.flush(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   /** SIGINT/SIGTERM close everything, then exit 0 (or 1 past timeoutMs). */
   handleSignals(timeoutMs = 10_000): void {
     const stop = (signal: string) => {
@@ -38,7 +52,9 @@ export class Lifecycle {
         process.exit(1);
       }, timeoutMs);
       timer.unref();
-      void this.close().then(() => process.exit(0));
+      void this.close()
+        .then(() => this.flushLogs())
+        .then(() => process.exit(0));
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -4,12 +4,13 @@ import { loadConfigOrExit } from '../src/config.js';
 import { openOrm } from '../src/db/orm.js';
 import { Lifecycle } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
+import { startMetricsReporting } from '../src/metrics-report.js';
 import { createIngestWorker } from './ingest-worker.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'ingest');
 const life = new Lifecycle(logger);
-life.handleSignals();
+life.handleSignals(config.SHUTDOWN_TIMEOUT_MS);
 
 const orm = await openOrm({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, logger });
 life.add('postgres', () => orm.close());
@@ -23,4 +24,5 @@ const worker = createIngestWorker(
   { concurrency: config.INGEST_CONCURRENCY, batchMax: config.INGEST_BATCH_MAX, batchWaitMs: config.INGEST_BATCH_WAIT_MS },
 );
 life.add('ingest worker', () => worker.close());
+startMetricsReporting(config, logger, life, 'ingest');
 logger.info({ concurrency: config.INGEST_CONCURRENCY }, 'ingest worker started');

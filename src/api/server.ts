@@ -1,21 +1,38 @@
 /** Process entry: the HTTP api. */
+import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { loadConfigOrExit } from '../config.js';
 import { migrate } from '../db/orm.js';
 import { buildApiDeps } from '../deps.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
+import { startMetricsReporting } from '../metrics-report.js';
 import { createApp } from './app.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'api');
 if (config.jwtSecretIsDefault) logger.warn('JWT_SECRET is not set: using the DEVELOPMENT secret. Anyone can mint tokens. Set JWT_SECRET.');
 const life = new Lifecycle(logger);
-life.handleSignals();
+life.handleSignals(config.SHUTDOWN_TIMEOUT_MS);
 
 await migrate({ url: config.DATABASE_URL, logger });
 const deps = await buildApiDeps(config, logger, life);
 const server = serve({ fetch: createApp(deps).fetch, port: config.PORT }, (info) =>
   logger.info({ port: info.port }, 'api listening'),
 );
-life.add('http server', () => new Promise<void>((resolve) => server.close(() => resolve())));
+// A client that trickles its request cannot hold a socket past the request timeout either.
+(server as Server).requestTimeout = config.REQUEST_TIMEOUT_MS + 5000;
+// Shutdown: stop accepting, let requests in flight finish, and close keep-alive
+// sockets as soon as they fall idle (server.close() alone closes only those idle at the call).
+life.add(
+  'http server',
+  () =>
+    new Promise<void>((resolve) => {
+      const sweep = setInterval(() => (server as Server).closeIdleConnections(), 100);
+      server.close(() => {
+        clearInterval(sweep);
+        resolve();
+      });
+    }),
+);
+startMetricsReporting(config, logger, life, 'api');
