@@ -15,6 +15,8 @@ export interface PlanDeps {
   em: EntityManager;
   queues: DeliveryQueues;
   logger: Logger;
+  /** recipients per page when expanding a role, store or tenant (default EXPAND_PAGE) */
+  pageSize?: number;
 }
 
 export const messageOf = (row: Pick<StoredRow, 'title' | 'content' | 'type' | 'priority' | 'metadata' | 'created_at'>): DeliveryMessage => ({
@@ -87,6 +89,7 @@ export async function planDeliveries(deps: PlanDeps, rows: StoredRow[]): Promise
   const due = rows.filter((r) => r.seq != null && r.status !== 'scheduled' && external(r.channels).length > 0);
   if (!due.length) return 0;
   let planned = 0;
+  const pageSize = deps.pageSize ?? EXPAND_PAGE;
 
   const direct = due.filter((r) => r.audience.startsWith('u:'));
   const byTenant = new Map<string, StoredRow[]>();
@@ -105,7 +108,7 @@ export async function planDeliveries(deps: PlanDeps, rows: StoredRow[]): Promise
   for (const row of due.filter((r) => !r.audience.startsWith('u:'))) {
     let after: string | null = null;
     for (;;) {
-      const page = await recipientPage(deps.em, row.tenant, row.audience, after, EXPAND_PAGE);
+      const page = await recipientPage(deps.em, row.tenant, row.audience, after, pageSize);
       if (!page.length) break;
       const jobs = jobsFor(
         row,
@@ -114,7 +117,7 @@ export async function planDeliveries(deps: PlanDeps, rows: StoredRow[]): Promise
       await persist(deps, jobs);
       planned += jobs.length;
       after = page[page.length - 1].user_id;
-      if (page.length < EXPAND_PAGE) break;
+      if (page.length < pageSize) break;
     }
   }
 

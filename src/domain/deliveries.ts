@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DeliveryJob } from '../../queues/jobs.js';
 import type { DeliveryRow, DeliveryStatus } from '../db/entities/delivery.js';
+import { pgArray } from './deliveries-sql.js';
 
 /**
  * Delivery records: one per (notification, recipient, channel), moving
@@ -85,7 +86,7 @@ export async function claimDelivery(em: EntityManager, j: DeliveryJob): Promise<
       j.channel,
       j.address,
       j.fallback_of,
-      j.fallbacks,
+      pgArray(j.fallbacks),
       j.message.created_at,
     ],
   );
@@ -178,7 +179,7 @@ export async function refreshNotificationStatus(em: EntityManager, notificationI
        group by n2.id, n2.channels
      ) s
      where n.id = s.id and n.status in ('processing', 'failed') and n.status <> s.next`,
-    [[...new Set(notificationIds)]],
+    [pgArray([...new Set(notificationIds)])],
   );
 }
 

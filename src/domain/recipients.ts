@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import type { ExternalChannel } from '../../queues/jobs.js';
 import type { RecipientRow } from '../db/entities/recipient.js';
+import { pgArray } from './deliveries-sql.js';
 
 const id = z.string().trim().min(1).max(128);
 const optional = <T extends z.ZodType>(t: T) => t.nullable().optional();
@@ -53,10 +54,10 @@ export async function putRecipient(em: EntityManager, tenant: string, userId: st
         input.phone ?? null,
         input.wecom_user_id ?? null,
         input.feishu_open_id ?? null,
-        [...new Set(input.push_tokens ?? [])],
+        pgArray([...new Set(input.push_tokens ?? [])]),
         input.webhook_url ?? null,
-        roles,
-        stores,
+        pgArray(roles),
+        pgArray(stores),
         input.timezone ?? null,
         input.locale ?? null,
       ],
@@ -66,7 +67,7 @@ export async function putRecipient(em: EntityManager, tenant: string, userId: st
     if (audiences.length)
       await tem.execute(
         `insert into recipient_audiences (tenant, audience, user_id) select ?, a, ? from unnest(?::text[]) a on conflict do nothing`,
-        [tenant, userId, audiences],
+        [tenant, userId, pgArray(audiences)],
       );
     return row;
   });
@@ -79,7 +80,7 @@ export async function getRecipient(em: EntityManager, tenant: string, userId: st
 
 export async function getRecipients(em: EntityManager, tenant: string, userIds: string[]): Promise<Map<string, RecipientRow>> {
   if (!userIds.length) return new Map();
-  const rows = await em.execute<RecipientRow[]>(`select ${COLS} from recipients where tenant = ? and user_id = any(?::text[])`, [tenant, userIds]);
+  const rows = await em.execute<RecipientRow[]>(`select ${COLS} from recipients where tenant = ? and user_id = any(?::text[])`, [tenant, pgArray(userIds)]);
   return new Map(rows.map((r) => [r.user_id, r]));
 }
 
@@ -180,7 +181,7 @@ export async function removePushTokens(em: EntityManager, tenant: string, userId
   await em.execute(
     `update recipients set push_tokens = array(select t from unnest(push_tokens) t where t <> all(?::text[])), updated_at = now()
      where tenant = ? and user_id = ?`,
-    [tokens, tenant, userId],
+    [pgArray(tokens), tenant, userId],
   );
 }
 

@@ -1,0 +1,70 @@
+import type { Worker } from 'bullmq';
+import { workerConnection } from '../../queues/connection.js';
+import type { ExternalChannel } from '../../queues/jobs.js';
+import { createProvider } from '../../src/channels/index.js';
+import { createDeliveryQueues, type DeliveryQueues } from '../../src/channels/queues.js';
+import type { ChannelProvider } from '../../src/channels/types.js';
+import { loadConfig } from '../../src/config.js';
+import { createDeliveryWorker, type DeliveryWorkerOptions } from '../../workers/delivery-worker.js';
+import type { DeliveryGate } from '../../workers/processors/deliver.js';
+import type { Harness } from './harness.js';
+
+export interface ChannelWorker {
+  worker: Worker;
+  provider: ChannelProvider;
+  queues: DeliveryQueues;
+}
+
+/**
+ * A channel worker in this test process, on the harness's queue prefix and
+ * database, with its provider configured from `env` (the variables of
+ * DESIGN §5, pointed at local fakes). Closed with the harness.
+ */
+export async function startChannelWorker(
+  h: Harness,
+  channel: ExternalChannel,
+  env: Record<string, string> = {},
+  opts: DeliveryWorkerOptions & { gate?: DeliveryGate; timeoutMs?: number } = {},
+): Promise<ChannelWorker> {
+  const providerConfig = loadConfig({ NODE_ENV: 'test', ...env });
+  const provider = createProvider(channel, providerConfig);
+  const connection = workerConnection(h.config.REDIS_URL);
+  const redis = workerConnection(h.config.REDIS_URL);
+  const queues = createDeliveryQueues(redis, h.prefix);
+  const worker = createDeliveryWorker(
+    {
+      orm: h.orm,
+      redis,
+      prefix: h.prefix,
+      logger: h.deps.logger.child({ channel }),
+      provider,
+      queues,
+      ingest: h.deps.queues.ingest,
+      timeoutMs: opts.timeoutMs ?? 2000,
+      gate: opts.gate,
+      connection,
+    },
+    { concurrency: 10, ...opts },
+  );
+  h.life.add(`${channel} worker`, async () => {
+    await worker.close();
+    await provider.close?.();
+    await queues[channel].obliterate({ force: true }).catch(() => undefined);
+    await queues.close();
+    await connection.quit();
+    await redis.quit();
+  });
+  await worker.waitUntilReady();
+  return { worker, provider, queues };
+}
+
+/** The deliveries of a notification, straight from PostgreSQL. */
+export async function deliveriesOf(h: Harness, notificationId: string) {
+  return h.orm.em.fork().execute<any[]>(`select * from deliveries where notification_id = ? order by created_at, channel`, [notificationId]);
+}
+
+/** A notification's stored status. */
+export async function statusOf(h: Harness, notificationId: string): Promise<string | undefined> {
+  const [row] = await h.orm.em.fork().execute<{ status: string }[]>(`select status from notifications where id = ?`, [notificationId]);
+  return row?.status;
+}
