@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { SCOPES, type Principal } from '../../auth/jwt.js';
-import { ValidationError } from '../../errors.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
 import { isUuid } from '../../domain/ids.js';
 import * as inbox from '../../domain/inbox.js';
 import { PRIORITIES, TYPES, fieldErrors } from '../../domain/notification-input.js';
@@ -9,7 +9,6 @@ import { publishEvents } from '../../realtime/events.js';
 import { clusterConnections } from '../../realtime/presence.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
-import { NotFoundError } from '../../errors.js';
 
 const csv = <T extends string>(values: readonly T[]) =>
   z
@@ -57,6 +56,8 @@ function idParam(c: Context): string {
 export function inboxRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
   const em = () => deps.orm.em.fork();
+  /** listings and counts may come from a read replica (DATABASE_READ_URLS) */
+  const reader = () => inbox.replicaReads(deps.orm.em.fork());
   const prefix = deps.config.QUEUE_PREFIX;
 
   /** Tells the user's other devices what changed (notification.read / unread_count frames). */
@@ -86,7 +87,7 @@ export function inboxRoutes(deps: ApiDeps) {
       sinceTime,
       before: q.cursor,
     };
-    const { rows, total } = await inbox.listInbox(em(), who, filter, {
+    const { rows, total } = await inbox.listInbox(reader(), who, filter, {
       limit: pageSize,
       offset: keyset ? 0 : offset,
       order: sinceCursor ? 'asc' : 'desc',
@@ -104,21 +105,21 @@ export function inboxRoutes(deps: ApiDeps) {
     });
   });
 
-  const unread = async (c: Context<ApiEnv>) => c.json({ unread_count: await inbox.unreadCount(em(), c.get('principal')) });
+  const unread = async (c: Context<ApiEnv>) => c.json({ unread_count: await inbox.unreadCount(reader(), c.get('principal')) });
   app.get('/notifications/unread-count', unread);
   app.get('/notifications/unread/count', unread);
 
   app.get('/notifications/stats', async (c) => {
     const who = c.get('principal');
-    const mine = await inbox.inboxStats(em(), who);
+    const mine = await inbox.inboxStats(reader(), who);
     if (!who.scopes.has(SCOPES.admin)) return c.json(mine);
-    const [system, connections] = await Promise.all([inbox.tenantStats(em(), who.tenant), clusterConnections(deps.redis, prefix)]);
+    const [system, connections] = await Promise.all([inbox.tenantStats(reader(), who.tenant), clusterConnections(deps.redis, prefix)]);
     return c.json({ ...mine, system: { ...system, websocket_connections: connections } });
   });
 
   app.get('/notifications/grouped', async (c) => {
     const q = parseQuery(z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) }), c);
-    return c.json({ groups: await inbox.groupedInbox(em(), c.get('principal'), q.limit) });
+    return c.json({ groups: await inbox.groupedInbox(reader(), c.get('principal'), q.limit) });
   });
 
   const readAll = async (c: Context<ApiEnv>) => {
@@ -140,7 +141,7 @@ export function inboxRoutes(deps: ApiDeps) {
     return c.json({ success: true, count: changed.length });
   });
 
-  app.get('/notifications/:id', async (c) => c.json(await inbox.getFromInbox(em(), c.get('principal'), idParam(c))));
+  app.get('/notifications/:id', async (c) => c.json(await inbox.getFromInbox(reader(), c.get('principal'), idParam(c))));
 
   app.put('/notifications/:id/read', async (c) => {
     const who = c.get('principal');
