@@ -62,12 +62,13 @@ export class AckRecorder {
   private async write(batch: PendingAck[]): Promise<void> {
     const em = this.deps.orm.em.fork();
     const rows = await em.execute<Array<{ created_at: Date; inserted: boolean }>>(
-      `insert into notification_acks as a (tenant, user_id, notification_id)
-       select distinct x.tenant, x.user_id, n.id
+      `insert into notification_acks as a (tenant, user_id, notification_id, acks)
+       select x.tenant, x.user_id, n.id, count(*)
        from json_to_recordset(?::json) as x(tenant text, user_id text, id uuid, audiences text[])
        join notifications n on n.id = x.id and n.tenant = x.tenant and n.audience = any(x.audiences) and n.seq is not null
+       group by 1, 2, 3
        on conflict (tenant, notification_id, user_id)
-         do update set last_acked_at = now(), acks = a.acks + 1
+         do update set last_acked_at = now(), acks = a.acks + excluded.acks
        returning (xmax = 0) as inserted,
          (select created_at from notifications where id = a.notification_id) as created_at`,
       [JSON.stringify(batch)],

@@ -234,9 +234,10 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     // the sweeper does heartbeats and idle closes (sliced, configurable); uWS's own timer is off
     idleTimeout: 0,
     sendPingsAutomatically: false,
-    // uWS drops frames past this and cuts the socket; Herald closes at maxBackpressure with 1013 first,
-    // the headroom lets that close frame still be queued behind what is waiting
-    maxBackpressure: Math.max(2 * opts.maxBackpressure, opts.maxBackpressure + 1024 * 1024),
+    // Herald closes a socket past maxBackpressure with 1013 right after the publish that filled it (and in
+    // the sweep). uWS's own limit is only a last resort with room for a whole burst of frames published in
+    // one loop turn: past it uWS drops frames (its close frame too) and cuts the socket without a code.
+    maxBackpressure: Math.max(4 * opts.maxBackpressure, opts.maxBackpressure + 16 * 1024 * 1024),
     closeOnBackpressureLimit: 1,
 
     upgrade(res, req, context) {

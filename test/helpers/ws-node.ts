@@ -74,11 +74,15 @@ export class Client {
         return false;
       };
       const timer = setTimeout(() => {
+        clearInterval(poll);
         this.waiters = this.waiters.filter((w) => w !== loop);
         reject(new Error(`timed out waiting for ${label}; got ${JSON.stringify(this.frames.map((f) => f.event ?? f))}`));
       }, timeoutMs);
+      // frames and close wake the check; a slow poll covers conditions on other events (pings)
+      const poll = setInterval(() => check() && clearInterval(poll), 25);
       const loop = () => {
         if (!check()) this.waiters.push(loop);
+        else clearInterval(poll);
       };
       loop();
     });
