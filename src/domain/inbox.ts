@@ -72,6 +72,26 @@ function pgArray(list: string[]): string {
 }
 const bind = (params: unknown[]) => params.map((p) => (Array.isArray(p) ? pgArray(p as string[]) : p));
 
+const onReplica = new WeakSet<EntityManager>();
+
+/**
+ * Lets the inbox reads made through this fork go to a read replica
+ * (DATABASE_READ_URLS; MikroORM `replicas`). `em.execute` always uses the
+ * primary, so reads opt in here. A replica may lag by a moment: use it for
+ * HTTP listings and counts, never where a read must see a write just made
+ * (the realtime since-replay seam, the unread count sent after marking read).
+ */
+export function replicaReads(em: EntityManager): EntityManager {
+  onReplica.add(em);
+  return em;
+}
+
+/** A read query: on a replica when the fork opted in, else on the primary (within the fork's transaction, if any). */
+function read<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T> {
+  const conn = onReplica.has(em) ? em.getConnection('read') : undefined;
+  return (conn ? conn.execute(sql, params) : em.execute(sql, params)) as Promise<T>;
+}
+
 export interface Page {
   rows: NotificationJson[];
   total: number;
@@ -101,14 +121,14 @@ export async function listInbox(
     params.push(who.sub, who.tenant, audience, ...cond.params, take);
   }
   const sql = `select * from (${parts.join(' union all ')}) u order by u.seq::bigint ${dir} limit ? offset ?`;
-  const rows = await em.execute<StoredRow[]>(sql, bind([...params, page.limit, page.offset]));
+  const rows = await read<StoredRow[]>(em, sql, bind([...params, page.limit, page.offset]));
   const total = page.withTotal ? await countInbox(em, who, filter) : rows.length;
   return { rows: rows.map(presentRow), total };
 }
 
 export async function countInbox(em: EntityManager, who: Reader, filter: InboxFilter): Promise<number> {
   const cond = conditions(filter);
-  const [row] = await em.execute<Array<{ count: string }>>(
+  const [row] = await read<Array<{ count: string }>>(em,
     `select count(*) from notifications n ${JOIN_RECEIPT}
      where n.tenant = ? and n.audience = any(?::text[]) and ${cond.sql}`,
     bind([who.sub, who.tenant, audiencesOf(who), ...cond.params]),
@@ -124,7 +144,7 @@ export const unreadCount = (em: EntityManager, who: Reader) => countInbox(em, wh
  * scheduled, cancelled or recalled one is in no inbox).
  */
 export async function getFromInbox(em: EntityManager, who: Reader, id: string): Promise<NotificationJson> {
-  const [row] = await em.execute<StoredRow[]>(
+  const [row] = await read<StoredRow[]>(em,
     `select ${COLS}, r.read_at from notifications n ${JOIN_RECEIPT}
      where n.id = ? and n.tenant = ?
        and ((n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null) or n.sender = ?)`,
@@ -207,7 +227,7 @@ export interface InboxStats {
 }
 
 export async function inboxStats(em: EntityManager, who: Reader): Promise<InboxStats> {
-  const rows = await em.execute<Array<{ type: string; priority: string; status: string; is_read: boolean; count: string }>>(
+  const rows = await read<Array<{ type: string; priority: string; status: string; is_read: boolean; count: string }>>(em,
     `select n.type, n.priority, n.status, (r.read_at is not null) as is_read, count(*) from notifications n ${JOIN_RECEIPT}
      where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null
      group by 1, 2, 3, 4`,
@@ -237,7 +257,7 @@ export interface Group {
 
 /** The inbox collapsed by group_key (else type), most recent group first. */
 export async function groupedInbox(em: EntityManager, who: Reader, limit: number): Promise<Group[]> {
-  const rows = await em.execute<Array<StoredRow & { grp: string; is_group_key: boolean; cnt: string; unread: string }>>(
+  const rows = await read<Array<StoredRow & { grp: string; is_group_key: boolean; cnt: string; unread: string }>>(em,
     `with mine as (
        select n.*, r.read_at, coalesce(n.group_key, n.type) as grp from notifications n ${JOIN_RECEIPT}
        where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null),
@@ -261,7 +281,7 @@ export async function groupedInbox(em: EntityManager, who: Reader, limit: number
 
 /** A tenant's totals for operators (admin scope). */
 export async function tenantStats(em: EntityManager, tenant: string) {
-  const rows = await em.execute<Array<{ type: string; priority: string; status: string; count: string }>>(
+  const rows = await read<Array<{ type: string; priority: string; status: string; count: string }>>(em,
     `select type, priority, status, count(*) from notifications where tenant = ? group by 1, 2, 3`,
     [tenant],
   );
