@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createHarness, waitFor, type Harness } from './helpers/harness.js';
-import { deliveriesOf, startChannelWorker, statusOf } from './helpers/channels.js';
+import { deliveriesOf, startChannelWorker, statusBecomes } from './helpers/channels.js';
 import { startSmtpServer } from './fakes/smtp.js';
 
 let h: Harness;
@@ -59,7 +59,7 @@ test('an urgent notification arrives as an email with subject, HTML and text par
   expect(mail.messageId).toBe(`<${delivery.id}@herald.test>`);
   expect(delivery).toMatchObject({ channel: 'email', address: 'li.lei@example.com', attempts: 1, provider_message_id: mail.messageId });
   expect(delivery.latency_ms).toBeGreaterThanOrEqual(0);
-  expect(await statusOf(h, sent.body.id)).toBe('sent');
+  await statusBecomes(h, sent.body.id, 'sent');
 
   const seen = await h.request('GET', `/api/v1/notifications/${sent.body.id}/deliveries`, { token: svc });
   expect(seen.status).toBe(200);
@@ -80,6 +80,6 @@ test('an email-only notification stays processing until the email is delivered, 
     return rows[0]?.status === 'sent' ? rows : null;
   }, 20_000);
   expect(delivery.attempts).toBe(2);
-  expect(await statusOf(h, sent.body.id)).toBe('sent');
+  await statusBecomes(h, sent.body.id, 'sent');
   expect(smtp.mails.filter((m) => JSON.stringify(m.to).includes('han.meimei'))).toHaveLength(1);
 });

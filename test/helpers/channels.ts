@@ -7,7 +7,7 @@ import type { ChannelProvider } from '../../src/channels/types.js';
 import { loadConfig } from '../../src/config.js';
 import { createDeliveryWorker, type DeliveryWorkerOptions } from '../../workers/delivery-worker.js';
 import type { DeliveryGate } from '../../workers/processors/deliver.js';
-import type { Harness } from './harness.js';
+import { waitFor, type Harness } from './harness.js';
 
 export interface ChannelWorker {
   worker: Worker;
@@ -67,4 +67,9 @@ export async function deliveriesOf(h: Harness, notificationId: string) {
 export async function statusOf(h: Harness, notificationId: string): Promise<string | undefined> {
   const [row] = await h.orm.em.fork().execute<{ status: string }[]>(`select status from notifications where id = ?`, [notificationId]);
   return row?.status;
+}
+
+/** Waits for a notification's status (it is refreshed right after each of its deliveries settles). */
+export function statusBecomes(h: Harness, notificationId: string, status: string): Promise<boolean> {
+  return waitFor(async () => (await statusOf(h, notificationId)) === status, 10_000, `status ${status}`);
 }
