@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HeraldError } from '../errors.js';
 import type { ApiDeps, ApiEnv } from './env.js';
+import { accessLog } from './middleware/access-log.js';
 import { bearerAuth } from './middleware/auth.js';
 import { rateLimit, rateLimitsFrom } from './middleware/rate-limit.js';
 import { requestTimeout } from './middleware/timeout.js';
@@ -27,6 +28,7 @@ export function createApp(deps: ApiDeps) {
   app.onError(onError(deps.logger));
   app.notFound(notFound);
   app.use('*', requestContext(deps.logger));
+  app.use('*', accessLog());
   app.use('*', requestTimeout(deps.config.REQUEST_TIMEOUT_MS));
   app.route('/', healthRoutes(deps));
   app.route('/', metricsRoutes(deps));

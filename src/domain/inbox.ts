@@ -88,8 +88,14 @@ export function replicaReads(em: EntityManager): EntityManager {
 
 /** A read query: on a replica when the fork opted in, else on the primary (within the fork's transaction, if any). */
 function read<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T> {
-  const conn = onReplica.has(em) ? em.getConnection('read') : undefined;
-  return (conn ? conn.execute(sql, params) : em.execute(sql, params)) as Promise<T>;
+  if (!onReplica.has(em)) return em.execute(sql, params) as Promise<T>;
+  // The connection's errors are raw driver errors; convert them as em.execute does, so the api maps them the same way.
+  return em
+    .getConnection('read')
+    .execute(sql, params)
+    .catch((err: Error) => {
+      throw em.getDriver().convertException(err);
+    }) as Promise<T>;
 }
 
 export interface Page {
