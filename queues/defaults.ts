@@ -60,3 +60,19 @@ export const deliveryBackoff = (channel: DeliveryQueueChannel) => jitteredBackof
 
 /** A job throttled this many times without success counts one failed attempt, so a stuck limiter cannot loop forever. */
 export const DELIVERY_MAX_THROTTLES = 50;
+
+/**
+ * Recurring-schedule occurrences (issue #5): making the notification only
+ * needs PostgreSQL and Redis, so 10 attempts from 1 s (about 17 min in all)
+ * ride out a short outage; an occurrence is made at most once whatever the
+ * attempts, because its notification carries an idempotency key derived
+ * from the occurrence. Completed jobs are trimmed (1 h / 1000), failed ones
+ * stay a week.
+ */
+export const RECURRING_JOB: JobsOptions = {
+  attempts: 10,
+  backoff: { type: JITTER_BACKOFF, delay: 1000 },
+  removeOnComplete: { age: 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+};
+export const RECURRING_BACKOFF = jitteredBackoff(1000, 5 * 60_000);

@@ -91,3 +91,9 @@ export interface DeliveryResult {
   status: 'sent' | 'failed' | 'skipped';
   provider_message_id?: string | null;
 }
+
+/** One occurrence of a recurring schedule (POST /schedules): the scheduler process makes its notification. */
+export interface RecurringJob {
+  schedule_id: string;
+  tenant: string;
+}

@@ -13,6 +13,8 @@ export const QUEUE = {
   feishu: 'deliver-feishu',
   push: 'deliver-push',
   webhook: 'deliver-webhook',
+  /** recurring sends (issue #5): BullMQ job schedulers `schedule-<id>` add one job per cron occurrence; the scheduler process runs them */
+  recurring: 'recurring',
 } as const;
 
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];

@@ -126,6 +126,18 @@ const schema = z.object({
   FEISHU_RATE_PER_SEC: int(50, 1),
   PUSH_RATE_PER_SEC: int(500, 1),
   WEBHOOK_RATE_PER_SEC: int(200, 1),
+
+  // --- Scheduling and maintenance (issue #5): the scheduler process
+  /** scheduler: recurring-schedule occurrences processed at once (default 10) */
+  SCHEDULER_CONCURRENCY: int(10, 1),
+  /** scheduler: node-cron pattern of the reconciliation of scheduled sends and recurring schedules with PostgreSQL (default every minute) */
+  RECONCILE_CRON: z.string().default('* * * * *'),
+  /** scheduler: node-cron pattern of the retention purge of notifications older than RETENTION_DAYS (default 03:17 daily) */
+  RETENTION_CRON: z.string().default('17 3 * * *'),
+  /** scheduler: node-cron pattern of the check for deliveries stuck in `sending` (default every minute) */
+  STUCK_DELIVERY_CRON: z.string().default('* * * * *'),
+  /** scheduler: a delivery in `sending` for longer than this is re-enqueued, in ms (default 600000 = 10 min) */
+  STUCK_DELIVERY_AFTER_MS: int(600_000, 1000),
 });
 
 export type Config = z.infer<typeof schema> & { JWT_SECRET: string; jwtSecretIsDefault: boolean };

@@ -18,6 +18,8 @@ import { multiChannelRoutes } from './routes/multi-channel.js';
 import { recipientRoutes } from './routes/recipients.js';
 import { recallRoutes } from './routes/recall.js';
 import { templateRoutes } from './routes/templates.js';
+import { preferenceRoutes } from './routes/preferences.js';
+import { scheduleRoutes } from './routes/schedules.js';
 
 /** Request bodies above this are refused with 413 (1 MiB). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -56,6 +58,8 @@ export function createApp(deps: ApiDeps) {
   v1.route('/', recipientRoutes(deps));
   v1.route('/', templateRoutes(deps));
   v1.route('/', recallRoutes(deps));
+  v1.route('/', scheduleRoutes(deps));
+  v1.route('/', preferenceRoutes(deps));
   v1.route('/', inboxRoutes(deps));
   app.route('/api/v1', v1);
   return app;

@@ -1,0 +1,54 @@
+import { Hono, type Context } from 'hono';
+import { Queue } from 'bullmq';
+import { z } from 'zod';
+import { RECURRING_JOB } from '../../../queues/defaults.js';
+import type { RecurringJob } from '../../../queues/jobs.js';
+import { QUEUE } from '../../../queues/names.js';
+import { SCOPES } from '../../auth/jwt.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import { isUuid } from '../../domain/ids.js';
+import { fieldErrors } from '../../domain/notification-input.js';
+import * as schedules from '../../domain/schedules.js';
+import { readJson } from '../body.js';
+import type { ApiDeps, ApiEnv } from '../env.js';
+import { requireScope } from '../middleware/auth.js';
+
+/** POST/GET/DELETE /schedules: recurring sends (scope notify:send). */
+export function scheduleRoutes(deps: ApiDeps) {
+  const app = new Hono<ApiEnv>();
+  const em = () => deps.orm.em.fork();
+  // a producer on the api's own connection: it lives exactly as long as that connection
+  const recurring = new Queue<RecurringJob>(QUEUE.recurring, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX, defaultJobOptions: RECURRING_JOB });
+  deps.redis.once('end', () => void recurring.close().catch(() => undefined));
+  const id = (c: Context) => {
+    const v = c.req.param('id') ?? '';
+    if (!isUuid(v)) throw new NotFoundError(`Schedule ${v} was not found.`);
+    return v;
+  };
+  app.use('/schedules', requireScope(SCOPES.send));
+  app.use('/schedules/*', requireScope(SCOPES.send));
+
+  app.post('/schedules', async (c) => {
+    const input = schedules.parseSchedule(await readJson(c));
+    const row = await schedules.createSchedule(em(), recurring, c.get('principal'), input);
+    return c.json(schedules.presentSchedule(row), 201);
+  });
+
+  app.get('/schedules', async (c) => {
+    const q = z
+      .object({ limit: z.coerce.number().int().min(1).max(500).default(100), offset: z.coerce.number().int().min(0).default(0) })
+      .safeParse(c.req.query());
+    if (!q.success) throw new ValidationError(fieldErrors(q.error), 'The query has invalid parameters.');
+    const rows = await schedules.listSchedules(em(), c.get('principal'), q.data.limit, q.data.offset);
+    return c.json({ schedules: rows.map(schedules.presentSchedule), count: rows.length });
+  });
+
+  app.get('/schedules/:id', async (c) => c.json(schedules.presentSchedule(await schedules.getSchedule(em(), c.get('principal'), id(c)))));
+
+  app.delete('/schedules/:id', async (c) => {
+    const row = await schedules.deleteSchedule(em(), recurring, c.get('principal'), id(c));
+    return c.json({ success: true, message: '定时任务已删除', id: row.id });
+  });
+
+  return app;
+}

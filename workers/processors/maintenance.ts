@@ -1,0 +1,113 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { ExternalChannel } from '../../queues/jobs.js';
+import { isExternal } from '../../src/channels/index.js';
+import { enqueueDeliveries, type DeliveryQueues } from '../../src/channels/queues.js';
+import type { DeliveryRow } from '../../src/db/entities/delivery.js';
+import type { Orm } from '../../src/db/orm.js';
+import { deliveryJobId } from '../../src/domain/deliveries.js';
+import { deliveryJob, messageOf } from '../../src/domain/deliveries-plan.js';
+import type { StoredRow } from '../../src/domain/present.js';
+import type { Logger } from '../../src/logger.js';
+import type { Scope } from './reconcile.js';
+
+/** Rows deleted per statement, so a large purge never holds long locks. */
+const PURGE_BATCH = 5000;
+
+/**
+ * Retention: notifications created more than `days` ago go, with their
+ * receipts (cascade) and delivery records. A notification still waiting to
+ * fire stays whatever its age (it was scheduled far ahead on purpose).
+ */
+export async function purgeExpired(
+  deps: { orm: Orm; logger: Logger },
+  days: number,
+  now = new Date(),
+  scope: Scope = {},
+): Promise<{ notifications: number; deliveries: number }> {
+  const cutoff = new Date(now.getTime() - days * 86_400_000);
+  const em = deps.orm.em.fork();
+  let notifications = 0;
+  for (;;) {
+    const rows = await em.execute<Array<{ id: string }>>(
+      `delete from notifications where id in (
+         select id from notifications where created_at < ? and status <> 'scheduled' and (?::text is null or tenant = ?) limit ${PURGE_BATCH})
+       returning id`,
+      [cutoff, scope.tenant ?? null, scope.tenant ?? null],
+    );
+    notifications += rows.length;
+    if (rows.length < PURGE_BATCH) break;
+  }
+  let deliveries = 0;
+  for (;;) {
+    const rows = await em.execute<Array<{ id: string }>>(
+      `delete from deliveries where id in (
+         select id from deliveries where notification_created_at < ? and status not in ('queued', 'sending')
+           and (?::text is null or tenant = ?) limit ${PURGE_BATCH})
+       returning id`,
+      [cutoff, scope.tenant ?? null, scope.tenant ?? null],
+    );
+    deliveries += rows.length;
+    if (rows.length < PURGE_BATCH) break;
+  }
+  if (notifications || deliveries) deps.logger.info({ notifications, deliveries, older_than: cutoff.toISOString() }, 'retention purge');
+  return { notifications, deliveries };
+}
+
+/** BullMQ states in which a job is still on its way: its worker (or BullMQ's stalled check) will finish it. */
+const IN_PROGRESS = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
+
+/**
+ * Deliveries left in `sending` longer than `afterMs`: the worker that
+ * claimed them died and the job went missing or ended without settling the
+ * record. Each gets its job again (same id, rebuilt from PostgreSQL); the
+ * delivery processor then asks the provider whether the interrupted attempt
+ * got through before sending. Jobs still in progress are left to BullMQ.
+ */
+export async function requeueStuckDeliveries(
+  deps: { orm: Orm; queues: DeliveryQueues; logger: Logger },
+  afterMs: number,
+  now = new Date(),
+  scope: Scope = {},
+): Promise<string[]> {
+  const em = deps.orm.em.fork();
+  const stuck = await em.execute<Array<DeliveryRow & { n: StoredRow }>>(
+    `select d.*, to_jsonb(n) as n from deliveries d join notifications n on n.id = d.notification_id
+     where d.status = 'sending' and d.updated_at < ? and (?::text is null or d.tenant = ?) order by d.updated_at limit 1000`,
+    [new Date(now.getTime() - afterMs), scope.tenant ?? null, scope.tenant ?? null],
+  );
+  const requeued: string[] = [];
+  for (const d of stuck) {
+    if (!isExternal(d.channel)) continue;
+    const queue = deps.queues[d.channel as ExternalChannel];
+    const state = await queue.getJobState(deliveryJobId(d.id));
+    if (IN_PROGRESS.has(state)) continue;
+    if (state !== 'unknown') await queue.remove(deliveryJobId(d.id));
+    const job = deliveryJob(
+      { tenant: d.tenant, notification_id: d.notification_id, sender: d.sender, message: messageOf(d.n) },
+      { recipient: d.recipient, direct: d.direct, address: d.address },
+      d.channel as ExternalChannel,
+      d.fallbacks.filter(isExternal),
+      d.fallback_of,
+    );
+    await enqueueDeliveries(deps.queues, [job]);
+    requeued.push(d.id);
+  }
+  if (requeued.length) deps.logger.warn({ deliveries: requeued }, 'deliveries stuck in sending were re-enqueued');
+  return requeued;
+}
+
+/**
+ * Runs `task` only if no other scheduler process is running it: a Redis
+ * lock with a deadline, released only by its holder. Returns undefined when
+ * another process holds it.
+ */
+export async function withLock<T>(redis: Redis, key: string, ttlMs: number, task: () => Promise<T>): Promise<T | undefined> {
+  const token = randomBytes(8).toString('hex');
+  if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return undefined;
+  try {
+    return await task();
+  } finally {
+    await redis.eval(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`, 1, key, token);
+  }
+}

@@ -1,0 +1,64 @@
+import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { IngestJob, RecurringJob } from '../../queues/jobs.js';
+import type { Orm } from '../../src/db/orm.js';
+import { acceptNotifications } from '../../src/domain/accept.js';
+import { occurrenceInput, schedulerId, type ScheduleRow } from '../../src/domain/schedules.js';
+import type { ZoneLookup } from '../../src/domain/schedule-local.js';
+import { HeraldError } from '../../src/errors.js';
+import type { Logger } from '../../src/logger.js';
+
+export interface RecurringDeps {
+  orm: Orm;
+  /** producer connection for idempotency keys */
+  redis: Redis;
+  prefix: string;
+  logger: Logger;
+  /** where the occurrence's notification goes: the normal send path */
+  ingest: Queue<IngestJob>;
+  /** the recurring queue itself, to drop the job scheduler of a schedule that is gone */
+  recurring: Queue<RecurringJob>;
+  zones?: ZoneLookup;
+}
+
+/** The occurrence time from the job scheduler's job id `repeat:<scheduler>:<millis>`. */
+export function occurrenceOf(job: Pick<Job, 'id' | 'timestamp'>): number {
+  const millis = Number(String(job.id ?? '').split(':').pop());
+  return Number.isFinite(millis) && millis > 0 ? millis : job.timestamp;
+}
+
+/**
+ * One occurrence of a recurring schedule: build its notification and send
+ * it through the normal path (acceptNotifications → ingest). The
+ * notification's idempotency key comes from the occurrence, so a job run
+ * twice (a crash after enqueueing, two scheduler processes racing on a
+ * stalled job) still makes one notification.
+ */
+export function createRecurringProcessor(deps: RecurringDeps) {
+  return async function runOccurrence(job: Job<RecurringJob>): Promise<{ notifications: string[] }> {
+    const em = deps.orm.em.fork();
+    const log = deps.logger.child({ schedule: job.data.schedule_id, job: job.id });
+    const [s] = await em.execute<ScheduleRow[]>(`select * from schedules where id = ? and tenant = ?`, [job.data.schedule_id, job.data.tenant]);
+    if (!s || s.deleted_at || !s.is_active) {
+      await deps.recurring.removeJobScheduler(schedulerId(job.data.schedule_id));
+      log.info('schedule is gone: its job scheduler was removed');
+      return { notifications: [] };
+    }
+    const at = occurrenceOf(job);
+    let input;
+    try {
+      input = await occurrenceInput(em, s, { jobId: String(job.id), at });
+    } catch (err) {
+      // the schedule's notification no longer validates (its template was deleted…): retrying cannot help
+      if (err instanceof HeraldError) throw new UnrecoverableError(`schedule ${s.id}: ${err.message} ${JSON.stringify(err.errors ?? [])}`);
+      throw err;
+    }
+    const who = { sub: s.sender, tenant: s.tenant, roles: [], stores: [], scopes: new Set(['notify:send']) };
+    const [result] = await acceptNotifications({ redis: deps.redis, ingest: deps.ingest, prefix: deps.prefix, zones: deps.zones }, who, [input]);
+    if (!result.replayed)
+      await em.execute(`update schedules set run_count = run_count + 1, last_run_at = ?, updated_at = now() where id = ?`, [new Date(at), s.id]);
+    const ids = result.notifications.map((n) => n.id);
+    log.info({ occurrence: new Date(at).toISOString(), notifications: ids, replayed: result.replayed }, 'recurring send made');
+    return { notifications: ids };
+  };
+}

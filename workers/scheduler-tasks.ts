@@ -1,0 +1,51 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Redis } from 'ioredis';
+import type { Config } from '../src/config.js';
+import type { Logger } from '../src/logger.js';
+import type { DeliveryQueues } from '../src/channels/queues.js';
+import { purgeExpired, requeueStuckDeliveries, withLock } from './processors/maintenance.js';
+import { reconcileRecurring, reconcileScheduledSends, type ReconcileDeps } from './processors/reconcile.js';
+
+export type MaintenanceDeps = ReconcileDeps & { redis: Redis; prefix: string; queues: DeliveryQueues };
+
+type Patterns = Pick<Config, 'RECONCILE_CRON' | 'RETENTION_CRON' | 'STUCK_DELIVERY_CRON' | 'RETENTION_DAYS' | 'STUCK_DELIVERY_AFTER_MS'>;
+
+/** A bad pattern stops the process at start with the variable's name, rather than never running. */
+export function checkPatterns(p: Patterns): string[] {
+  return (['RECONCILE_CRON', 'RETENTION_CRON', 'STUCK_DELIVERY_CRON'] as const).filter((k) => !cron.validate(p[k])).map((k) => `${k}: not a cron pattern`);
+}
+
+/**
+ * The scheduler process's node-cron maintenance. Every scheduler process
+ * runs the timers; a Redis lock per task lets one of them do the work.
+ * Reconciliation also runs once at start, so a restart repairs at once.
+ */
+export function startMaintenance(deps: MaintenanceDeps, p: Patterns): { stop(): void; reconcileNow(): Promise<void> } {
+  const log = deps.logger.child({ component: 'maintenance' });
+  const lock = (name: string) => `${deps.prefix}:lock:scheduler:${name}`;
+  const guarded = (name: string, ttlMs: number, task: () => Promise<unknown>) => async () => {
+    try {
+      await withLock(deps.redis, lock(name), ttlMs, task);
+    } catch (err) {
+      log.error({ err, task: name }, 'maintenance task failed');
+    }
+  };
+  const reconcile = guarded('reconcile', 55_000, async () => {
+    await reconcileScheduledSends(deps);
+    await reconcileRecurring(deps);
+  });
+  const tasks: ScheduledTask[] = [
+    cron.schedule(p.RECONCILE_CRON, reconcile, { name: 'reconcile', noOverlap: true }),
+    cron.schedule(p.RETENTION_CRON, guarded('retention', 3600_000, () => purgeExpired(deps, p.RETENTION_DAYS)), { name: 'retention', noOverlap: true }),
+    cron.schedule(p.STUCK_DELIVERY_CRON, guarded('stuck-deliveries', 55_000, () => requeueStuckDeliveries(deps, p.STUCK_DELIVERY_AFTER_MS)), {
+      name: 'stuck-deliveries',
+      noOverlap: true,
+    }),
+  ];
+  return {
+    stop() {
+      for (const t of tasks) void t.stop();
+    },
+    reconcileNow: reconcile,
+  };
+}

@@ -1,0 +1,25 @@
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { JITTER_BACKOFF, RECURRING_BACKOFF } from '../queues/defaults.js';
+import type { RecurringJob } from '../queues/jobs.js';
+import { QUEUE } from '../queues/names.js';
+import { createRecurringProcessor, type RecurringDeps } from './processors/recurring.js';
+
+/** Builds the Worker of recurring-schedule occurrences (used by the scheduler process and by tests). */
+export function createRecurringWorker(
+  deps: RecurringDeps & { connection: Redis },
+  opts: { concurrency?: number; autorun?: boolean } = {},
+): Worker<RecurringJob> {
+  const worker = new Worker<RecurringJob>(QUEUE.recurring, createRecurringProcessor(deps), {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    concurrency: opts.concurrency ?? 10,
+    autorun: opts.autorun ?? true,
+    settings: { backoffStrategy: (attemptsMade, type) => (type === JITTER_BACKOFF ? RECURRING_BACKOFF(attemptsMade) : 1000) },
+  });
+  worker.on('failed', (job, err) =>
+    deps.logger.warn({ err, jobId: job?.id, queue: QUEUE.recurring, attempt: job?.attemptsMade }, 'recurring occurrence failed'),
+  );
+  worker.on('error', (err) => deps.logger.error({ err, queue: QUEUE.recurring }, 'recurring worker error'));
+  return worker;
+}
