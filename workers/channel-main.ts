@@ -7,6 +7,7 @@ import { loadConfigOrExit } from '../src/config.js';
 import { openOrm } from '../src/db/orm.js';
 import { Lifecycle } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
+import { preferenceGate } from '../src/domain/preferences.js';
 import { createDeliveryWorker } from './delivery-worker.js';
 
 /** The body of every channel worker process: wire the deps, say whether the channel is configured, run. */
@@ -38,8 +39,20 @@ export async function runChannelWorker(channel: ExternalChannel): Promise<void> 
   else logger.info({ channel, vendor: provider.vendor }, `${channel} is configured`);
 
   const worker = createDeliveryWorker(
-    { orm, redis, prefix: config.QUEUE_PREFIX, logger, provider, queues, ingest: producers.ingest, timeoutMs: config.PROVIDER_TIMEOUT_MS, connection },
-    { concurrency: config.CHANNEL_CONCURRENCY, ratePerSec: rateLimitOf(channel, config), lockDurationMs: config.CHANNEL_LOCK_MS },
+    {
+      orm,
+      redis,
+      prefix: config.QUEUE_PREFIX,
+      logger,
+      provider,
+      queues,
+      ingest: producers.ingest,
+      timeoutMs: config.PROVIDER_TIMEOUT_MS,
+      // the user's preferences (issue #5): channel off → skipped; do-not-disturb and mute → held until they end
+      gate: preferenceGate(orm),
+      connection,
+    },
+    { concurrency: config.CHANNEL_CONCURRENCY, ratePerSec: rateLimitOf(channel, config), lockDurationMs: config.CHANNEL_LOCK_MS, stalledIntervalMs: config.CHANNEL_STALLED_INTERVAL_MS },
   );
   life.add(`${channel} worker`, () => worker.close());
   logger.info({ concurrency: config.CHANNEL_CONCURRENCY, rate_per_sec: rateLimitOf(channel, config) }, `${channel} worker started`);
