@@ -5,6 +5,7 @@ import { Migration20261122020000_templates } from './Migration20261122020000_tem
 import { Migration20261122020100_schedules } from './Migration20261122020100_schedules.js';
 import { Migration20261122020200_preferences } from './Migration20261122020200_preferences.js';
 import { Migration20261122030000_realtime_acks } from './Migration20261122030000_realtime_acks.js';
+import { Migration20261122040000_group_counts } from './Migration20261122040000_group_counts.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -17,4 +18,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122020100_schedules', class: Migration20261122020100_schedules },
   { name: 'Migration20261122020200_preferences', class: Migration20261122020200_preferences },
   { name: 'Migration20261122030000_realtime_acks', class: Migration20261122030000_realtime_acks },
+  { name: 'Migration20261122040000_group_counts', class: Migration20261122040000_group_counts },
 ];
