@@ -104,7 +104,7 @@ test('a notification frame is the notification itself: seed clients read title a
     user_id: 'erin',
     extra_data: { item_id: 'chicken' },
   });
-  const [frame] = await c.until(() => c.events().length && c.events());
+  const [frame] = await c.until(() => (c.events().length ? c.events() : null));
   const raw = JSON.parse(c.texts.find((t) => t.includes(id))!);
   // seed 1: JSON.parse(event.data).title / .message / .extra_data; seed 2: .content / .metadata
   expect(raw).toMatchObject({

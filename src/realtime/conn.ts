@@ -20,9 +20,15 @@ export interface Conn extends Sweepable {
   topics: string[];
   /** cursor the client reconnected with (?since=) */
   since: string | null;
-  /** 'sync': welcome and replay in progress, live frames buffered; 'live': subscribed in uWS; 'closed' */
-  state: 'sync' | 'live' | 'closed';
+  /**
+   * 'sync': welcome and replay in progress, live frames buffered;
+   * 'seam': replay done, live frames sent one by one unless at or below `seam` (duplicates);
+   * 'live': subscribed to its uWS topics; 'closed'
+   */
+  state: 'sync' | 'seam' | 'live' | 'closed';
   buffered: BufferedFrame[] | null;
+  /** the last replayed cursor, while in 'seam' */
+  seam: string | null;
   /** ms time the client last sent anything (message, ping or pong) */
   lastSeen: number;
   /** ms time the server last pinged */

@@ -9,12 +9,12 @@ import type { Logger } from '../logger.js';
 import { websocketConnections } from '../metrics.js';
 import { AckRecorder } from './acks.js';
 import { admitConnection, memberOf, parseMember, releaseConnection } from './connection-limit.js';
-import { TopicIndex, type BufferedFrame, type Conn } from './conn.js';
+import { TopicIndex, type Conn } from './conn.js';
 import { controlChannel, realtimeChannel } from './events.js';
 import { readUpgrade, sendJson, sendProblem } from './http.js';
 import { forgetNode, reportConnections } from './presence.js';
 import { Sweeper } from './sweeper.js';
-import { syncConnection, type SyncHooks } from './sync.js';
+import { aboveSeam, syncConnection, type SyncHooks } from './sync.js';
 import * as uws from './uws.js';
 
 /**
@@ -64,6 +64,12 @@ export interface RealtimeOptions {
   presenceIntervalMs?: number;
   /** notifications per replay page (default 500) */
   replayPage?: number;
+  /**
+   * after a replay, live frames are checked against its last cursor for this
+   * long, because a notification's frame is published just after its commit
+   * and can arrive after the replay already sent it, ms (default 5000)
+   */
+  seamGraceMs?: number;
   /** this node's name in Redis (default random) */
   nodeId?: string;
 }
@@ -86,6 +92,7 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     idleTimeoutMs: 60_000,
     presenceIntervalMs: 5000,
     replayPage: 500,
+    seamGraceMs: 5000,
     ...options,
   };
   const nodeId = opts.nodeId ?? `rt-${randomBytes(5).toString('hex')}`;
@@ -98,7 +105,6 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
   let nextConn = 0;
   let closing = false;
 
-  const gauge = () => websocketConnections.set(conns.size);
   const presenceTtl = Math.max(15_000, opts.presenceIntervalMs * 3);
   const report = () =>
     reportConnections(deps.redis, opts.prefix, nodeId, conns.size, presenceTtl).catch((err) =>
@@ -153,8 +159,11 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     app.publish(topic, frame);
     const waiting = syncing.get(topic);
     if (waiting) {
-      const item: BufferedFrame = { cursor: msg.toString('latin1', a + 1, b), frame };
-      for (const conn of waiting) conn.buffered?.push(item);
+      const cursor = msg.toString('latin1', a + 1, b);
+      for (const conn of waiting) {
+        if (conn.state === 'sync') conn.buffered?.push({ cursor, frame });
+        else if (conn.state === 'seam' && aboveSeam(cursor, conn.seam)) conn.ws?.send(frame, false);
+      }
     }
     touched.add(topic);
     if (!checkScheduled) {
@@ -210,19 +219,30 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
       .catch((err) => logger.warn({ err: err.message, user: conn.who.sub }, 'connection limit unavailable'));
   };
 
+  /** Hands a socket to its uWS topics: from here on frames reach it with no JavaScript per socket. */
+  const subscribe = (conn: Conn) => {
+    const ws = conn.ws;
+    if (!ws || (conn.state !== 'sync' && conn.state !== 'seam')) return;
+    for (const t of conn.topics) ws.subscribe(t);
+    syncing.remove(conn);
+    conn.state = 'live';
+    conn.seam = null;
+  };
+
   const hooks: SyncHooks = {
     send: (conn, frame) => (conn.ws ? conn.ws.send(frame, false) !== 2 : false),
     bufferedAmount: (conn) => conn.ws?.getBufferedAmount() ?? 0,
-    goLive(conn, keep) {
+    goLive(conn, seam) {
       const ws = conn.ws;
       if (!ws || conn.state !== 'sync') return;
       ws.cork(() => {
-        for (const item of conn.buffered ?? []) if (keep(item.cursor)) ws.send(item.frame, false);
-        for (const t of conn.topics) ws.subscribe(t);
+        for (const item of conn.buffered ?? []) if (aboveSeam(item.cursor, seam)) ws.send(item.frame, false);
       });
-      syncing.remove(conn);
       conn.buffered = null;
-      conn.state = 'live';
+      if (seam === null) return subscribe(conn);
+      conn.state = 'seam';
+      conn.seam = seam;
+      setTimeout(() => subscribe(conn), opts.seamGraceMs).unref();
     },
     fail: (conn, code, reason) => conn.ws?.end(code, reason),
   };
@@ -260,6 +280,7 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
             since,
             state: 'sync',
             buffered: [],
+            seam: null,
             lastSeen: 0,
             lastPing: 0,
             ws: null,
@@ -282,7 +303,8 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
       index.add(conn);
       syncing.add(conn);
       sweeper.add(conn);
-      gauge();
+      // inc/dec rather than set: several nodes in one process (tests) add up
+      websocketConnections.inc();
       admit(conn);
       void syncConnection(syncDeps, hooks, conn).catch((err) => {
         logger.error({ err, user: conn.who.sub }, 'sync failed');
@@ -334,7 +356,7 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
 
     close(ws) {
       const conn = ws.getUserData();
-      const wasSyncing = conn.state === 'sync';
+      const wasSyncing = conn.state === 'sync' || conn.state === 'seam';
       conn.state = 'closed';
       conn.ws = null;
       conn.buffered = null;
@@ -343,7 +365,7 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
       if (wasSyncing) syncing.remove(conn);
       sweeper.remove(conn);
       conn.onDrain?.();
-      gauge();
+      websocketConnections.dec();
       if (!closing) {
         releaseConnection(deps.redis, opts.prefix, conn.who.tenant, conn.who.sub, memberOf(nodeId, conn.id)).catch(() => undefined);
       }

@@ -41,6 +41,7 @@ const node = await startRealtimeNode(
     idleTimeoutMs: config.WS_IDLE_TIMEOUT_MS,
     presenceIntervalMs: config.WS_PRESENCE_INTERVAL_MS,
     replayPage: config.WS_REPLAY_PAGE,
+    seamGraceMs: config.WS_SEAM_GRACE_MS,
   },
 );
 life.add('realtime node', () => node.close());

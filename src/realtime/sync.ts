@@ -10,11 +10,13 @@ import { compareCursors, type Conn } from './conn.js';
  * No gap and no duplicate at the seam: the node starts buffering the
  * socket's live frames *before* the first query (the caller does that), so a
  * notification committed after a query's snapshot is in the buffer. Within a
- * tenant, cursor order is commit order (src/domain/ingest.ts), so a buffered
- * notification whose cursor is at or below the last replayed one was visible
- * to that query and was already sent: it is dropped. The rest of the buffer
- * is sent, in arrival order, and the socket is then subscribed in uWS, all in
- * one synchronous step, so no frame can slip between buffer and subscription.
+ * tenant, cursor order is commit order (src/domain/ingest.ts), so every
+ * notification at or below the last replayed cursor (the seam) was visible to
+ * the replay and was sent by it: a live frame at or below the seam is always
+ * a duplicate and is dropped. Such frames can arrive after the replay has
+ * ended too (the ingest worker publishes just *after* commit), so the caller
+ * keeps filtering live frames against the seam for a grace period before it
+ * hands the socket to uWS topics.
  */
 export interface SyncDeps {
   orm: Orm;
@@ -29,8 +31,8 @@ export interface SyncHooks {
   /** sends one text frame; false when the socket is gone */
   send(conn: Conn, frame: string | Uint8Array): boolean;
   bufferedAmount(conn: Conn): number;
-  /** ends the catch-up: flushes what `keep` allows of the buffer and subscribes the socket */
-  goLive(conn: Conn, keep: (cursor: string) => boolean): void;
+  /** ends the catch-up: sends the buffered frames (above the seam, when there is one) and lets live frames through */
+  goLive(conn: Conn, seam: string | null): void;
   /** closes the socket (replay failed) */
   fail(conn: Conn, code: number, reason: string): void;
 }
@@ -55,7 +57,7 @@ export async function syncConnection(deps: SyncDeps, hooks: SyncHooks, conn: Con
     JSON.stringify({ event: 'welcome', server_time: new Date().toISOString(), user_id: conn.who.sub, tenant: conn.who.tenant, since: conn.since, ...welcome }),
   );
 
-  if (!conn.since) return hooks.goLive(conn, () => true);
+  if (!conn.since) return hooks.goLive(conn, null);
 
   let last = conn.since;
   try {
@@ -72,9 +74,11 @@ export async function syncConnection(deps: SyncDeps, hooks: SyncHooks, conn: Con
     deps.logger.warn({ err, user: conn.who.sub, since: conn.since }, 'replay failed');
     return hooks.fail(conn, 1011, 'replay failed, retry later');
   }
-  const seam = last;
-  hooks.goLive(conn, (cursor) => cursor === '' || compareCursors(cursor, seam) > 0);
+  hooks.goLive(conn, last);
 }
+
+/** True when a live frame must still go to a socket whose replay ended at `seam`. */
+export const aboveSeam = (cursor: string, seam: string | null): boolean => seam === null || cursor === '' || compareCursors(cursor, seam) > 0;
 
 /** Waits until the socket's send buffer is below `limit` (a long replay must not flood a slow client). */
 function drained(hooks: SyncHooks, conn: Conn, limit: number): Promise<void> {

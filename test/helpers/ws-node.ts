@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { workerConnection } from '../../queues/connection.js';
 import { createVerifier } from '../../src/auth/jwt.js';
@@ -9,8 +10,12 @@ import type { Harness } from './harness.js';
  * Starts a real realtime node in-process on a free port, on the harness's
  * PostgreSQL, Redis and queue prefix; it is closed with the harness.
  */
-export async function startNode(h: Harness, opts: Partial<RealtimeOptions> = {}): Promise<RealtimeNode & { url: (path?: string) => string }> {
-  const subscriber = workerConnection(h.config.REDIS_URL);
+export async function startNode(
+  h: Harness,
+  opts: Partial<RealtimeOptions> = {},
+): Promise<RealtimeNode & { url: (path?: string) => string; subscriberName: string }> {
+  const subscriberName = `herald-test-rt-${randomBytes(4).toString('hex')}`;
+  const subscriber = workerConnection(h.config.REDIS_URL, { connectionName: subscriberName });
   subscriber.on('error', () => undefined);
   const node = await startRealtimeNode(
     { logger: h.deps.logger, orm: h.orm, redis: h.redis, subscriber, verifier: createVerifier({ secret: TEST_JWT_SECRET }) },
@@ -20,7 +25,7 @@ export async function startNode(h: Harness, opts: Partial<RealtimeOptions> = {})
     await node.close();
     await subscriber.quit().catch(() => undefined);
   });
-  return { ...node, url: (path = '/api/v1/ws') => `ws://127.0.0.1:${node.port}${path}` };
+  return { ...node, subscriberName, url: (path = '/api/v1/ws') => `ws://127.0.0.1:${node.port}${path}` };
 }
 
 export interface Frame {
