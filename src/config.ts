@@ -113,6 +113,8 @@ const schema = z.object({
   WS_PRESENCE_INTERVAL_MS: int(5000, 50),
   /** realtime: notifications read from PostgreSQL per page when a client reconnects with ?since= (default 500) */
   WS_REPLAY_PAGE: int(500, 1),
+  /** realtime: after a ?since= replay, live frames are checked against the replay's last cursor this long, in ms (default 5000) */
+  WS_SEAM_GRACE_MS: int(5000, 0),
 
   // --- Operations (issue #6)
   /** per-scope rate limits overriding the two above, e.g. `admin=600,templates:write=1000`; a token gets the highest of its scopes (default none) */
