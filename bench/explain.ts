@@ -12,7 +12,7 @@
  * "Heap Fetches: 0" for counts, and a bounded index range scan per audience
  * for pages. Baseline: a bare single-row primary-key lookup in the same run.
  */
-import type { EntityManager } from '@mikro-orm/postgresql';
+import pg from 'pg';
 import { migrate, openOrm } from '../src/db/orm.js';
 import { countInbox, listInbox } from '../src/domain/inbox.js';
 
@@ -57,18 +57,24 @@ await em.execute(
 await em.execute('vacuum analyze notifications');
 await em.execute('vacuum analyze notification_receipts');
 
-/** An EntityManager whose execute() explains instead of returning rows. */
-function explaining(label: string): EntityManager {
-  return new Proxy(em, {
-    get(target, prop) {
-      if (prop !== 'execute') return Reflect.get(target, prop);
-      return async (sql: string, params: unknown[]) => {
-        const plan = await target.execute<Array<{ 'QUERY PLAN': string }>>(`explain (analyze, buffers) ${sql}`, params);
-        console.log(`\n=== ${label}\n${plan.map((r) => r['QUERY PLAN']).join('\n')}`);
-        return [{ count: '0' }];
-      };
-    },
-  }) as EntityManager;
+const explainer = new pg.Client({ connectionString: URL });
+await explainer.connect();
+
+/** Runs `fn`, catching the SQL it sends (knex's 'query' event), then prints EXPLAIN ANALYZE of each statement. */
+async function explain(label: string, fn: () => Promise<unknown>): Promise<void> {
+  const knex = em.getConnection().getKnex();
+  const sent: Array<{ sql: string; bindings: unknown[] }> = [];
+  const onQuery = (q: { sql: string; bindings?: unknown[] }) => sent.push({ sql: q.sql, bindings: q.bindings ?? [] });
+  knex.on('query', onQuery);
+  try {
+    await fn();
+  } finally {
+    knex.off('query', onQuery);
+  }
+  for (const q of sent) {
+    const plan = await explainer.query(`explain (analyze, buffers) ${q.sql}`, q.bindings);
+    console.log(`\n=== ${label}\n${plan.rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n')}`);
+  }
 }
 
 const timed = async (label: string, fn: () => Promise<unknown>, runs = 20) => {
@@ -85,9 +91,11 @@ const [{ mine }] = await em.execute<Array<{ mine: string }>>(
 const page = await listInbox(em, who, {}, { limit: 20, offset: 0, order: 'desc', withTotal: false });
 const cursor = page.rows[10].cursor!;
 
-await listInbox(explaining('keyset page: 20 rows before a cursor'), who, { before: cursor }, { limit: 20, offset: 0, order: 'desc', withTotal: false });
-await countInbox(explaining('unread count'), who, { is_read: false });
-await listInbox(explaining('since cursor: what came after, oldest first'), who, { sinceCursor: page.rows[15].cursor! }, { limit: 100, offset: 0, order: 'asc', withTotal: false });
+await explain('keyset page: 20 rows before a cursor', () => listInbox(em, who, { before: cursor }, { limit: 20, offset: 0, order: 'desc', withTotal: false }));
+await explain('unread count', () => countInbox(em, who, { is_read: false }));
+await explain('since cursor: what came after, oldest first', () =>
+  listInbox(em, who, { sinceCursor: page.rows[15].cursor! }, { limit: 100, offset: 0, order: 'asc', withTotal: false }),
+);
 
 console.log(`\nbench/explain — ${ROWS} notifications in the table; user-43's inbox holds ${mine}`);
 const [{ id }] = await em.execute<Array<{ id: string }>>(`select id from notifications where tenant = ? limit 1`, [tenant]);
@@ -95,4 +103,5 @@ await timed('baseline: bare primary-key lookup', () => em.execute('select * from
 await timed('keyset page (20 rows, cursor)', () => listInbox(em, who, { before: cursor }, { limit: 20, offset: 0, order: 'desc', withTotal: false }));
 await timed('unread count', () => countInbox(em, who, { is_read: false }));
 await timed('first page with total (offset paging)', () => listInbox(em, who, {}, { limit: 20, offset: 0, order: 'desc', withTotal: true }));
+await explainer.end();
 await orm.close();

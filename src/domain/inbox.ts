@@ -3,6 +3,7 @@ import type { Principal } from '../auth/jwt.js';
 import { NotFoundError } from '../errors.js';
 import { audiencesOf } from './audience.js';
 import { RETURNING } from './ingest.js';
+import { pgArray, query } from '../db/query.js';
 import { presentRow, type NotificationJson, type StoredRow } from './present.js';
 
 /**
@@ -66,10 +67,7 @@ function conditions(filter: InboxFilter): { sql: string; params: unknown[] } {
   return { sql: parts.join(' and '), params };
 }
 
-/** knex expands plain arrays in bindings; wrap them as a Postgres array literal instead. */
-function pgArray(list: string[]): string {
-  return `{${list.map((s) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
-}
+/** knex expands plain arrays in bindings; pass them as Postgres array literals instead. */
 const bind = (params: unknown[]) => params.map((p) => (Array.isArray(p) ? pgArray(p as string[]) : p));
 
 const onReplica = new WeakSet<EntityManager>();
@@ -88,14 +86,7 @@ export function replicaReads(em: EntityManager): EntityManager {
 
 /** A read query: on a replica when the fork opted in, else on the primary (within the fork's transaction, if any). */
 function read<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T> {
-  if (!onReplica.has(em)) return em.execute(sql, params) as Promise<T>;
-  // The connection's errors are raw driver errors; convert them as em.execute does, so the api maps them the same way.
-  return em
-    .getConnection('read')
-    .execute(sql, params)
-    .catch((err: Error) => {
-      throw em.getDriver().convertException(err);
-    }) as Promise<T>;
+  return query(em, sql, params, onReplica.has(em) ? 'read' : 'write') as Promise<T>;
 }
 
 export interface Page {
@@ -163,7 +154,7 @@ export async function getFromInbox(em: EntityManager, who: Reader, id: string): 
 /** The ids among `ids` that are in this user's inbox. */
 async function visibleIds(em: EntityManager, who: Reader, ids: string[]): Promise<string[]> {
   if (!ids.length) return [];
-  const rows = await em.execute<Array<{ id: string }>>(
+  const rows = await query<{ id: string }>(em, 
     `select n.id from notifications n ${JOIN_RECEIPT}
      where n.id = any(?::uuid[]) and n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null`,
     bind([who.sub, ids, who.tenant, audiencesOf(who)]),
@@ -192,7 +183,7 @@ export async function markMany(
   const found = await visibleIds(em, who, [...new Set(ids)]);
   if (!found.length) return { found, changed: [] };
   const u = UPSERT[action];
-  const rows = await em.execute<Array<{ notification_id: string }>>(
+  const rows = await query<{ notification_id: string }>(em, 
     `insert into notification_receipts (tenant, user_id, notification_id, read_at, deleted_at)
      select ?, ?, id, ${u.insert} from unnest(?::uuid[]) as id
      on conflict (tenant, user_id, notification_id) do update set ${u.update} where ${u.changed}
@@ -211,7 +202,7 @@ export async function markOne(em: EntityManager, who: Reader, id: string, action
 
 /** Marks everything unread in this inbox read; returns the ids it marked. */
 export async function markAllRead(em: EntityManager, who: Reader): Promise<string[]> {
-  const rows = await em.execute<Array<{ notification_id: string }>>(
+  const rows = await query<{ notification_id: string }>(em, 
     `insert into notification_receipts (tenant, user_id, notification_id, read_at)
      select n.tenant, ?, n.id, now() from notifications n ${JOIN_RECEIPT}
      where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null and r.read_at is null

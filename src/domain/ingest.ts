@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { query } from '../db/query.js';
 import type { NotificationDraft } from '../../queues/jobs.js';
 import { draftToRow, presentRow, type StoredRow } from './present.js';
 
@@ -37,8 +38,9 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
   });
   const tenants = [...new Set(unique.map((d) => d.tenant))].sort();
   return em.transactional(async (tem) => {
-    for (const t of tenants) await tem.execute(`select pg_advisory_xact_lock(hashtext('herald.seq.' || ?))`, [t]);
-    return tem.execute<StoredRow[]>(
+    for (const t of tenants) await query(tem, `select pg_advisory_xact_lock(hashtext('herald.seq.' || ?))`, [t]);
+    return query<StoredRow>(
+      tem,
       `insert into notifications (${NAMES.join(', ')}, seq, sent_at)
        select ${NAMES.map((n) => `x.${n}`).join(', ')}, case when x.status <> 'scheduled' then nextval('notification_seq') end,
               case when x.status = 'sent' then now() end
