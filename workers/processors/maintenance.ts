@@ -83,14 +83,15 @@ export async function requeueStuckDeliveries(
     const state = await queue.getJobState(deliveryJobId(d.id));
     if (IN_PROGRESS.has(state)) continue;
     if (state !== 'unknown') await queue.remove(deliveryJobId(d.id));
-    const job = deliveryJob(
+    const planned = deliveryJob(
       { tenant: d.tenant, notification_id: d.notification_id, sender: d.sender, message: messageOf(d.n) },
       { recipient: d.recipient, direct: d.direct, address: d.address },
       d.channel as ExternalChannel,
       d.fallbacks.filter(isExternal),
       d.fallback_of,
     );
-    await enqueueDeliveries(deps.queues, [job]);
+    // the record's id is the truth (it is derived the same way when planned; keep it whatever happens to the derivation)
+    await enqueueDeliveries(deps.queues, [{ ...planned, delivery_id: d.id }]);
     requeued.push(d.id);
   }
   if (requeued.length) deps.logger.warn({ deliveries: requeued }, 'deliveries stuck in sending were re-enqueued');
