@@ -4,7 +4,7 @@ import { Batcher } from '../../queues/batcher.js';
 import { storeNotifications } from '../../src/domain/ingest.js';
 import { notificationCreated } from '../../src/metrics.js';
 import { dispatchStored, type DispatchDeps } from './dispatch.js';
-import { fireScheduledJob } from './fire.js';
+import { createFireProcessor } from './fire.js';
 
 export type IngestDeps = DispatchDeps;
 
@@ -29,8 +29,9 @@ export function createIngestProcessor(deps: IngestDeps, opts: IngestOptions = {}
     max: opts.batchMax ?? 1000,
     waitMs: opts.batchWaitMs ?? 2,
   });
+  const fire = createFireProcessor(deps, { batchMax: opts.batchMax, batchWaitMs: opts.batchWaitMs });
   return async (job: Job<IngestJob>): Promise<IngestResult> => {
-    if (job.data.fire) return fireScheduledJob(deps, job.data.fire);
+    if (job.data.fire) return fire(job.data.fire);
     await batcher.add(job.data.notifications);
     return { stored: job.data.notifications.length };
   };
