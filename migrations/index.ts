@@ -6,6 +6,7 @@ import { Migration20261122020100_schedules } from './Migration20261122020100_sch
 import { Migration20261122020200_preferences } from './Migration20261122020200_preferences.js';
 import { Migration20261122030000_realtime_acks } from './Migration20261122030000_realtime_acks.js';
 import { Migration20261122040000_group_counts } from './Migration20261122040000_group_counts.js';
+import { Migration20261122050000_deliveries_in_flight } from './Migration20261122050000_deliveries_in_flight.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -19,4 +20,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122020200_preferences', class: Migration20261122020200_preferences },
   { name: 'Migration20261122030000_realtime_acks', class: Migration20261122030000_realtime_acks },
   { name: 'Migration20261122040000_group_counts', class: Migration20261122040000_group_counts },
+  { name: 'Migration20261122050000_deliveries_in_flight', class: Migration20261122050000_deliveries_in_flight },
 ];

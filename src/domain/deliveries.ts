@@ -98,12 +98,22 @@ export async function getDelivery(em: EntityManager, id: string): Promise<Delive
   return row ?? null;
 }
 
-/** sending → sent. Returns the latency in ms, or null when another run recorded it first. */
+/**
+ * sending → sent, and the notification with it (one delivered channel makes
+ * it sent). Returns the latency in ms, or null when another run recorded it
+ * first.
+ */
 export async function markSent(em: EntityManager, id: string, providerMessageId: string | null): Promise<number | null> {
   const [row] = await em.execute<{ latency_ms: number }[]>(
-    `update deliveries set status = 'sent', provider_message_id = ?, reason = null, finished_at = now(), updated_at = now(),
-       latency_ms = greatest(0, round(extract(epoch from (now() - notification_created_at)) * 1000))::int
-     where id = ? and status = 'sending' returning latency_ms`,
+    `with d as (
+       update deliveries set status = 'sent', provider_message_id = ?, reason = null, finished_at = now(), updated_at = now(),
+         latency_ms = greatest(0, round(extract(epoch from (now() - notification_created_at)) * 1000))::int
+       where id = ? and status = 'sending' returning notification_id, latency_ms
+     ), n as (
+       update notifications set status = 'sent', sent_at = coalesce(sent_at, now()), updated_at = now()
+       where id = (select notification_id from d) and status in ('processing', 'failed') returning id
+     )
+     select latency_ms from d`,
     [providerMessageId, id],
   );
   return row ? row.latency_ms : null;
@@ -157,7 +167,8 @@ export async function recipientState(em: EntityManager, notificationId: string, 
 }
 
 /**
- * The notification's status from its deliveries: sent when any channel
+ * The notification's status from all its deliveries (used once per
+ * notification, when its deliveries are planned): sent when any channel
  * delivered (the inbox counts when 'app' is among its channels), processing
  * while any is in flight, failed when at least one failed and none was
  * delivered, skipped when every delivery was skipped. Only notifications in
@@ -180,6 +191,25 @@ export async function refreshNotificationStatus(em: EntityManager, notificationI
      ) s
      where n.id = s.id and n.status in ('processing', 'failed') and n.status <> s.next`,
     [pgArray([...new Set(notificationIds)])],
+  );
+}
+
+/**
+ * After a delivery failed or was skipped: once nothing of the notification
+ * is in flight (one index probe), it is failed when any delivery failed
+ * and none was delivered (a delivered one would have made it sent
+ * already), skipped when every delivery was skipped. O(1) per delivery, so
+ * a role send to a million recipients does not rescan its deliveries each
+ * time one settles.
+ */
+export async function settleNotification(em: EntityManager, notificationId: string, outcome: 'failed' | 'skipped'): Promise<void> {
+  await em.execute(
+    `update notifications n set updated_at = now(),
+       status = case when ? = 'failed' or exists (select 1 from deliveries f where f.notification_id = n.id and f.status = 'failed')
+                     then 'failed' else 'skipped' end
+     where n.id = ? and n.status = 'processing'
+       and not exists (select 1 from deliveries d where d.notification_id = n.id and d.status in ('queued', 'sending'))`,
+    [outcome, notificationId],
   );
 }
 

@@ -13,7 +13,7 @@ import {
   markRetrying,
   markSent,
   markSkipped,
-  refreshNotificationStatus,
+  settleNotification,
 } from '../../src/domain/deliveries.js';
 import { failover } from '../../src/domain/deliveries-failover.js';
 import { removePushTokens } from '../../src/domain/recipients.js';
@@ -77,7 +77,7 @@ export function createDeliverProcessor(deps: DeliverDeps) {
       notificationFailed.inc({ channel, reason });
       log.warn({ reason, error }, 'delivery failed');
     }
-    await refreshNotificationStatus(em, [d.notification_id]);
+    await settleNotification(em, d.notification_id, 'failed');
   }
 
   async function settleSent(d: DeliveryJob, result: SendResult, log: Logger): Promise<DeliveryResult> {
@@ -88,7 +88,6 @@ export function createDeliverProcessor(deps: DeliverDeps) {
       deliveryDuration.observe({ channel }, latency / 1000);
       log.info({ provider_message_id: result.providerMessageId, latency_ms: latency }, 'delivered');
     }
-    await refreshNotificationStatus(em, [d.notification_id]);
     return { status: 'sent', provider_message_id: result.providerMessageId };
   }
 
@@ -97,7 +96,7 @@ export function createDeliverProcessor(deps: DeliverDeps) {
     const em = deps.orm.em.fork();
     const row = await getDelivery(em, d.delivery_id);
     if (row?.status === 'failed') await settleFailed(d, row.reason ?? 'failed', row.last_error ?? '', log);
-    else await refreshNotificationStatus(em, [d.notification_id]);
+    if (row?.status === 'skipped') await settleNotification(em, d.notification_id, 'skipped');
     log.info({ status: row?.status }, 'delivery already settled: nothing sent');
     return { status: (row?.status ?? 'failed') as DeliveryResult['status'], provider_message_id: row?.provider_message_id ?? null };
   }
@@ -124,7 +123,7 @@ export function createDeliverProcessor(deps: DeliverDeps) {
     const decision = deps.gate ? await deps.gate(d) : ({ action: 'send' } as const);
     if (decision.action === 'skip') {
       if (await markSkipped(em, d.delivery_id, decision.reason)) log.info({ reason: decision.reason }, 'delivery skipped');
-      await refreshNotificationStatus(em, [d.notification_id]);
+      await settleNotification(em, d.notification_id, 'skipped');
       return { status: 'skipped' };
     }
     if (decision.action === 'delay') {
