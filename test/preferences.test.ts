@@ -149,3 +149,26 @@ describe('applied before delivery (webhook channel, clock at 23:30 in Shanghai)'
     expect(d.status).toBe('queued');
   });
 });
+
+test('a delivery already running when its notification was recalled is skipped by the gate', async () => {
+  const user = uniq('late');
+  const id = (await h.request('POST', '/api/v1/notifications', { token: svc, body: { title: 't', content: 'c', user_id: user } })).body.id;
+  await waitFor(async () => (await h.orm.em.fork().execute(`select 1 from notifications where id = ?`, [id])).length > 0);
+  const gate = preferenceGate(h.orm, () => Date.now());
+  const job = {
+    delivery_id: uniq('d'),
+    tenant: h.tenant,
+    notification_id: id,
+    sender: 'svc',
+    recipient: user,
+    direct: false,
+    channel: 'webhook' as const,
+    address: 'http://127.0.0.1:9/x',
+    fallbacks: [],
+    fallback_of: null,
+    message: { title: 't', content: 'c', type: 'info' as const, priority: 'urgent' as const, metadata: {}, created_at: new Date().toISOString() },
+  };
+  expect(await gate(job)).toEqual({ action: 'send' });
+  expect((await h.request('DELETE', `/api/v1/notifications/${id}/recall`, { token: svc })).status).toBe(200);
+  expect(await gate(job)).toEqual({ action: 'skip', reason: 'recalled' });
+});

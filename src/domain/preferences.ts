@@ -121,11 +121,16 @@ export async function effectivePreferences(em: EntityManager, tenant: string, us
  * The delivery processor's gate (workers/processors/deliver.ts): the user's
  * preferences applied right before the provider call. A direct send to a
  * raw address (multi-channel `recipient`) belongs to no user and passes.
+ * A notification recalled meanwhile is skipped too.
  */
 export function preferenceGate(orm: Orm, now: () => number = Date.now) {
-  return async (job: DeliveryJob): Promise<Decision> => {
+  return async (job: DeliveryJob): Promise<Decision | { action: 'skip'; reason: 'recalled' }> => {
+    const em = orm.em.fork();
+    // recalled while this delivery was already running (too late to remove its job): nothing goes out
+    const [n] = await em.execute<Array<{ status: string }>>(`select status from notifications where id = ?`, [job.notification_id]);
+    if (n && (n.status === 'recalled' || n.status === 'cancelled')) return { action: 'skip', reason: 'recalled' };
     if (job.direct) return { action: 'send' };
-    const prefs = await effectivePreferences(orm.em.fork(), job.tenant, job.recipient);
+    const prefs = await effectivePreferences(em, job.tenant, job.recipient);
     return decide(prefs, { channel: job.channel, type: job.message.type, priority: job.message.priority }, now());
   };
 }
