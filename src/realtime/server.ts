@@ -1,11 +1,8 @@
 /** Process entry: a realtime node (uWebSockets.js). Run as many as needed side by side. */
-import { producerConnection, workerConnection } from '../../queues/connection.js';
-import { createVerifier } from '../auth/jwt.js';
 import { loadConfigOrExit } from '../config.js';
-import { openOrm } from '../db/orm.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
-import { startRealtimeNode } from './node.js';
+import { runRealtimeNode } from './run.js';
 import { UwsFallbackError, assertNative } from './uws.js';
 
 const config = loadConfigOrExit();
@@ -21,27 +18,4 @@ if (config.jwtSecretIsDefault) logger.warn('JWT_SECRET is not set: using the DEV
 const life = new Lifecycle(logger);
 life.handleSignals();
 
-const orm = await openOrm({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, logger });
-life.add('postgres', () => orm.close());
-const redis = producerConnection(config.REDIS_URL);
-redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-life.add('redis', () => redis.quit());
-const subscriber = workerConnection(config.REDIS_URL, { connectionName: 'herald-realtime' });
-subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
-life.add('redis subscriber', () => subscriber.quit());
-
-const node = await startRealtimeNode(
-  { logger, orm, redis, subscriber, verifier: createVerifier({ secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL }) },
-  {
-    port: config.WS_PORT,
-    prefix: config.QUEUE_PREFIX,
-    maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER,
-    maxBackpressure: config.WS_MAX_BACKPRESSURE,
-    pingIntervalMs: config.WS_PING_INTERVAL_MS,
-    idleTimeoutMs: config.WS_IDLE_TIMEOUT_MS,
-    presenceIntervalMs: config.WS_PRESENCE_INTERVAL_MS,
-    replayPage: config.WS_REPLAY_PAGE,
-    seamGraceMs: config.WS_SEAM_GRACE_MS,
-  },
-);
-life.add('realtime node', () => node.close());
+await runRealtimeNode(config, logger, life);

@@ -1,0 +1,400 @@
+/**
+ * bench/realtime: the realtime node under load, next to the same run's
+ * baseline (bare Redis pub/sub → bare uWS publish, bench/realtime-baseline-server.ts).
+ *
+ *   npm run bench:realtime
+ *   SOCKETS=19000 BCAST_SOCKETS=10000 RATE=1000 SECONDS=30 npm run bench:realtime
+ *
+ * (a) SOCKETS idle sockets on one node: the node's resident memory per socket
+ *     (growth of its RSS, measured after WARMUP sockets came and went).
+ * (b) RATE notifications/s for SECONDS through the HTTP api (POST /notifications,
+ *     one user each, LAT_USERS users) while all sockets stay connected:
+ *     p50/p95/p99/max from POST sent to frame received, and how many arrived.
+ * (c) a broadcast to BCAST_SOCKETS sockets: time until the last one has it
+ *     (BCAST_ROUNDS rounds).
+ *
+ * Herald runs as real processes (api, ingest worker, realtime node) on a
+ * benchmark database (herald_bench) and a fresh queue prefix. The node pings
+ * every WS_PING_INTERVAL_MS (10 s here, 54 s in production) so heartbeats
+ * run during (b). Sockets live in CLIENT_PROCS forked client processes
+ * (bench/realtime-clients.ts): one process may open at most 20,000 files.
+ * Latency is measured across processes with performance.timeOrigin + now().
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { Redis } from 'ioredis';
+import { signToken } from '../src/auth/jwt.js';
+import { topicOf } from '../src/domain/audience.js';
+import { encodeMessage, realtimeChannel } from '../src/realtime/events.js';
+import { migrate } from '../src/db/orm.js';
+import { createClient } from './lib/http-client.js';
+import { freePort, startRole, stopRole, waitHttp } from './lib/processes.js';
+
+const SOCKETS = Number(process.env.SOCKETS ?? 19_000);
+const BCAST_SOCKETS = Math.min(SOCKETS, Number(process.env.BCAST_SOCKETS ?? 10_000));
+const RATE = Number(process.env.RATE ?? 1000);
+const SECONDS = Number(process.env.SECONDS ?? 30);
+const LAT_USERS = Math.min(BCAST_SOCKETS, Number(process.env.LAT_USERS ?? 1000));
+const BCAST_ROUNDS = Number(process.env.BCAST_ROUNDS ?? 5);
+const CLIENT_PROCS = Number(process.env.CLIENT_PROCS ?? 4);
+const WARMUP = Number(process.env.WARMUP ?? 2000);
+const SETTLE_SECONDS = Number(process.env.SETTLE_SECONDS ?? 30);
+const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/herald_bench';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const SECRET = 'herald-bench-secret-0123456789';
+
+const run = randomBytes(3).toString('hex');
+const prefix = `herald-bench-rt-${run}`;
+const tenantA = `bench-rt-a-${run}`; // the first BCAST_SOCKETS sockets: broadcast and latency users
+const tenantB = `bench-rt-b-${run}`; // the rest: connected, never addressed
+const CONTENT = '您的订单已确认,预计30分钟送达。订单号 2026112200001,门店: 中关村店,取餐码 A-1024。';
+
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+// ---------- client processes
+
+interface Reply {
+  connected?: number;
+  failed?: number;
+  latencies?: number[];
+  segments?: number[];
+  bcast?: Record<string, number[]>;
+  mem?: NodeJS.MemoryUsage;
+  frames?: number;
+  open?: number;
+}
+
+function ask(child: ChildProcess, msg: object): Promise<Reply> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as Reply));
+    child.send(msg);
+  });
+}
+
+async function startClients(): Promise<ChildProcess[]> {
+  return Array.from({ length: CLIENT_PROCS }, () =>
+    fork('bench/realtime-clients.ts', [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+  );
+}
+
+async function connectAll(clients: ChildProcess[], urls: string[], waitWelcome: boolean) {
+  const per = Math.ceil(urls.length / clients.length);
+  const replies = await Promise.all(
+    clients.map((c, i) =>
+      // a source address per client process: each has its own ~28k ephemeral ports
+      ask(c, { cmd: 'connect', urls: urls.slice(i * per, (i + 1) * per), localAddress: `127.0.0.${2 + i}`, waitWelcome }),
+    ),
+  );
+  return { connected: sum(replies.map((r) => r.connected ?? 0)), failed: sum(replies.map((r) => r.failed ?? 0)) };
+}
+
+async function collect(clients: ChildProcess[]) {
+  const replies = await Promise.all(clients.map((c) => ask(c, { cmd: 'report' })));
+  const bcast: Record<string, number[]> = {};
+  for (const r of replies) for (const [id, times] of Object.entries(r.bcast ?? {})) (bcast[id] ??= []).push(...times);
+  return {
+    latencies: replies.flatMap((r) => r.latencies ?? []),
+    segments: replies.flatMap((r) => r.segments ?? []),
+    bcast,
+    open: sum(replies.map((r) => r.open ?? 0)),
+  };
+}
+
+// ---------- figures
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+function pct(sorted: number[], p: number) {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : 'n/a');
+
+interface Latency {
+  label: string;
+  sent: number;
+  received: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  /** medians of POST → accepted, accepted → stored, stored → frame (Herald's POST path only) */
+  segments?: [number, number, number];
+}
+
+interface Figures {
+  connected: number;
+  failed: number;
+  connectSeconds: number;
+  /** node RSS growth per socket after full GCs */
+  bytesPerSocket: number;
+  /** node JS heap growth per socket after full GCs */
+  heapPerSocket: number;
+  /** node RSS growth per socket 5 s after connecting, no forced GC */
+  rawBytesPerSocket: number;
+  latency: Latency[];
+  bcast: Array<{ received: number; lastMs: number; firstMs: number }>;
+}
+
+// ---------- one system under test
+
+interface Sender {
+  label: string;
+  /** sends one personal notification for user i stamped t0; resolves true when accepted */
+  send(i: number, t0: number): Promise<boolean>;
+}
+
+interface Target {
+  name: string;
+  node: ChildProcess;
+  socketUrl(i: number): Promise<string>;
+  waitWelcome: boolean;
+  senders: Sender[];
+  sendBroadcast(round: number): Promise<boolean>;
+}
+
+const memory = async (node: ChildProcess) => (await ask(node, { cmd: 'mem' })).mem!;
+
+/** RATE sends per second for SECONDS, then every frame's latency (waits up to 30 s for stragglers). */
+async function fixedRate(sender: Sender, clients: ChildProcess[]): Promise<Latency> {
+  let sent = 0;
+  let accepted = 0;
+  const pending: Array<Promise<void>> = [];
+  const total = RATE * SECONDS;
+  const started = now();
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((now() - started) / 1000) * RATE));
+    for (; sent < due; sent++) pending.push(sender.send(sent % LAT_USERS, now()).then((ok) => void (ok && accepted++)));
+    await sleep(2);
+  }
+  await Promise.all(pending);
+  const latencies: number[] = [];
+  const segs: number[] = [];
+  const deadline = now() + 30_000;
+  while (latencies.length < accepted && now() < deadline) {
+    await sleep(500);
+    const got = await collect(clients);
+    latencies.push(...got.latencies);
+    segs.push(...got.segments);
+  }
+  latencies.sort((a, b) => a - b);
+  const median = (k: number) => pct(segs.filter((_, i) => i % 3 === k).sort((a, b) => a - b), 50);
+  return {
+    label: sender.label,
+    sent: accepted,
+    received: latencies.length,
+    p50: pct(latencies, 50),
+    p95: pct(latencies, 95),
+    p99: pct(latencies, 99),
+    max: latencies.at(-1) ?? NaN,
+    segments: segs.length ? [median(0), median(1), median(2)] : undefined,
+  };
+}
+
+async function measure(target: Target, clients: ChildProcess[]): Promise<Figures> {
+  console.log(`\n[${target.name}] connecting ${SOCKETS} sockets…`);
+  const urls: string[] = [];
+  for (let i = 0; i < SOCKETS; i++) urls.push(await target.socketUrl(i));
+  // warm up first (JIT, pools, heap growth), so the figure is what each further socket costs
+  await connectAll(clients, urls.slice(0, Math.min(WARMUP, urls.length)), target.waitWelcome);
+  await Promise.all(clients.map((c) => ask(c, { cmd: 'close' })));
+  await sleep(3000);
+  const before = await memory(target.node);
+  const t = now();
+  const { connected, failed } = await connectAll(clients, urls, target.waitWelcome);
+  const connectSeconds = (now() - t) / 1000;
+  await sleep(5000);
+  const rawRss = rssKiB(target.node.pid!) * 1024;
+  const after = await memory(target.node);
+  const per = (a: number, b: number) => (b - a) / Math.max(1, connected);
+  const bytesPerSocket = per(before.rss, after.rss);
+  const heapPerSocket = per(before.heapUsed, after.heapUsed);
+  const rawBytesPerSocket = per(before.rss, rawRss);
+  console.log(
+    `[${target.name}] ${connected} connected (${failed} failed) in ${connectSeconds.toFixed(1)} s; ` +
+      `after GC: RSS ${(before.rss / 2 ** 20).toFixed(1)} → ${(after.rss / 2 ** 20).toFixed(1)} MiB, heap ${(before.heapUsed / 2 ** 20).toFixed(1)} → ${(after.heapUsed / 2 ** 20).toFixed(1)} MiB`,
+  );
+
+  // (b) fixed rate, personal notifications, one run per sender
+  const latency: Latency[] = [];
+  for (const sender of target.senders) {
+    console.log(`[${target.name}] ${sender.label}: ${RATE}/s for ${SECONDS} s…`);
+    const l = await fixedRate(sender, clients);
+    latency.push(l);
+    console.log(`[${target.name}] ${l.received}/${l.sent} frames; p50 ${ms(l.p50)} p95 ${ms(l.p95)} p99 ${ms(l.p99)} max ${ms(l.max)}`);
+    await sleep(2000);
+  }
+
+  // (c) broadcast
+  const bcast: Figures['bcast'] = [];
+  for (let round = 0; round < BCAST_ROUNDS; round++) {
+    await sleep(1000);
+    const t0 = now();
+    await target.sendBroadcast(round);
+    const id = String(round);
+    let times: number[] = [];
+    const until = now() + 15_000;
+    while (times.length < BCAST_SOCKETS && now() < until) {
+      await sleep(100);
+      times = times.concat((await collect(clients)).bcast[id] ?? []);
+    }
+    bcast.push({ received: times.length, lastMs: Math.max(...times) - t0, firstMs: Math.min(...times) - t0 });
+    console.log(`[${target.name}] broadcast ${round}: ${times.length}/${BCAST_SOCKETS}, first ${ms(Math.min(...times) - t0)}, last ${ms(Math.max(...times) - t0)}`);
+  }
+
+  await Promise.all(clients.map((c) => ask(c, { cmd: 'close' })));
+  return { connected, failed, connectSeconds, bytesPerSocket, heapPerSocket, rawBytesPerSocket, latency, bcast };
+}
+
+// ---------- the two systems
+
+const forkNode = (entry: string, env: Record<string, string>) =>
+  fork(entry, [], {
+    execArgv: ['--expose-gc', '--import', 'tsx'],
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+
+async function baseline(clients: ChildProcess[]): Promise<Figures> {
+  const channel = `${prefix}:baseline`;
+  const child = forkNode('bench/realtime-baseline-server.ts', { BASELINE_CHANNEL: channel, REDIS_URL });
+  const port = await new Promise<number>((resolve) =>
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line).port)),
+  );
+  const redis = new Redis(REDIS_URL);
+  const pad = CONTENT.repeat(4);
+  try {
+    return await measure(
+      {
+        name: 'baseline',
+        node: child,
+        waitWelcome: false,
+        socketUrl: async (i) => `ws://127.0.0.1:${port}/?t=u${i}${i < BCAST_SOCKETS ? ',grp' : ''}`,
+        senders: [
+          {
+            label: 'Redis PUBLISH → bare uWS publish',
+            send: async (i, t0) => (await redis.publish(channel, `u${i}\n${JSON.stringify({ title: 'bench', content: pad, metadata: { bench_t0: t0 } })}`), true),
+          },
+        ],
+        sendBroadcast: async (round) => (await redis.publish(channel, `grp\n${JSON.stringify({ content: pad, metadata: { bench_kind: 'bcast', bench_id: String(round) } })}`), true),
+      },
+      clients,
+    );
+  } finally {
+    redis.disconnect();
+    await stopRole(child);
+  }
+}
+
+async function herald(clients: ChildProcess[]): Promise<Figures> {
+  await migrate({ url: DATABASE_URL });
+  const [port, wsPort] = [await freePort(), await freePort()];
+  const env = {
+    DATABASE_URL,
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    JWT_SECRET: SECRET,
+    PORT: String(port),
+    WS_PORT: String(wsPort),
+    // high enough never to limit the bench (the GCRA bucket needs a period/limit of at least 1 µs)
+    RATE_LIMIT_SERVICE_PER_MIN: '6000000',
+    RATE_LIMIT_USER_PER_MIN: '6000000',
+    WS_PING_INTERVAL_MS: '10000',
+    WS_IDLE_TIMEOUT_MS: '30000',
+  };
+  const roles = [startRole('src/api/server.ts', env), startRole('workers/ingest.ts', env)];
+  const node = forkNode('bench/realtime-node.ts', env);
+  roles.push(node);
+  const redis = new Redis(REDIS_URL);
+  try {
+    await waitHttp(`http://127.0.0.1:${port}/health`);
+    await waitHttp(`http://127.0.0.1:${wsPort}/ready`);
+    const http = createClient(`http://127.0.0.1:${port}`, 256);
+    const service = await signToken(SECRET, { sub: 'bench-service', tenant: tenantA, scope: 'notify:send', expiresIn: '2h' });
+    const headers = { authorization: `Bearer ${service}`, 'content-type': 'application/json' };
+    const post = (body: object) =>
+      http.request('POST', '/api/v1/notifications', headers, JSON.stringify(body)).then(
+        (r) => r.status === 202,
+        () => false,
+      );
+    const feed = realtimeChannel(prefix);
+    return await measure(
+      {
+        name: 'herald',
+        node,
+        waitWelcome: true,
+        socketUrl: async (i) =>
+          `ws://127.0.0.1:${wsPort}/api/v1/ws?token=${await signToken(SECRET, { sub: `u${i}`, tenant: i < BCAST_SOCKETS ? tenantA : tenantB, roles: ['staff'], stores: [`s${i % 50}`], expiresIn: '2h' })}`,
+        senders: [
+          {
+            label: 'POST /api/v1/notifications → frame',
+            send: (i, t0) => post({ title: 'bench', content: CONTENT, type: 'info', user_id: `u${i}`, metadata: { bench_t0: t0 } }),
+          },
+          {
+            // the node alone, fed exactly like the baseline: a frame in Herald's wire format published on Redis
+            label: 'Redis PUBLISH → Herald node',
+            send: async (i, t0) => (
+              await redis.publish(feed, encodeMessage(topicOf(tenantA, `u:u${i}`), null, { event: 'notification', title: 'bench', content: CONTENT.repeat(4), metadata: { bench_t0: t0 } })),
+              true
+            ),
+          },
+        ],
+        sendBroadcast: (round) =>
+          post({ title: 'bench broadcast', content: CONTENT, broadcast: true, metadata: { bench_kind: 'bcast', bench_id: String(round) } }),
+      },
+      clients,
+    );
+  } finally {
+    redis.disconnect();
+    for (const r of roles.reverse()) await stopRole(r);
+  }
+}
+
+function report(base: Figures, mine: Figures) {
+  const row = (label: string, a: string, b: string) => console.log(`${label.padEnd(46)}${a.padStart(18)}${b.padStart(18)}`);
+  const lastOf = (f: Figures) => f.bcast.map((b) => b.lastMs).sort((x, y) => x - y);
+  console.log(`\n=== bench/realtime (${SOCKETS} sockets, ${RATE}/s × ${SECONDS} s, broadcast to ${BCAST_SOCKETS}) ===`);
+  row('', 'baseline', 'herald');
+  row('(a) sockets connected (failed)', `${base.connected} (${base.failed})`, `${mine.connected} (${mine.failed})`);
+  row('    connect time', `${base.connectSeconds.toFixed(1)} s`, `${mine.connectSeconds.toFixed(1)} s`);
+  row('    node RSS per idle socket, after GC', `${base.bytesPerSocket.toFixed(0)} B`, `${mine.bytesPerSocket.toFixed(0)} B`);
+  row('    node JS heap per idle socket, after GC', `${base.heapPerSocket.toFixed(0)} B`, `${mine.heapPerSocket.toFixed(0)} B`);
+  row('    node RSS per socket, 5 s after, no GC', `${base.rawBytesPerSocket.toFixed(0)} B`, `${mine.rawBytesPerSocket.toFixed(0)} B`);
+  const [b] = base.latency;
+  for (const l of mine.latency) {
+    console.log(`(b) ${l.label} (herald) vs ${b.label} (baseline)`);
+    row('    frames received / sent', `${b.received}/${b.sent}`, `${l.received}/${l.sent}`);
+    for (const k of ['p50', 'p95', 'p99', 'max'] as const) row(`    ${k}`, ms(b[k]), ms(l[k]));
+    if (l.segments) {
+      const [api, store, push] = l.segments;
+      row('    median POST → accepted → stored → frame', '', `${ms(api)} + ${ms(store)} + ${ms(push)}`);
+    }
+  }
+  row('(c) broadcast: last receiver, median of rounds', ms(pct(lastOf(base), 50)), ms(pct(lastOf(mine), 50)));
+  row('    broadcast: last receiver, best round', ms(lastOf(base)[0]), ms(lastOf(mine)[0]));
+  row('    broadcast: receivers, worst round', String(Math.min(...base.bcast.map((x) => x.received))), String(Math.min(...mine.bcast.map((x) => x.received))));
+  console.log('baseline: Redis PUBLISH → bare uWS publish; herald broadcast: POST /api/v1/notifications {broadcast:true} → frame.');
+}
+
+async function main() {
+  const clients = await startClients();
+  try {
+    const base = await baseline(clients);
+    const mine = await herald(clients);
+    report(base, mine);
+  } finally {
+    for (const c of clients) c.send({ cmd: 'exit' });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
