@@ -19,6 +19,19 @@ export function renderHtml(m: Pick<OutgoingMessage, 'title' | 'content' | 'type'
 </body></html>`;
 }
 
+/**
+ * A template's rendered email texts (issue #5: POST /notifications/template
+ * stores them in metadata.channel_content.email, values already escaped for
+ * HTML), used in place of the generic subject and body when present.
+ */
+function templateEmail(m: Pick<OutgoingMessage, 'metadata'>): { subject?: string; html?: string } {
+  const email = (m.metadata.channel_content as Record<string, Record<string, unknown>> | undefined)?.email;
+  return {
+    subject: typeof email?.subject === 'string' ? email.subject : undefined,
+    html: typeof email?.html === 'string' ? email.html : undefined,
+  };
+}
+
 /** The domain of the From address, for Message-IDs (herald.local when it has none). */
 const domainOf = (from: string) => /@([^>\s]+)/.exec(from)?.[1] ?? 'herald.local';
 
@@ -59,12 +72,13 @@ export class SmtpProvider implements ChannelProvider {
   }
 
   async send(m: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {
+    const template = templateEmail(m);
     const sending = this.getTransport().sendMail({
       from: this.from,
       to: m.address,
-      subject: m.title,
+      subject: template.subject ?? m.title,
       text: m.content,
-      html: renderHtml(m),
+      html: template.html ?? renderHtml(m),
       messageId: this.messageId(m.deliveryId),
       priority: MAIL_PRIORITY[m.priority],
       headers: { 'X-Herald-Notification': m.notificationId, 'X-Herald-Delivery': m.deliveryId },
