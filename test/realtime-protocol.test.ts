@@ -104,6 +104,20 @@ test('notification.recalled published to the audience topic is relayed to its so
   other.close();
 });
 
+test('DELETE /notifications/:id/recall reaches the open sockets of its audience as notification.recalled', async () => {
+  const store = uniq('store');
+  const member = await connect(`${node.url()}?token=${await h.token({ sub: uniq('u'), stores: [store] })}`);
+  const svc = await h.serviceToken();
+  const sent = await h.request('POST', '/api/v1/notifications', { token: svc, body: { title: 'oops', message: 'wrong price', store_id: store } });
+  expect(sent.status).toBe(202);
+  await member.until(() => member.events().some((f) => f.id === sent.body.id));
+  const recalled = await h.request('DELETE', `/api/v1/notifications/${sent.body.id}/recall`, { token: svc });
+  expect(recalled.status).toBeLessThan(300);
+  const frame = await member.until(() => member.events('notification.recalled')[0]);
+  expect(frame.id).toBe(sent.body.id);
+  member.close();
+});
+
 test('{"type":"ack","id"} is recorded once per user and notification; ids outside the inbox are ignored', async () => {
   const user = uniq('u');
   const token = await h.token({ sub: user });
