@@ -183,3 +183,21 @@ describe('schedule_local', () => {
     }
   });
 });
+
+test('GET /notifications/scheduled lists the caller’s sends still waiting, soonest first', async () => {
+  const mine = await h.serviceToken();
+  const send = async (token: string, at: string) =>
+    (await h.request('POST', '/api/v1/notifications', { token, body: { title: 't', content: 'c', user_id: 'later', schedule_at: at } })).body.id;
+  const worker = await h.startIngest();
+  const late = await send(mine, inSeconds(120));
+  const soon = await send(mine, inSeconds(60));
+  await send(svc, inSeconds(90));
+  const list = await waitFor(async () => {
+    const r = await h.request('GET', '/api/v1/notifications/scheduled', { token: mine });
+    return r.body.count === 2 ? r.body : null;
+  });
+  expect(list.notifications.map((n: any) => n.id)).toEqual([soon, late]);
+  expect(list.notifications[0].status).toBe('scheduled');
+  expect((await h.request('GET', '/api/v1/notifications/scheduled', { token: await h.token({ sub: 'later' }) })).status).toBe(403);
+  await worker.close();
+});

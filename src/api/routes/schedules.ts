@@ -9,11 +9,13 @@ import { NotFoundError, ValidationError } from '../../errors.js';
 import { isUuid } from '../../domain/ids.js';
 import { fieldErrors } from '../../domain/notification-input.js';
 import * as schedules from '../../domain/schedules.js';
+import { RETURNING } from '../../domain/ingest.js';
+import { presentRow, type StoredRow } from '../../domain/present.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
 
-/** POST/GET/DELETE /schedules: recurring sends (scope notify:send). */
+/** POST/GET/DELETE /schedules: recurring sends, and GET /notifications/scheduled: one-off sends waiting (scope notify:send). */
 export function scheduleRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
   const em = () => deps.orm.em.fork();
@@ -44,6 +46,21 @@ export function scheduleRoutes(deps: ApiDeps) {
   });
 
   app.get('/schedules/:id', async (c) => c.json(schedules.presentSchedule(await schedules.getSchedule(em(), c.get('principal'), id(c)))));
+
+  /** The caller's one-off scheduled notifications still waiting to fire, soonest first. */
+  app.get('/notifications/scheduled', requireScope(SCOPES.send), async (c) => {
+    const q = z
+      .object({ limit: z.coerce.number().int().min(1).max(500).default(100), offset: z.coerce.number().int().min(0).default(0) })
+      .safeParse(c.req.query());
+    if (!q.success) throw new ValidationError(fieldErrors(q.error), 'The query has invalid parameters.');
+    const who = c.get('principal');
+    const rows = await em().execute<StoredRow[]>(
+      `select ${RETURNING} from notifications where tenant = ? and sender = ? and status = 'scheduled'
+       order by schedule_at, id limit ? offset ?`,
+      [who.tenant, who.sub, q.data.limit, q.data.offset],
+    );
+    return c.json({ notifications: rows.map(presentRow), count: rows.length });
+  });
 
   app.delete('/schedules/:id', async (c) => {
     const row = await schedules.deleteSchedule(em(), recurring, c.get('principal'), id(c));
