@@ -46,6 +46,35 @@ const schema = z.object({
   RETENTION_DAYS: int(90, 1),
   PRETTY_LOGS: bool(false),
 
+  // --- Realtime node (issue #3)
+  /** realtime: the server pings a socket that has been quiet this long, in ms (default 54000) */
+  WS_PING_INTERVAL_MS: int(54_000, 10),
+  /** realtime: a socket that sent nothing (not even a pong) for this long is closed with 4008, in ms (default 60000) */
+  WS_IDLE_TIMEOUT_MS: int(60_000, 20),
+  /** realtime: how often a node reports its live connection count to Redis, in ms (default 5000) */
+  WS_PRESENCE_INTERVAL_MS: int(5000, 50),
+  /** realtime: notifications read from PostgreSQL per page when a client reconnects with ?since= (default 500) */
+  WS_REPLAY_PAGE: int(500, 1),
+  /** realtime: after a ?since= replay, live frames are checked against the replay's last cursor this long, in ms (default 5000) */
+  WS_SEAM_GRACE_MS: int(5000, 0),
+
+  // --- Operations (issue #6)
+  /** per-scope rate limits overriding the two above, e.g. `admin=600,templates:write=1000`; a token gets the highest of its scopes (default none) */
+  RATE_LIMIT_SCOPES: z
+    .string()
+    .regex(/^(\s*[\w:.-]+\s*=\s*\d+\s*)?(,\s*[\w:.-]+\s*=\s*\d+\s*)*$/, 'must look like scope=limit,scope=limit')
+    .default(''),
+  /** api: a request still running after this many ms is answered 503 (default 30000) */
+  REQUEST_TIMEOUT_MS: int(30_000, 100),
+  /** every process pushes its metrics to Redis this often, in ms; GET /metrics on the api merges them (default 5000) */
+  METRICS_PUSH_INTERVAL_MS: int(5000, 100),
+  /** when set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (default: open, for a private network) */
+  METRICS_TOKEN: z.string().min(8).optional(),
+  /** a process still shutting down after this many ms exits 1; BullMQ hands its unfinished jobs to another worker (default 10000) */
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 100),
+  /** npm start: where the embedded PostgreSQL keeps its data when DATABASE_URL is unset and nothing answers on localhost:5432 (default .herald/postgres) */
+  EMBEDDED_PG_DIR: z.string().min(1).default('.herald/postgres'),
+
   // --- Channels (issue #4): provider credentials and endpoints. A channel whose
   // credentials are absent is "not configured": its deliveries fail at once
   // with reason not_configured, never counted as sent.
@@ -94,89 +123,6 @@ const schema = z.object({
   CHANNEL_LOCK_MS: int(30_000, 1000),
   /** channel workers: ms between checks for jobs whose worker died, so another takes them over (default 30000) */
   CHANNEL_STALLED_INTERVAL_MS: int(30_000, 100),
-  /** ms one provider call may take before it counts as a retryable timeout (default 10000) */
-  PROVIDER_TIMEOUT_MS: int(10_000, 100),
-  /** provider rate limits, sends per second per channel (BullMQ limiter, shared by all workers of a channel) */
-  EMAIL_RATE_PER_SEC: int(50, 1),
-  SMS_RATE_PER_SEC: int(20, 1),
-  WECHAT_RATE_PER_SEC: int(30, 1),
-  FEISHU_RATE_PER_SEC: int(50, 1),
-  PUSH_RATE_PER_SEC: int(500, 1),
-  WEBHOOK_RATE_PER_SEC: int(200, 1),
-
-  // --- Realtime node (issue #3)
-  /** realtime: the server pings a socket that has been quiet this long, in ms (default 54000) */
-  WS_PING_INTERVAL_MS: int(54_000, 10),
-  /** realtime: a socket that sent nothing (not even a pong) for this long is closed with 4008, in ms (default 60000) */
-  WS_IDLE_TIMEOUT_MS: int(60_000, 20),
-  /** realtime: how often a node reports its live connection count to Redis, in ms (default 5000) */
-  WS_PRESENCE_INTERVAL_MS: int(5000, 50),
-  /** realtime: notifications read from PostgreSQL per page when a client reconnects with ?since= (default 500) */
-  WS_REPLAY_PAGE: int(500, 1),
-  /** realtime: after a ?since= replay, live frames are checked against the replay's last cursor this long, in ms (default 5000) */
-  WS_SEAM_GRACE_MS: int(5000, 0),
-
-  // --- Operations (issue #6)
-  /** per-scope rate limits overriding the two above, e.g. `admin=600,templates:write=1000`; a token gets the highest of its scopes (default none) */
-  RATE_LIMIT_SCOPES: z
-    .string()
-    .regex(/^(\s*[\w:.-]+\s*=\s*\d+\s*)?(,\s*[\w:.-]+\s*=\s*\d+\s*)*$/, 'must look like scope=limit,scope=limit')
-    .default(''),
-  /** api: a request still running after this many ms is answered 503 (default 30000) */
-  REQUEST_TIMEOUT_MS: int(30_000, 100),
-  /** every process pushes its metrics to Redis this often, in ms; GET /metrics on the api merges them (default 5000) */
-  METRICS_PUSH_INTERVAL_MS: int(5000, 100),
-  /** when set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (default: open, for a private network) */
-  METRICS_TOKEN: z.string().min(8).optional(),
-  /** a process still shutting down after this many ms exits 1; BullMQ hands its unfinished jobs to another worker (default 10000) */
-  SHUTDOWN_TIMEOUT_MS: int(10_000, 100),
-
-  // --- Channels (issue #4): provider credentials and endpoints. A channel whose
-  // credentials are absent is "not configured": its deliveries fail at once
-  // with reason not_configured, never counted as sent.
-  /** SMTP server host; email is not configured without it */
-  SMTP_HOST: z.string().optional(),
-  /** SMTP port (default 587) */
-  SMTP_PORT: int(587, 1),
-  SMTP_USER: z.string().optional(),
-  SMTP_PASSWORD: z.string().optional(),
-  /** From: address (default SMTP_USER, else herald@localhost) */
-  SMTP_FROM: z.string().optional(),
-  /** implicit TLS (port 465); STARTTLS is negotiated otherwise (default false) */
-  SMTP_SECURE: bool(false),
-  ALIYUN_ACCESS_KEY: z.string().optional(),
-  ALIYUN_ACCESS_SECRET: z.string().optional(),
-  /** SMS signature name (SignName) */
-  ALIYUN_SMS_SIGN: z.string().optional(),
-  /** default TemplateCode; metadata.sms_template_code overrides it */
-  ALIYUN_SMS_TEMPLATE_CODE: z.string().optional(),
-  /** Aliyun SMS endpoint (default https://dysmsapi.aliyuncs.com) */
-  ALIYUN_SMS_ENDPOINT: z.string().url().default('https://dysmsapi.aliyuncs.com'),
-  WECHAT_CORP_ID: z.string().optional(),
-  WECHAT_CORP_SECRET: z.string().optional(),
-  WECHAT_AGENT_ID: z.string().optional(),
-  /** WeCom API base (default https://qyapi.weixin.qq.com) */
-  WECOM_API_BASE: z.string().url().default('https://qyapi.weixin.qq.com'),
-  FEISHU_APP_ID: z.string().optional(),
-  FEISHU_APP_SECRET: z.string().optional(),
-  /** Feishu API base (default https://open.feishu.cn) */
-  FEISHU_API_BASE: z.string().url().default('https://open.feishu.cn'),
-  FCM_PROJECT_ID: z.string().optional(),
-  FCM_CLIENT_EMAIL: z.string().optional(),
-  /** PEM private key of the service account (\\n escapes accepted) */
-  FCM_PRIVATE_KEY: z.string().optional(),
-  /** path to a service-account JSON file, used when FCM_* are absent */
-  GOOGLE_APPLICATION_CREDENTIALS: z.string().optional(),
-  /** FCM API base (default https://fcm.googleapis.com) */
-  FCM_API_BASE: z.string().url().default('https://fcm.googleapis.com'),
-  /** OAuth token endpoint for the service-account JWT (default https://oauth2.googleapis.com/token) */
-  FCM_TOKEN_URL: z.string().url().default('https://oauth2.googleapis.com/token'),
-  /** HMAC-SHA256 key of webhook signatures; webhook is not configured without it */
-  WEBHOOK_SECRET: z.string().optional(),
-  /** channel workers: jobs processed at once per worker process (default 20) */
-  CHANNEL_CONCURRENCY: int(20, 1),
-  /** channel workers: ms a job's lock lives before another worker may take it over (default 30000) */
-  CHANNEL_LOCK_MS: int(30_000, 1000),
   /** ms one provider call may take before it counts as a retryable timeout (default 10000) */
   PROVIDER_TIMEOUT_MS: int(10_000, 100),
   /** provider rate limits, sends per second per channel (BullMQ limiter, shared by all workers of a channel) */

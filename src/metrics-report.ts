@@ -80,7 +80,8 @@ export function startMetricsReporting(
   };
   const timer = setInterval(() => void push(), interval);
   timer.unref();
-  void push();
+  // The first push waits for the connection, so a process starting up does not report a failure that is not one.
+  redis.once('ready', () => void push());
   life.add('metrics reporting', async () => {
     clearInterval(timer);
     await redis

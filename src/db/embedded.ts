@@ -37,6 +37,8 @@ export async function openEmbeddedPostgres(opts: {
     password,
     persistent: true,
     createPostgresUser: isRoot,
+    // TCP only: a Unix socket would sit in /tmp under a name shared by every cluster on this port (and by other network namespaces).
+    postgresFlags: ['-c', 'unix_socket_directories='],
     onLog: opts.onLog ?? (() => undefined),
     onError: (e) => opts.onLog?.(String(e)),
   });

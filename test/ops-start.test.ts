@@ -1,0 +1,95 @@
+/**
+ * `npm start` for a newcomer. The full run happens in a network namespace of
+ * its own (unshare -n), so "nothing answers on localhost:5432" is true there
+ * and its default ports cannot collide with anything else on this machine.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { TEST_DATABASE_URL, TEST_JWT_SECRET } from './helpers/env.js';
+import { uniq, waitFor } from './helpers/harness.js';
+import { ROOT, freePort, spawnProcess, type Proc } from './helpers/procs.js';
+
+const procs: Proc[] = [];
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const procfileRoles = readFileSync(join(ROOT, 'Procfile'), 'utf8')
+  .split('\n')
+  .map((l) => /^([\w-]+):/.exec(l)?.[1])
+  .filter(Boolean) as string[];
+
+test('with no Redis, npm start stops at once and says how to get one', { timeout: 60_000 }, async () => {
+  const start = spawnProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/start.ts')], {
+    DATABASE_URL: TEST_DATABASE_URL,
+    REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+    JWT_SECRET: TEST_JWT_SECRET,
+  });
+  procs.push(start);
+  expect(await start.exited).toBe(1);
+  const out = start.lines.join('\n');
+  expect(out).toContain('Herald needs Redis');
+  expect(out).toContain('docker run -d --name herald-redis -p 6379:6379 redis:7 redis-server --appendonly yes --maxmemory-policy noeviction');
+  expect(out).toContain('REDIS_URL');
+});
+
+test('with only Redis, npm start brings up an embedded PostgreSQL and every role; Ctrl-C stops them all', { timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-start-'));
+  chmodSync(dir, 0o755);
+  dirs.push(dir);
+  const script = [
+    'set -e',
+    'ip link set lo up',
+    `redis-server --port 6379 --save "" --appendonly no --daemonize yes --pidfile ${dir}/redis.pid --logfile ${dir}/redis.log`,
+    `exec "${process.execPath}" --import tsx scripts/start.ts`,
+  ].join('\n');
+  const start = spawnProcess('unshare', ['-n', 'sh', '-c', script], {
+    JWT_SECRET: TEST_JWT_SECRET,
+    EMBEDDED_PG_DIR: join(dir, 'pg', 'data'),
+    LOG_LEVEL: 'info',
+    QUEUE_PREFIX: uniq('test-start'),
+  });
+  procs.push(start);
+  const saw = (text: string) => start.lines.some((l) => l.includes(text));
+  /** while waiting for it to come up, an early exit is a failure to report at once */
+  const sees = (text: string) => {
+    if (start.child.exitCode !== null) throw new Error(`npm start exited (${start.child.exitCode})`);
+    return saw(text);
+  };
+  const inNamespace = (...args: string[]) =>
+    execFileSync('nsenter', [`--net=/proc/${start.child.pid}/ns/net`, ...args], { encoding: 'utf8', timeout: 10_000 });
+  try {
+    await waitFor(() => sees('embedded PostgreSQL started'), 60_000, 'the embedded PostgreSQL');
+    await waitFor(() => sees('api listening') && sees('realtime node listening') && sees('ingest worker started'), 90_000, 'the roles to start');
+    // Every Procfile role runs, each line prefixed with its name.
+    const tagged = (role: string) => start.lines.some((l) => new RegExp(`^\\x1b\\[\\d+m${role}\\s*\\|`).test(l));
+    await waitFor(() => procfileRoles.every(tagged), 30_000, `a line from each of ${procfileRoles.join(', ')}`);
+
+    const ready = JSON.parse(inNamespace('curl', '-s', 'http://127.0.0.1:8000/ready'));
+    expect(ready).toEqual({ status: 'ready', checks: { postgres: 'ok', migrations: 'ok', redis: 'ok' } });
+    expect(JSON.parse(inNamespace('curl', '-s', 'http://127.0.0.1:8001/health')).status).toBe('ok');
+
+    start.child.kill('SIGINT');
+    expect(await start.exited).toBe(0);
+    expect(saw('embedded PostgreSQL stopped')).toBe(true);
+    for (const role of procfileRoles) expect(start.lines.some((l) => new RegExp(`${role}\\s*\\|.*exited \\((0|SIGTERM)\\)`).test(l))).toBe(true);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- npm start said:\n${start.lines.slice(-40).join('\n')}`);
+  } finally {
+    // Stop it the way a user would, so the embedded PostgreSQL shuts down too.
+    if (start.child.exitCode === null) {
+      start.child.kill('SIGINT');
+      await Promise.race([start.exited, new Promise((r) => setTimeout(r, 20_000))]);
+    }
+    try {
+      process.kill(Number(readFileSync(join(dir, 'redis.pid'), 'utf8')), 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
