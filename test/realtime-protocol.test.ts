@@ -146,7 +146,7 @@ test('the node answers /health, /ready (PostgreSQL and Redis), 426 on a plain GE
   expect(await health.json()).toMatchObject({ status: 'ok', service: 'herald-realtime', node: node.nodeId });
   const ready = await fetch(`${base}/ready`);
   expect(ready.status).toBe(200);
-  expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
+  expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', migrations: 'ok', redis: 'ok' } });
   expect((await fetch(`${base}/api/v1/ws`)).status).toBe(426);
   const missing = await fetch(`${base}/nope`);
   expect(missing.status).toBe(404);

@@ -7,6 +7,7 @@ import { loadConfigOrExit } from '../src/config.js';
 import { openOrm } from '../src/db/orm.js';
 import { Lifecycle } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
+import { startMetricsReporting } from '../src/metrics-report.js';
 import { preferenceGate } from '../src/domain/preferences.js';
 import { createDeliveryWorker } from './delivery-worker.js';
 
@@ -15,7 +16,7 @@ export async function runChannelWorker(channel: ExternalChannel): Promise<void> 
   const config = loadConfigOrExit();
   const logger = createLogger(config, channel);
   const life = new Lifecycle(logger);
-  life.handleSignals();
+  life.handleSignals(config.SHUTDOWN_TIMEOUT_MS);
 
   const orm = await openOrm({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, logger });
   life.add('postgres', () => orm.close());
@@ -55,5 +56,6 @@ export async function runChannelWorker(channel: ExternalChannel): Promise<void> 
     { concurrency: config.CHANNEL_CONCURRENCY, ratePerSec: rateLimitOf(channel, config), lockDurationMs: config.CHANNEL_LOCK_MS, stalledIntervalMs: config.CHANNEL_STALLED_INTERVAL_MS },
   );
   life.add(`${channel} worker`, () => worker.close());
+  startMetricsReporting(config, logger, life, channel);
   logger.info({ concurrency: config.CHANNEL_CONCURRENCY, rate_per_sec: rateLimitOf(channel, config) }, `${channel} worker started`);
 }

@@ -4,6 +4,7 @@ import { JITTER_BACKOFF, deliveryBackoff } from '../queues/defaults.js';
 import type { DeliveryJob, DeliveryResult } from '../queues/jobs.js';
 import { QUEUE } from '../queues/names.js';
 import { createDeliverProcessor, type DeliverDeps } from './processors/deliver.js';
+import { observeJobs } from '../src/metrics-jobs.js';
 
 export interface DeliveryWorkerOptions {
   /** jobs processed at once (default 20) */
@@ -33,5 +34,6 @@ export function createDeliveryWorker(deps: DeliverDeps & { connection: Redis }, 
     settings: { backoffStrategy: (attemptsMade: number, type?: string) => (type === JITTER_BACKOFF ? backoff(attemptsMade) : 1000) },
   });
   worker.on('error', (err) => deps.logger.error({ err, queue }, 'delivery worker error'));
+  observeJobs(worker);
   return worker;
 }

@@ -4,6 +4,7 @@ import { JITTER_BACKOFF, RECURRING_BACKOFF } from '../queues/defaults.js';
 import type { RecurringJob } from '../queues/jobs.js';
 import { QUEUE } from '../queues/names.js';
 import { createRecurringProcessor, type RecurringDeps } from './processors/recurring.js';
+import { observeJobs } from '../src/metrics-jobs.js';
 
 /** Builds the Worker of recurring-schedule occurrences (used by the scheduler process and by tests). */
 export function createRecurringWorker(
@@ -21,5 +22,6 @@ export function createRecurringWorker(
     deps.logger.warn({ err, jobId: job?.id, queue: QUEUE.recurring, attempt: job?.attemptsMade }, 'recurring occurrence failed'),
   );
   worker.on('error', (err) => deps.logger.error({ err, queue: QUEUE.recurring }, 'recurring worker error'));
+  observeJobs(worker);
   return worker;
 }

@@ -11,6 +11,7 @@ import { openOrm } from '../src/db/orm.js';
 import { recipientZones } from '../src/domain/schedule-local.js';
 import { Lifecycle } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
+import { startMetricsReporting } from '../src/metrics-report.js';
 import { createRecurringWorker } from './scheduler-worker.js';
 import { checkPatterns, startMaintenance } from './scheduler-tasks.js';
 
@@ -22,7 +23,7 @@ if (bad.length) {
   process.exit(78);
 }
 const life = new Lifecycle(logger);
-life.handleSignals();
+life.handleSignals(config.SHUTDOWN_TIMEOUT_MS);
 
 const orm = await openOrm({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, logger });
 life.add('postgres', () => orm.close());
@@ -46,6 +47,7 @@ const worker = createRecurringWorker(
   { concurrency: config.SCHEDULER_CONCURRENCY },
 );
 life.add('recurring worker', () => worker.close());
+startMetricsReporting(config, logger, life, 'scheduler');
 
 const maintenance = startMaintenance({ orm, logger, redis, prefix: config.QUEUE_PREFIX, ingest: producers.ingest, recurring, queues }, config);
 life.add('maintenance timers', () => maintenance.stop());

@@ -7,6 +7,7 @@ import { audiencesOf, topicOf } from '../domain/audience.js';
 import { isUuid } from '../domain/ids.js';
 import type { Logger } from '../logger.js';
 import { websocketConnections } from '../metrics.js';
+import { checkReadiness } from '../readiness.js';
 import { AckRecorder } from './acks.js';
 import { admitConnection, memberOf, parseMember, releaseConnection } from './connection-limit.js';
 import { TopicIndex, type Conn } from './conn.js';
@@ -432,19 +433,9 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
 }
 
 async function readiness(deps: RealtimeDeps, closing: boolean) {
-  const checks: Record<string, string> = {};
-  const down = (err: Error) => `down: ${err.message}`;
-  await Promise.all([
-    deps.orm.em
-      .getConnection()
-      .execute('select 1')
-      .then(() => (checks.postgres = 'ok'))
-      .catch((err: Error) => (checks.postgres = down(err))),
-    deps.redis
-      .ping()
-      .then(() => (checks.redis = deps.subscriber.status === 'ready' ? 'ok' : `down: subscriber ${deps.subscriber.status}`))
-      .catch((err: Error) => (checks.redis = down(err))),
-  ]);
+  // PostgreSQL, migrations current and Redis, each bounded in time (src/readiness.ts, shared with the api)
+  const { checks } = await checkReadiness(deps);
+  if (checks.redis === 'ok' && deps.subscriber.status !== 'ready') checks.redis = `down: subscriber ${deps.subscriber.status}`;
   if (closing) checks.node = 'down: shutting down';
   return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
 }

@@ -2,6 +2,7 @@
 import { loadConfigOrExit } from '../config.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
+import { startMetricsReporting } from '../metrics-report.js';
 import { runRealtimeNode } from './run.js';
 import { UwsFallbackError, assertNative } from './uws.js';
 
@@ -16,6 +17,7 @@ try {
 }
 if (config.jwtSecretIsDefault) logger.warn('JWT_SECRET is not set: using the DEVELOPMENT secret. Anyone can mint tokens. Set JWT_SECRET.');
 const life = new Lifecycle(logger);
-life.handleSignals();
+life.handleSignals(config.SHUTDOWN_TIMEOUT_MS);
 
 await runRealtimeNode(config, logger, life);
+startMetricsReporting(config, logger, life, 'realtime');
