@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import type { DeliveryQueues } from '../src/channels/queues.js';
+import { forgetDeadNodes } from '../src/realtime/presence.js';
 import { purgeExpired, requeueStuckDeliveries, withLock } from './processors/maintenance.js';
 import { reconcileRecurring, reconcileScheduledSends, type ReconcileDeps } from './processors/reconcile.js';
 
@@ -16,7 +17,8 @@ export function checkPatterns(p: Patterns): string[] {
 }
 
 /**
- * The scheduler process's node-cron maintenance. Every scheduler process
+ * The scheduler process's node-cron maintenance (reconciliation, retention,
+ * stuck deliveries, realtime presence housekeeping). Every scheduler process
  * runs the timers; a Redis lock per task lets one of them do the work.
  * Reconciliation also runs once at start, so a restart repairs at once.
  */
@@ -37,6 +39,11 @@ export function startMaintenance(deps: MaintenanceDeps, p: Patterns): { stop(): 
   const tasks: ScheduledTask[] = [
     cron.schedule(p.RECONCILE_CRON, reconcile, { name: 'reconcile', noOverlap: true }),
     cron.schedule(p.RETENTION_CRON, guarded('retention', 3600_000, () => purgeExpired(deps, p.RETENTION_DAYS)), { name: 'retention', noOverlap: true }),
+    // connection-count housekeeping: crashed realtime nodes' presence entries
+    cron.schedule(p.RECONCILE_CRON, guarded('realtime-presence', 55_000, () => forgetDeadNodes(deps.redis, deps.prefix)), {
+      name: 'realtime-presence',
+      noOverlap: true,
+    }),
     cron.schedule(p.STUCK_DELIVERY_CRON, guarded('stuck-deliveries', 55_000, () => requeueStuckDeliveries(deps, p.STUCK_DELIVERY_AFTER_MS)), {
       name: 'stuck-deliveries',
       noOverlap: true,

@@ -26,3 +26,15 @@ export async function clusterConnections(redis: Redis, prefix: string): Promise<
   const counts = await redis.hmget(countsKey(prefix), ...alive);
   return counts.reduce((sum, c) => sum + Number(c ?? 0), 0);
 }
+
+/**
+ * Housekeeping (the scheduler process runs it): nodes whose deadline passed
+ * more than `graceMs` ago crashed without forgetting themselves; their
+ * entries no longer count but would stay in Redis forever. A node that was
+ * only stalled adds itself back at its next report.
+ */
+export async function forgetDeadNodes(redis: Redis, prefix: string, graceMs = 3600_000, now = Date.now()): Promise<string[]> {
+  const dead = await redis.zrangebyscore(nodesKey(prefix), '-inf', now - graceMs);
+  if (dead.length) await redis.multi().zrem(nodesKey(prefix), ...dead).hdel(countsKey(prefix), ...dead).exec();
+  return dead;
+}
