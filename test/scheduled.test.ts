@@ -123,6 +123,18 @@ describe('cancel', () => {
     await worker.close();
   });
 
+  test('right after the send, before the row is stored, it still cancels', async () => {
+    // no ingest worker yet: the cancel arrives before the row exists, and the worker starts while it waits
+    const sent = await schedule('hasty', inSeconds(30));
+    const cancelling = h.request('POST', `/api/v1/notifications/${sent.id}/cancel`, { token: svc });
+    await new Promise((res) => setTimeout(res, 200));
+    const worker = await h.startIngest();
+    const r = await cancelling;
+    expect(r.status).toBe(200);
+    expect(r.body.status).toBe('cancelled');
+    await worker.close();
+  });
+
   test('after firing it is 409; another service gets 404; an immediate send cannot be cancelled', async () => {
     const worker = await h.startIngest();
     const sent = await schedule('fired', inSeconds(0.5));

@@ -44,11 +44,14 @@ async function current(em: EntityManager, who: Sender, id: string): Promise<Stor
  * the cancelled notification; once it fired it is 409 (recall it instead).
  */
 export async function cancelScheduled(deps: RecallDeps, who: Sender, id: string): Promise<NotificationJson> {
-  const [row] = await deps.em.execute<StoredRow[]>(
-    `update notifications set status = 'cancelled', updated_at = now()
-     where id = ? and tenant = ? and sender = ? and status = 'scheduled' returning ${RETURNING}`,
-    [id, who.tenant, who.sub],
-  );
+  const cancel = () =>
+    deps.em.execute<StoredRow[]>(
+      `update notifications set status = 'cancelled', updated_at = now()
+       where id = ? and tenant = ? and sender = ? and status = 'scheduled' returning ${RETURNING}`,
+      [id, who.tenant, who.sub],
+    );
+  let [row] = await cancel();
+  if (!row && (await storing(deps, who, id))) [row] = await cancel();
   if (!row) {
     const now = await current(deps.em, who, id);
     if (now.status === 'cancelled') return presentRow(now);
@@ -57,6 +60,23 @@ export async function cancelScheduled(deps: RecallDeps, who: Sender, id: string)
   // the firing job would find it cancelled and do nothing; removing it just keeps Redis tidy
   await deps.ingest.remove(fireJobId(id)).catch((err) => deps.logger.warn({ err, id }, 'could not remove the firing job'));
   return presentRow(row);
+}
+
+/**
+ * A cancel that arrives right after the send can beat the ingest worker to
+ * the row. The firing job is already in Redis then: wait a little for the
+ * row rather than answer 404 for a notification the caller just created.
+ */
+async function storing(deps: RecallDeps, who: Sender, id: string, timeoutMs = 3000): Promise<boolean> {
+  const job = await deps.ingest.getJob(fireJobId(id));
+  if (!job?.data.fire || job.data.fire.tenant !== who.tenant) return false;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const found = await deps.em.execute(`select 1 from notifications where id = ? and tenant = ?`, [id, who.tenant]);
+    if (found.length) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
 }
 
 /**
