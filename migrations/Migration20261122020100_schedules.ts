@@ -3,7 +3,7 @@ import { Migration } from '@mikro-orm/migrations';
 /**
  * Recurring sends (POST /schedules): a cron expression in an IANA time zone
  * and the notification (or template send) to make at each occurrence. The
- * BullMQ job scheduler `schedule:<id>` fires them; this table is the source
+ * BullMQ job scheduler `schedule-<id>` fires them; this table is the source
  * the scheduler process reconciles BullMQ against.
  *
  * Also indexes one-off scheduled notifications, so reconciling the delayed

@@ -25,7 +25,7 @@ export function templateRoutes(deps: ApiDeps) {
   const accept = { redis: deps.redis, ingest: deps.queues.ingest, prefix: deps.config.QUEUE_PREFIX, zones: recipientZones(deps.orm) };
   const write = requireScope(SCOPES.templatesWrite);
 
-  const idOrName = (c: Context) => decodeURIComponent(c.req.param('ref') ?? '');
+  const idOrName = (c: Context) => c.req.param('ref') ?? '';
 
   app.get('/notifications/templates', async (c) => {
     const includeInactive = ['true', '1'].includes(c.req.query('include_inactive') ?? '');
