@@ -252,8 +252,11 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
   const behavior: uws.WebSocketBehavior<Conn> = {
     compression: uws.COMPRESSION_DISABLED,
     maxPayloadLength: 16 * 1024,
-    // the sweeper does heartbeats and idle closes (sliced, configurable); uWS's own timer is off
-    idleTimeout: 0,
+    // The sweeper does heartbeats and idle closes (sliced, configurable). uWS's own idle timer stays on at
+    // its 960 s maximum, far past ours, for one effect: it sizes the grace a socket gets to read its backlog
+    // and the close frame after end() (16 s; with the timer off it is 0–4 s, too short for a slow consumer
+    // to ever see its 1013). Idle timeouts near that maximum switch uWS's timer off instead.
+    idleTimeout: opts.idleTimeoutMs < 900_000 ? 960 : 0,
     sendPingsAutomatically: false,
     // Herald closes a socket past maxBackpressure with 1013 right after the publish that filled it (and in
     // the sweep). uWS's own limit is only a last resort with room for a whole burst of frames published in
