@@ -26,7 +26,7 @@ export function createProducers(connection: Redis, prefix: string): Producers {
   };
 }
 
-/** The deterministic id of a scheduled notification's delayed firing job (cancel and reconciliation find it by this). */
+/** The deterministic id of a delayed firing job: `fire-` and the first notification id it fires. */
 export const fireJobId = (notificationId: string) => `fire-${notificationId}`;
 
 const batchers = new WeakMap<Queue<IngestJob>, Batcher<NotificationDraft>>();
@@ -50,7 +50,8 @@ export function enqueueNotifications(queue: Queue<IngestJob>, drafts: Notificati
  * first notification id, so a retried enqueue of the same drafts adds nothing.
  *
  * A scheduled notification is stored at once (status 'scheduled', in no
- * inbox) and gets its own delayed job that fires it at schedule_at.
+ * inbox); a delayed job fires it at schedule_at, one job per tenant, time
+ * and chunk, so a bulk send due at 09:00 is a couple of jobs, not thousands.
  */
 export async function addNotificationJobs(queue: Queue<IngestJob>, drafts: NotificationDraft[]): Promise<void> {
   await queueReady(queue);
@@ -73,21 +74,33 @@ export async function addNotificationJobs(queue: Queue<IngestJob>, drafts: Notif
       });
     }
   }
-  for (const d of drafts) if (d.schedule_at) jobs.push(fireJob(d.tenant, d.id, Date.parse(d.schedule_at)));
+  const due = new Map<string, NotificationDraft[]>();
+  for (const d of drafts) {
+    if (!d.schedule_at) continue;
+    const key = `${d.tenant}\u001f${d.schedule_at}`;
+    let list = due.get(key);
+    if (!list) due.set(key, (list = []));
+    list.push(d);
+  }
+  for (const list of due.values())
+    for (let i = 0; i < list.length; i += INGEST_CHUNK) {
+      const chunk = list.slice(i, i + INGEST_CHUNK);
+      jobs.push(fireJob(chunk[0].tenant, chunk.map((d) => d.id), Date.parse(chunk[0].schedule_at!)));
+    }
   if (jobs.length === 1) await queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
   else await queue.addBulk(jobs);
 }
 
 /**
- * The delayed job that fires one stored scheduled notification at `at` (ms
- * since epoch). It has no priority on purpose: BullMQ runs unprioritised
- * jobs before prioritised ones, so a firing is never held up behind a
- * backlog of ingest jobs and lands within a second of its time.
+ * The delayed job that fires stored scheduled notifications of one tenant
+ * at `at` (ms since epoch). It has no priority on purpose: BullMQ runs
+ * unprioritised jobs before prioritised ones, so a firing is never held up
+ * behind a backlog of ingest jobs.
  */
-export function fireJob(tenant: string, id: string, at: number) {
+export function fireJob(tenant: string, ids: string[], at: number) {
   return {
     name: 'fire',
-    data: { notifications: [], fire: { tenant, ids: [id] } } as IngestJob,
-    opts: { jobId: fireJobId(id), delay: Math.max(0, at - Date.now()) } as JobsOptions,
+    data: { notifications: [], fire: { tenant, ids } } as IngestJob,
+    opts: { jobId: fireJobId(ids[0]), delay: Math.max(0, at - Date.now()) } as JobsOptions,
   };
 }

@@ -153,7 +153,7 @@ describe('a recurring schedule', () => {
     const r = await create({ cron: '0 9 * * *', timezone: 'Europe/Paris', notification: { title: 't', content: 'c', user_id: 'u' } });
     await recurring.removeJobScheduler(schedulerId(r.body.id));
     await recurring.upsertJobScheduler('schedule-00000000-0000-7000-8000-000000000000', { pattern: '0 9 * * *' }, { name: 'recurring', data: { schedule_id: '00000000-0000-7000-8000-000000000000', tenant: h.tenant } });
-    const result = await reconcileRecurring({ orm: h.orm, redis: h.redis, logger: h.deps.logger, ingest: h.deps.queues.ingest, recurring }, { tenant: h.tenant });
+    const result = await reconcileRecurring({ orm: h.orm, logger: h.deps.logger, ingest: h.deps.queues.ingest, recurring }, { tenant: h.tenant });
     expect(result).toEqual({ restored: 1, removed: 1 });
     const restored = await recurring.getJobScheduler(schedulerId(r.body.id));
     expect(restored).toMatchObject({ pattern: '0 9 * * *', tz: 'Europe/Paris' });

@@ -3,7 +3,6 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { IngestJob } from '../../queues/jobs.js';
 import { QUEUE } from '../../queues/names.js';
-import { fireJobId } from '../../queues/producers.js';
 import type { Principal } from '../auth/jwt.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -40,7 +39,7 @@ async function current(em: EntityManager, who: Sender, id: string): Promise<Stor
 
 /**
  * Cancels a scheduled notification that has not fired: it never enters an
- * inbox and its delayed job is removed. Cancelling twice is answered with
+ * inbox. Cancelling twice is answered with
  * the cancelled notification; once it fired it is 409 (recall it instead).
  */
 export async function cancelScheduled(deps: RecallDeps, who: Sender, id: string): Promise<NotificationJson> {
@@ -57,19 +56,22 @@ export async function cancelScheduled(deps: RecallDeps, who: Sender, id: string)
     if (now.status === 'cancelled') return presentRow(now);
     throw new ConflictError(`Notification ${id} is ${now.status}, not scheduled: it can no longer be cancelled${now.seq ? '; recall it instead' : ''}.`);
   }
-  // the firing job would find it cancelled and do nothing; removing it just keeps Redis tidy
-  await deps.ingest.remove(fireJobId(id)).catch((err) => deps.logger.warn({ err, id }, 'could not remove the firing job'));
+  // its firing job (shared with notifications due at the same time) stays: it finds this one cancelled and skips it
   return presentRow(row);
 }
 
+/** How recent (by the time in its UUIDv7) a notification must be for a cancel to wait for its row. */
+const JUST_SENT_MS = 60_000;
+
 /**
  * A cancel that arrives right after the send can beat the ingest worker to
- * the row. The firing job is already in Redis then: wait a little for the
- * row rather than answer 404 for a notification the caller just created.
+ * the row. Ids are UUIDv7 and carry their creation time: for one made in
+ * the last minute, wait a little for the row rather than answer 404 for a
+ * notification the caller just created.
  */
 async function storing(deps: RecallDeps, who: Sender, id: string, timeoutMs = 3000): Promise<boolean> {
-  const job = await deps.ingest.getJob(fireJobId(id));
-  if (!job?.data.fire || job.data.fire.tenant !== who.tenant) return false;
+  const created = parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+  if (!(Math.abs(Date.now() - created) < JUST_SENT_MS)) return false;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const found = await deps.em.execute(`select 1 from notifications where id = ? and tenant = ?`, [id, who.tenant]);

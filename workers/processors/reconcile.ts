@@ -1,5 +1,4 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { IngestJob, RecurringJob } from '../../queues/jobs.js';
 import { fireJob, fireJobId } from '../../queues/producers.js';
 import type { Orm } from '../../src/db/orm.js';
@@ -8,8 +7,6 @@ import type { Logger } from '../../src/logger.js';
 
 export interface ReconcileDeps {
   orm: Orm;
-  /** any connection to the queues' Redis (to look up job keys in one pipeline) */
-  redis: Redis;
   logger: Logger;
   ingest: Queue<IngestJob>;
   recurring: Queue<RecurringJob>;
@@ -27,45 +24,53 @@ export interface Scope {
 /** Scheduled notifications read per round trip. */
 const PAGE = 1000;
 
+/** BullMQ states of a job that will still run. */
+const PENDING = ['delayed', 'waiting', 'prioritized', 'active', 'waiting-children'] as const;
+
+/** Every notification id a pending firing job of the ingest queue will fire. */
+async function pendingFireIds(ingest: Queue<IngestJob>): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const state of PENDING) {
+    for (let start = 0; ; start += PAGE) {
+      const jobs = await ingest.getJobs([state], start, start + PAGE - 1, true);
+      for (const j of jobs) for (const id of j?.data?.fire?.ids ?? []) ids.add(id);
+      if (jobs.length < PAGE) break;
+    }
+  }
+  return ids;
+}
+
 /**
  * PostgreSQL is the truth about what is scheduled; Redis holds the delayed
- * jobs that fire it. A notification still 'scheduled' whose firing job is
- * missing (Redis lost it, someone removed it) or failed for good gets a new
- * one, due at once if its time has passed. Returns how many were re-created.
+ * jobs that fire it (one per tenant, time and chunk). A notification still
+ * 'scheduled' that no pending firing job covers (Redis lost it, someone
+ * removed it, it failed for good) gets a job of its own, due at once if its
+ * time has passed. Returns how many were re-created.
  */
 export async function reconcileScheduledSends(deps: ReconcileDeps, scope: Scope = {}): Promise<number> {
   const em = deps.orm.em.fork();
-  const failedKey = deps.ingest.toKey('failed');
-  let after: { at: Date; id: string } | null = null;
-  let recreated = 0;
-  for (;;) {
-    const rows: Array<{ id: string; tenant: string; schedule_at: Date }> = await em.execute(
+  const rows: Array<{ id: string; tenant: string; schedule_at: Date }> = [];
+  for (let after: { at: Date; id: string } | null = null; ; ) {
+    const page: Array<{ id: string; tenant: string; schedule_at: Date }> = await em.execute(
       `select id, tenant, schedule_at from notifications where status = 'scheduled' and (?::text is null or tenant = ?)
          ${after ? 'and (schedule_at, id) > (?, ?)' : ''} order by schedule_at, id limit ?`,
       [scope.tenant ?? null, scope.tenant ?? null, ...(after ? [after.at, after.id] : []), PAGE],
     );
-    if (!rows.length) break;
-    const pipe = deps.redis.pipeline();
-    for (const r of rows) {
-      pipe.exists(deps.ingest.toKey(fireJobId(r.id)));
-      pipe.zscore(failedKey, fireJobId(r.id));
-    }
-    const replies = (await pipe.exec()) ?? [];
-    const redo = rows.filter((_, i) => replies[2 * i]?.[1] === 0 || replies[2 * i + 1]?.[1] !== null);
-    for (const r of redo) {
-      // a failed job keeps its id: it must go before the same id can be added again
-      await deps.ingest.remove(fireJobId(r.id)).catch(() => undefined);
-    }
-    if (redo.length) {
-      await deps.ingest.addBulk(redo.map((r) => fireJob(r.tenant, r.id, new Date(r.schedule_at).getTime())));
-      recreated += redo.length;
-      deps.logger.warn({ ids: redo.map((r) => r.id) }, 'scheduled sends had lost their firing job: re-created');
-    }
-    if (rows.length < PAGE) break;
-    const last = rows[rows.length - 1];
-    after = { at: last.schedule_at, id: last.id };
+    rows.push(...page);
+    if (page.length < PAGE) break;
+    after = { at: page[page.length - 1].schedule_at, id: page[page.length - 1].id };
   }
-  return recreated;
+  if (!rows.length) return 0;
+  const covered = await pendingFireIds(deps.ingest);
+  const redo = rows.filter((r) => !covered.has(r.id));
+  for (const r of redo) {
+    // a failed or finished job may hold the id this one takes: it is not pending, so it can go
+    await deps.ingest.remove(fireJobId(r.id)).catch(() => undefined);
+  }
+  for (let i = 0; i < redo.length; i += PAGE)
+    await deps.ingest.addBulk(redo.slice(i, i + PAGE).map((r) => fireJob(r.tenant, [r.id], new Date(r.schedule_at).getTime())));
+  if (redo.length) deps.logger.warn({ ids: redo.map((r) => r.id) }, 'scheduled sends had lost their firing job: re-created');
+  return redo.length;
 }
 
 /**
