@@ -24,8 +24,12 @@ export interface Scope {
 /** Scheduled notifications read per round trip. */
 const PAGE = 1000;
 
-/** BullMQ states of a job that will still run. */
-const PENDING = ['delayed', 'waiting', 'prioritized', 'active', 'waiting-children'] as const;
+/**
+ * Where a firing job that will still run can be. Firing jobs carry no
+ * priority, so they are never in 'prioritized', where the (large) backlog
+ * of ingest jobs waits: the scan does not read it.
+ */
+const PENDING = ['delayed', 'waiting', 'active'] as const;
 
 /** Every notification id a pending firing job of the ingest queue will fire. */
 async function pendingFireIds(ingest: Queue<IngestJob>): Promise<Set<string>> {
