@@ -85,6 +85,11 @@ describe('Redis down', () => {
     expect(ready.status).toBe(503);
     expect(ready.body.down).toEqual(['redis']);
     expect((await call(port, 'GET', '/health')).status).toBe(200);
+    // The scrape still answers, with this process's own metrics, and says the rest is missing.
+    const metrics = await call(port, 'GET', '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toContain('herald_metrics_cluster_up 0');
+    expect(metrics.body).toContain('process_cpu_user_seconds_total');
     // Reads come from PostgreSQL: they keep working (the rate limiter lets them through).
     const inbox = await call(port, 'GET', '/api/v1/notifications', user);
     expect(inbox.status).toBe(200);
