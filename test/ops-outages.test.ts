@@ -169,7 +169,12 @@ describe('PostgreSQL down', () => {
     expect(read.status).toBe(503);
     expect(read.type).toContain('application/problem+json');
     expect(read.body.detail).toMatch(/database/i);
-    await ingest.waitForLog((l) => l.msg === 'ingest job failed', 30_000, 'ingest to fail and retry');
+    const failed = await ingest.waitForLog((l) => l.msg === 'ingest job failed', 30_000, 'ingest to fail and retry');
+    // the log line says which job, queue and notifications are waiting, and why
+    expect(failed).toMatchObject({ queue: 'ingest', role: 'ingest', attempt: 1 });
+    expect(failed.jobId).toBeTruthy();
+    expect(failed.notificationIds.some((id: string) => during.includes(id))).toBe(true);
+    expect(failed.err.message).toMatch(/ECONNREFUSED|connect/);
     // A worker started during the outage starts anyway and joins in once the database is back.
     const late = start('workers/ingest.ts', env);
     await late.waitForLog((l) => l.msg === 'ingest worker started', 30_000, 'a worker to start while PostgreSQL is down');

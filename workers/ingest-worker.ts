@@ -19,7 +19,18 @@ export function createIngestWorker(
     settings: { backoffStrategy: (attemptsMade, type) => (type === JITTER_BACKOFF ? INGEST_BACKOFF(attemptsMade) : 1000) },
   });
   worker.on('failed', (job, err) =>
-    deps.logger.warn({ err, jobId: job?.id, queue: QUEUE.ingest, attempt: job?.attemptsMade }, 'ingest job failed'),
+    deps.logger.warn(
+      {
+        err,
+        jobId: job?.id,
+        queue: QUEUE.ingest,
+        attempt: job?.attemptsMade,
+        // which notifications wait on this job (the first few: a bulk job carries up to 500)
+        notificationIds: job?.data.notifications?.slice(0, 5).map((n) => n.id),
+        notifications: job?.data.notifications?.length,
+      },
+      'ingest job failed',
+    ),
   );
   worker.on('error', (err) => deps.logger.error({ err, queue: QUEUE.ingest }, 'ingest worker error'));
   observeJobs(worker);
