@@ -173,6 +173,16 @@ describe('retries, throttling and permanent errors', () => {
     expect(d).toMatchObject({ status: 'sent', attempts: 1 });
   });
 
+  test('an SMS whose call timed out after Aliyun took it is found by OutId on retry, not sent twice', async () => {
+    await putRecipient('u-sms-timeout', { phone: '13800007777' });
+    const held = aliyun.hold(); // Aliyun records the message; its answer comes too late for the worker
+    const id = await send({ user_id: 'u-sms-timeout', channels: ['sms'] });
+    const [d] = await settled(id);
+    held.open();
+    expect(d).toMatchObject({ status: 'sent', attempts: 2, provider_message_id: `outid:${d.id}` });
+    expect(aliyun.sent.filter((s) => s.outId === d.id)).toHaveLength(1);
+  });
+
   test('a channel without credentials fails at once as not_configured', async () => {
     await putRecipient('u-push', { push_tokens: ['device-1'] });
     const id = await send({ user_id: 'u-push', channels: ['push'] });

@@ -139,11 +139,15 @@ export async function markSkipped(em: EntityManager, id: string, reason: string)
   return rows.length > 0;
 }
 
-/** sending → queued after a retryable failure: a retry is scheduled. */
-export async function markRetrying(em: EntityManager, id: string, reason: string, error: string): Promise<void> {
+/**
+ * sending → queued after a retryable failure: a retry is scheduled. With
+ * `outcomeUnknown` (the provider may have accepted it: a timeout) the record
+ * stays `sending`, so the retry first asks the provider whether it went out.
+ */
+export async function markRetrying(em: EntityManager, id: string, reason: string, error: string, outcomeUnknown = false): Promise<void> {
   await em.execute(
-    `update deliveries set status = 'queued', reason = ?, last_error = ?, updated_at = now() where id = ? and status = 'sending'`,
-    [reason, error.slice(0, 2000), id],
+    `update deliveries set status = ?, reason = ?, last_error = ?, updated_at = now() where id = ? and status = 'sending'`,
+    [outcomeUnknown ? 'sending' : 'queued', reason, error.slice(0, 2000), id],
   );
 }
 

@@ -45,6 +45,9 @@ export interface DeliverDeps {
   gate?: DeliveryGate;
 }
 
+/** Network failures after the request may have been sent: the provider's answer was lost, not necessarily the message. */
+const AMBIGUOUS = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
+
 const toMessage = (d: DeliveryJob): OutgoingMessage => ({
   ...d.message,
   deliveryId: d.delivery_id,
@@ -159,7 +162,9 @@ export function createDeliverProcessor(deps: DeliverDeps) {
         await settleFailed(d, e.reason, detail, log);
         throw new UnrecoverableError(detail);
       }
-      await markRetrying(em, d.delivery_id, e.reason, detail);
+      // a timed-out or cut call may have gone out: a provider that can be asked is asked before the retry resends
+      const unknown = Boolean(provider.findPrevious) && (e.reason === 'timeout' || AMBIGUOUS.has(e.code));
+      await markRetrying(em, d.delivery_id, e.reason, detail, unknown);
       log.warn({ code: e.code, attempt: job.attemptsMade + 1 }, 'delivery attempt failed: will retry');
       throw new Error(detail);
     }
