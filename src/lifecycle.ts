@@ -45,7 +45,12 @@ export class Lifecycle {
 
   /** SIGINT/SIGTERM close everything, then exit 0 (or 1 past timeoutMs). */
   handleSignals(timeoutMs = 10_000): void {
+    let stopping = false;
     const stop = (signal: string) => {
+      // A second signal (Ctrl-C reaches every process of the group, then npm start
+      // sends SIGTERM too) must not cut the first shutdown short.
+      if (stopping) return void this.logger?.info({ signal }, 'already shutting down');
+      stopping = true;
       this.logger?.info({ signal }, 'shutting down');
       const timer = setTimeout(() => {
         this.logger?.error('shutdown timed out');
@@ -56,7 +61,7 @@ export class Lifecycle {
         .then(() => this.flushLogs())
         .then(() => process.exit(0));
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
   }
 }

@@ -96,3 +96,14 @@ test('SIGTERM to the api and to the ingest worker mid-load loses nothing, and bo
   expect(await ingest2.stop('SIGTERM')).toBe(0);
   console.log(`shutdown test: ${accepted.length} accepted, ${have.size} stored, ${connectionErrors} connection errors after SIGTERM`);
 });
+
+test('a second signal while shutting down does not cut the shutdown short', { timeout: 60_000 }, async () => {
+  const ingest = start('workers/ingest.ts');
+  await ingest.waitForLog((l) => l.msg === 'ingest worker started', 30_000, 'the ingest worker to start');
+  // Ctrl-C under npm start: SIGINT from the terminal, then SIGTERM from npm start; an orchestrator may repeat SIGTERM.
+  ingest.child.kill('SIGINT');
+  ingest.child.kill('SIGTERM');
+  ingest.child.kill('SIGTERM');
+  expect(await ingest.exited).toBe(0);
+  expect(ingest.logs().filter((l) => l.msg === 'shutting down')).toHaveLength(1);
+});
