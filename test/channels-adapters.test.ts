@@ -134,6 +134,15 @@ describe('WeCom (gettoken + message/send)', () => {
     expect(fake.delivered.at(-1)!.text!.content).toContain('after expiry');
   });
 
+  test('an access token WeCom no longer knows (40014) is refreshed the same way', async () => {
+    await wecom.send(message('zhangsan', { content: 'before reset' }), signal());
+    const before = fake.tokenRequests;
+    fake.forgetTokens();
+    await wecom.send(message('zhangsan', { content: 'after reset' }), signal());
+    expect(fake.tokenRequests - before).toBe(1);
+    expect(fake.delivered.at(-1)!.text!.content).toContain('after reset');
+  });
+
   test('errcode 0 with the user in invaliduser is a permanent failure for that user', async () => {
     expect(await failure(wecom, message('ghost'))).toMatchObject({ kind: 'permanent' });
   });

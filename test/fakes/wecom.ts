@@ -91,6 +91,10 @@ export async function startWecomFake(opts: { corpId?: string; secret?: string; a
     get tokenRequests() {
       return tokenRequests;
     },
+    /** every token issued so far is unknown from now on (the next send gets 40014, as after a secret reset) */
+    forgetTokens() {
+      tokens.clear();
+    },
     /** every token issued so far lapses now (the next send gets 42001) */
     expireTokens() {
       for (const t of tokens.keys()) tokens.set(t, 0);
