@@ -107,3 +107,41 @@ test('a second signal while shutting down does not cut the shutdown short', { ti
   expect(await ingest.exited).toBe(0);
   expect(ingest.logs().filter((l) => l.msg === 'shutting down')).toHaveLength(1);
 });
+
+test('SIGTERM to a channel worker mid-load: every email is sent exactly once, by it or by its successor', { timeout: 120_000 }, async () => {
+  const { startSmtpServer } = await import('./fakes/smtp.js');
+  const smtp = await startSmtpServer();
+  try {
+    const port = await freePort();
+    const mailEnv = { SMTP_HOST: smtp.host, SMTP_PORT: String(smtp.port), SMTP_FROM: 'Herald <noreply@herald.test>', EMAIL_RATE_PER_SEC: '200' };
+    const api = start('src/api/server.ts', { PORT: String(port) });
+    const ingest = start('workers/ingest.ts');
+    const email = start('workers/email.ts', mailEnv);
+    await api.waitForLog((l) => l.msg === 'api listening', 30_000, 'the api');
+    await ingest.waitForLog((l) => l.msg === 'ingest worker started', 30_000, 'ingest');
+    await email.waitForLog((l) => l.msg === 'email worker started', 30_000, 'the email worker');
+
+    const mailTenant = uniq('tenant-mail');
+    const svc = await signToken(TEST_JWT_SECRET, { sub: 'mailer', tenant: mailTenant, scope: 'notify:send' });
+    const call = (method: string, path: string, body: unknown) =>
+      fetch(`http://127.0.0.1:${port}/api/v1${path}`, { method, headers: { authorization: `Bearer ${svc}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const USERS = 20;
+    const PER_USER = 10;
+    for (let u = 0; u < USERS; u++) expect((await call('PUT', `/recipients/m${u}`, { email: `m${u}@example.com` })).status).toBe(200);
+    const notifications = Array.from({ length: USERS * PER_USER }, (_, i) => ({ title: `mail ${i}`, content: 'x', user_id: `m${i % USERS}`, channels: ['email'] }));
+    expect((await call('POST', '/notifications/bulk', { notifications })).status).toBe(202);
+
+    await waitFor(() => smtp.mails.length >= 40, 30_000, 'the first emails');
+    expect(await email.stop('SIGTERM')).toBe(0);
+    const sentByFirst = smtp.mails.length;
+    start('workers/email.ts', mailEnv);
+    await waitFor(() => smtp.mails.length >= notifications.length, 60_000, 'every email');
+    await new Promise((r) => setTimeout(r, 1000)); // room for a duplicate to show up, were there one
+    const subjects = smtp.mails.map((m) => m.subject);
+    expect(new Set(subjects).size).toBe(notifications.length);
+    expect(subjects.length).toBe(notifications.length);
+    console.log(`channel shutdown test: ${sentByFirst} emails before SIGTERM, ${notifications.length - sentByFirst} by the successor`);
+  } finally {
+    await smtp.close();
+  }
+});
