@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { producerConnection, whenReady, workerConnection } from '../queues/connection.js';
 import { QUEUE } from '../queues/names.js';
 import { createApp } from '../src/api/app.js';
+import { parseScopeLimits } from '../src/api/middleware/rate-limit.js';
+import { loadConfig } from '../src/config.js';
 import { ensureDatabase, openOrm } from '../src/db/orm.js';
 import { collectProcessMetrics } from '../src/metrics.js';
 import { TEST_DATABASE_URL } from './helpers/env.js';
@@ -142,6 +144,12 @@ describe('rate limit', () => {
     });
     expect(scoped.headers.get('ratelimit-limit')).toBe('8');
     expect(scoped.headers.get('ratelimit-remaining')).toBe('7');
+  });
+
+  test('RATE_LIMIT_SCOPES is validated at start, naming the variable', () => {
+    expect(() => loadConfig({ RATE_LIMIT_SCOPES: 'admin' })).toThrow(/RATE_LIMIT_SCOPES: must look like scope=limit/);
+    expect(loadConfig({ RATE_LIMIT_SCOPES: 'admin=600, templates:write=1000' }).RATE_LIMIT_SCOPES).toBe('admin=600, templates:write=1000');
+    expect([...parseScopeLimits('admin=600, templates:write=1000')]).toEqual([['admin', 600], ['templates:write', 1000]]);
   });
 
   test('health, readiness and metrics are not rate limited', async () => {
