@@ -3,6 +3,7 @@
  * health and readiness, body limit, request timeout, the shared rate limit,
  * GET /metrics and the bull-board gate and actions.
  */
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Queue, Worker } from 'bullmq';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -73,6 +74,28 @@ describe('health and readiness', () => {
       await admin.end();
     }
   });
+});
+
+test('/ready answers 503 within its bound when PostgreSQL accepts connections but never answers', async () => {
+  // A hung database: the TCP connection is accepted, nothing ever comes back.
+  const sockets: Socket[] = [];
+  const blackHole = createServer((socket) => void sockets.push(socket));
+  await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+  const port = (blackHole.address() as AddressInfo).port;
+  const orm = await openOrm({ url: `postgres://postgres@127.0.0.1:${port}/hung`, poolMax: 2 });
+  try {
+    const app = createApp({ ...h.deps, orm });
+    const res = await app.request('/ready');
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as any;
+    expect([...body.down].sort()).toEqual(['migrations', 'postgres']);
+    expect(body.checks.postgres).toMatch(/^down: no answer within \d+ ms$/);
+    expect(body.checks.redis).toBe('ok');
+  } finally {
+    for (const s of sockets) s.destroy();
+    blackHole.close();
+    await orm.close(true).catch(() => undefined);
+  }
 });
 
 describe('request limits', () => {
