@@ -38,29 +38,38 @@ export interface Conn extends Sweepable {
   onDrain: (() => void) | null;
 }
 
-/** Local sockets by topic. Used to buffer frames for syncing sockets and to find slow consumers after a publish. */
+/**
+ * Local sockets by topic. Used to buffer frames for syncing sockets and to
+ * find slow consumers after a publish. Most topics (a user's) have one
+ * socket, held directly; a Set only once a topic has several.
+ */
 export class TopicIndex {
-  private map = new Map<string, Set<Conn>>();
+  private map = new Map<string, Conn | Set<Conn>>();
 
   add(conn: Conn): void {
     for (const t of conn.topics) {
-      let set = this.map.get(t);
-      if (!set) this.map.set(t, (set = new Set()));
-      set.add(conn);
+      const cur = this.map.get(t);
+      if (!cur) this.map.set(t, conn);
+      else if (cur instanceof Set) cur.add(conn);
+      else if (cur !== conn) this.map.set(t, new Set([cur, conn]));
     }
   }
 
   remove(conn: Conn): void {
     for (const t of conn.topics) {
-      const set = this.map.get(t);
-      if (!set) continue;
-      set.delete(conn);
-      if (!set.size) this.map.delete(t);
+      const cur = this.map.get(t);
+      if (cur === conn) this.map.delete(t);
+      else if (cur instanceof Set) {
+        cur.delete(conn);
+        if (cur.size === 1) this.map.set(t, cur.values().next().value!);
+      }
     }
   }
 
-  get(topic: string): Set<Conn> | undefined {
-    return this.map.get(topic);
+  /** The sockets of a topic (none: an empty list). */
+  get(topic: string): Iterable<Conn> | undefined {
+    const cur = this.map.get(topic);
+    return cur === undefined ? undefined : cur instanceof Set ? cur : [cur];
   }
 }
 

@@ -18,7 +18,14 @@ export async function runRealtimeNode(config: Config, logger: Logger, life: Life
   life.add('redis subscriber', () => subscriber.quit());
 
   const node = await startRealtimeNode(
-    { logger, orm, redis, subscriber, verifier: createVerifier({ secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL }) },
+    {
+      logger,
+      orm,
+      redis,
+      subscriber,
+      // each socket's token is checked once: a cache of verified tokens would only cost memory per socket
+      verifier: createVerifier({ secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, cacheSize: 1 }),
+    },
     {
       port: config.WS_PORT,
       prefix: config.QUEUE_PREFIX,
