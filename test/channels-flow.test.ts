@@ -146,6 +146,16 @@ describe('planning', () => {
     );
     expect(jobs.length).toBeLessThanOrEqual(7);
     expect(hooks.events.filter((e) => e.body.notification.id === id)).toHaveLength(7);
+
+    // the deliveries endpoint pages them and counts them all
+    const page = await h.request('GET', `/api/v1/notifications/${id}/deliveries?limit=3&offset=3&status=sent`, { token: svc });
+    expect(page.status).toBe(200);
+    expect(page.body).toMatchObject({ count: 3, total: 7, limit: 3, offset: 3, summary: { webhook: { sent: 7 } } });
+    const all = await h.request('GET', `/api/v1/notifications/${id}/deliveries`, { token: svc });
+    expect(page.body.deliveries.map((d: { id: string }) => d.id)).toEqual(all.body.deliveries.slice(3, 6).map((d: { id: string }) => d.id));
+    const bad = await h.request('GET', `/api/v1/notifications/${id}/deliveries?limit=0&status=lost`, { token: svc });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['limit', 'status']);
   });
 
   test('a user with no recipients record reaches a webhook named in the metadata', async () => {

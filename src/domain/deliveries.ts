@@ -217,11 +217,42 @@ export async function settleNotification(em: EntityManager, notificationId: stri
   );
 }
 
-export async function listDeliveries(em: EntityManager, tenant: string, notificationId: string): Promise<DeliveryRow[]> {
+export interface DeliveryPage {
+  /** at most this many records (default: all; the route caps it) */
+  limit?: number;
+  offset?: number;
+  status?: string;
+  channel?: string;
+}
+
+export async function listDeliveries(em: EntityManager, tenant: string, notificationId: string, page: DeliveryPage = {}): Promise<DeliveryRow[]> {
+  const where = ['tenant = ?', 'notification_id = ?'];
+  const params: unknown[] = [tenant, notificationId];
+  if (page.status) {
+    where.push('status = ?');
+    params.push(page.status);
+  }
+  if (page.channel) {
+    where.push('channel = ?');
+    params.push(page.channel);
+  }
+  const limit = page.limit === undefined ? '' : ' limit ? offset ?';
+  if (page.limit !== undefined) params.push(page.limit, page.offset ?? 0);
   return em.execute<DeliveryRow[]>(
-    `select * from deliveries where tenant = ? and notification_id = ? order by created_at, channel, recipient`,
+    `select * from deliveries where ${where.join(' and ')} order by created_at, channel, recipient, id${limit}`,
+    params,
+  );
+}
+
+/** How many deliveries of a notification are in each status, per channel. */
+export async function deliverySummary(em: EntityManager, tenant: string, notificationId: string) {
+  const rows = await em.execute<{ channel: string; status: string; n: number }[]>(
+    `select channel, status, count(*)::int as n from deliveries where tenant = ? and notification_id = ? group by channel, status`,
     [tenant, notificationId],
   );
+  const summary: Record<string, Record<string, number>> = {};
+  for (const r of rows) (summary[r.channel] ??= {})[r.status] = r.n;
+  return { total: rows.reduce((t, r) => t + r.n, 0), by_channel: summary };
 }
 
 const iso = (d: Date | string | null) => (d == null ? null : new Date(d).toISOString());
