@@ -74,3 +74,12 @@ export const jobWait = new Histogram({
   buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
   registers: [registry],
 });
+
+/** api requests by route pattern (never the raw path, so ids do not explode the series) and status. */
+export const httpRequestDuration = new Histogram({
+  name: 'herald_http_request_duration_seconds',
+  help: 'Seconds the api took to answer, per method, route pattern and status.',
+  labelNames: ['method', 'route', 'status'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});

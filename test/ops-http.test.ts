@@ -219,6 +219,9 @@ describe('GET /metrics', () => {
     for (const name of Object.values(QUEUE)) expect(text).toMatch(new RegExp(`herald_queue_jobs\\{queue="${name}",state="failed"\\} \\d+`));
     expect(text).toMatch(/process_resident_memory_bytes|nodejs_heap_size_used_bytes/);
     expect(text).toContain('herald_metrics_cluster_up 1');
+    // the api's own requests, by route pattern and status
+    expect(sumSeries(text, 'herald_http_request_duration_seconds_count', { method: 'POST', route: '/api/v1/notifications', status: '202' })).toBeGreaterThanOrEqual(3);
+    expect(sumSeries(text, 'herald_http_request_duration_seconds_count', { route: '/metrics', status: '200' })).toBeGreaterThanOrEqual(1);
     } finally {
       await worker.close();
     }

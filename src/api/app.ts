@@ -4,6 +4,7 @@ import { HeraldError } from '../errors.js';
 import type { ApiDeps, ApiEnv } from './env.js';
 import { accessLog } from './middleware/access-log.js';
 import { bearerAuth } from './middleware/auth.js';
+import { httpMetrics } from './middleware/http-metrics.js';
 import { rateLimit, rateLimitsFrom } from './middleware/rate-limit.js';
 import { requestTimeout } from './middleware/timeout.js';
 import { adminRoutes } from './routes/admin.js';
@@ -31,6 +32,7 @@ export function createApp(deps: ApiDeps) {
   app.notFound(notFound);
   app.use('*', requestContext(deps.logger));
   app.use('*', accessLog());
+  app.use('*', httpMetrics());
   app.use('*', requestTimeout(deps.config.REQUEST_TIMEOUT_MS));
   app.route('/', healthRoutes(deps));
   app.route('/', metricsRoutes(deps));
