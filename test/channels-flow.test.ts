@@ -6,7 +6,9 @@
  */
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { producerConnection } from '../queues/connection.js';
 import type { DeliveryJob } from '../queues/jobs.js';
+import { createApp } from '../src/api/app.js';
 import { deliveryQueuesOn } from '../src/channels/queues.js';
 import type { StoredRow } from '../src/domain/present.js';
 import { planDeliveries } from '../src/domain/deliveries-plan.js';
@@ -336,6 +338,21 @@ describe('POST /notifications/multi-channel', () => {
     });
     expect(r.body).toMatchObject({ success: true, results: { sms: true } });
     expect(aliyun.sent.some((s) => s.phone === '13800000042')).toBe(true);
+  });
+
+  test('with Redis away the send is refused with 503 and its records say they were never enqueued', async () => {
+    const dead = producerConnection('redis://127.0.0.1:1', { connectTimeout: 200 });
+    dead.on('error', () => undefined);
+    h.life.add('dead redis', () => dead.disconnect());
+    const app = createApp({ ...h.deps, redis: dead });
+    const res = await app.request('/api/v1/notifications/multi-channel', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channels: ['email'], recipient: 'nowhere@example.com', title: 't', content: 'c' }),
+    });
+    expect(res.status).toBe(503);
+    const rows = await h.orm.em.fork().execute(`select status, reason from deliveries where tenant = ? and address = 'nowhere@example.com'`, [h.tenant]);
+    expect(rows).toEqual([{ status: 'failed', reason: 'not_enqueued' }]);
   });
 
   test('the inbox channel and unknown channels are refused, naming the field', async () => {

@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { queueReady } from '../../queues/connection.js';
 import { PRIORITY, deliveryJobOptions } from '../../queues/defaults.js';
 import type { DeliveryJob, ExternalChannel } from '../../queues/jobs.js';
 import { QUEUE } from '../../queues/names.js';
@@ -13,6 +14,8 @@ export function createDeliveryQueues(connection: Redis, prefix: string): Deliver
   const queues = Object.fromEntries(
     EXTERNAL_CHANNELS.map((c) => [c, new Queue<DeliveryJob>(QUEUE[c], { connection, prefix, defaultJobOptions: deliveryJobOptions(c) })]),
   ) as Record<ExternalChannel, Queue<DeliveryJob>>;
+  // the connection's owner logs outages; without a listener BullMQ prints every reconnect error
+  for (const c of EXTERNAL_CHANNELS) queues[c].on('error', () => undefined);
   return {
     ...queues,
     async close() {
@@ -29,6 +32,8 @@ export async function enqueueDeliveries(queues: DeliveryQueues, jobs: DeliveryJo
     if (!list) byChannel.set(j.channel, (list = []));
     list.push(j);
   }
+  // BullMQ waits without limit for a connection that was never ready: fail within a second instead (the api answers 503)
+  await Promise.all([...byChannel.keys()].map((channel) => queueReady(queues[channel])));
   await Promise.all(
     [...byChannel].map(([channel, list]) =>
       queues[channel].addBulk(

@@ -5,7 +5,7 @@ import { SCOPES } from '../../auth/jwt.js';
 import { isExternal } from '../../channels/index.js';
 import { deliveryQueuesOn, enqueueDeliveries } from '../../channels/queues.js';
 import { ValidationError, type FieldError } from '../../errors.js';
-import { insertPlanned, listDeliveries } from '../../domain/deliveries.js';
+import { insertPlanned, listDeliveries, markFailed } from '../../domain/deliveries.js';
 import { deliveryJob } from '../../domain/deliveries-plan.js';
 import { newId } from '../../domain/ids.js';
 import { CHANNELS, METADATA_MAX_BYTES, PRIORITIES, TYPES, fieldErrors } from '../../domain/notification-input.js';
@@ -92,7 +92,13 @@ export function multiChannelRoutes(deps: ApiDeps) {
       return deliveryJob(seed, { ...recipient, address }, ch, body.fallback_channels ?? [], null);
     });
     await insertPlanned(em, jobs);
-    await enqueueDeliveries(deliveryQueuesOn(deps.redis, deps.config.QUEUE_PREFIX), jobs);
+    try {
+      await enqueueDeliveries(deliveryQueuesOn(deps.redis, deps.config.QUEUE_PREFIX), jobs);
+    } catch (err) {
+      // no job will ever run for these records: say so in them rather than leave them queued forever
+      await Promise.all(jobs.map((j) => markFailed(em, j.delivery_id, 'not_enqueued', (err as Error).message))).catch(() => undefined);
+      throw err;
+    }
 
     if (q.data.wait === undefined) {
       return c.json({ id, success: true, message: '通知已受理', results: Object.fromEntries(body.channels.map((ch) => [ch, 'queued'])) }, 202);
