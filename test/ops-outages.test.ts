@@ -187,4 +187,33 @@ describe('PostgreSQL down', () => {
     expect(ingest.child.exitCode).toBeNull();
     expect(late.child.exitCode).toBeNull();
   });
+
+  test('an api started while PostgreSQL is down still accepts sends, and migrates when PostgreSQL answers', { timeout: 150_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-outage-pg-'));
+    chmodSync(dir, 0o755);
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    // a fresh cluster, initialised but not running: not even the database exists yet
+    const db = await openEmbeddedPostgres({ dataDir: join(dir, 'data'), port: await freePort() });
+    cleanups.push(() => db.stop().catch(() => undefined));
+
+    const tenant = uniq('tenant-pg-late');
+    const env = { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: uniq('test-pg-late') };
+    const port = await freePort();
+    const api = start('src/api/server.ts', { ...env, PORT: String(port) });
+    await api.waitForLog((l) => l.msg === 'api listening', 60_000, 'the api to listen without PostgreSQL');
+    expect(api.logs().some((l) => /PostgreSQL is unreachable/.test(l.msg))).toBe(true);
+    const ingest = start('workers/ingest.ts', env);
+    await ingest.waitForLog((l) => l.msg === 'ingest worker started', 30_000);
+
+    const svc = await signToken(TEST_JWT_SECRET, { sub: 'svc', tenant, scope: 'notify:send' });
+    const sent = await call(port, 'POST', '/api/v1/notifications', svc, { title: 'early', content: 'x', user_id: 'u1' });
+    expect(sent.status).toBe(202);
+    const ready = await call(port, 'GET', '/ready');
+    expect(ready.status).toBe(503);
+    expect([...ready.body.down].sort()).toEqual(['migrations', 'postgres']);
+
+    await db.start();
+    await waitFor(async () => (await call(port, 'GET', '/ready')).status === 200, 60_000, 'migrations to run once PostgreSQL answers');
+    await waitFor(async () => (await storedIds(db.url, tenant).catch((): string[] => [])).includes(sent.body.id), 90_000, 'the early send to land');
+  });
 });

@@ -2,7 +2,7 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { loadConfigOrExit } from '../config.js';
-import { migrate } from '../db/orm.js';
+import { migrateWhenReachable } from '../db/migrate-when-reachable.js';
 import { buildApiDeps } from '../deps.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
@@ -15,7 +15,7 @@ if (config.jwtSecretIsDefault) logger.warn('JWT_SECRET is not set: using the DEV
 const life = new Lifecycle(logger);
 life.handleSignals(config.SHUTDOWN_TIMEOUT_MS);
 
-await migrate({ url: config.DATABASE_URL, logger });
+await migrateWhenReachable({ url: config.DATABASE_URL, logger }, life);
 const deps = await buildApiDeps(config, logger, life);
 const server = serve({ fetch: createApp(deps).fetch, port: config.PORT }, (info) =>
   logger.info({ port: info.port }, 'api listening'),
