@@ -58,3 +58,15 @@ export function redisHelp(url: string, error: string): string {
     'Or set REDIS_URL to a Redis you already run.',
   ].join('\n');
 }
+
+/** The message `npm start` prints when PostgreSQL cannot be reached or migrated. */
+export function postgresHelp(url: string, err: Error): string {
+  const shown = url.replace(/:[^:@/]+@/, ':***@');
+  return [
+    `Herald could not prepare its database at ${shown}: ${err.message}`,
+    'Start PostgreSQL there (or fix DATABASE_URL), then run npm start again. Any of:',
+    '  unset DATABASE_URL: with nothing on localhost:5432, npm start runs an embedded PostgreSQL under .herald/',
+    '  docker run -d --name herald-postgres -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:16',
+    '  docker compose up -d postgres        (from this repository; DATABASE_URL=postgres://herald:herald@127.0.0.1:5432/herald)',
+  ].join('\n');
+}

@@ -15,7 +15,7 @@ import { loadConfig, loadConfigOrExit } from '../src/config.js';
 import { openEmbeddedPostgres, type EmbeddedPg } from '../src/db/embedded.js';
 import { migrate } from '../src/db/orm.js';
 import { createLogger } from '../src/logger.js';
-import { checkRedis, redisHelp, tcpAnswers } from './local-services.js';
+import { checkRedis, postgresHelp, redisHelp, tcpAnswers } from './local-services.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const COLOURS = [36, 33, 35, 32, 34, 91, 92, 93, 94, 95, 96];
@@ -53,7 +53,13 @@ if (databaseUrl === defaultUrl && !(await tcpAnswers('127.0.0.1', 5432))) {
   logger.info({ url: databaseUrl.replace(/:[^:@/]+@/, ':***@') }, 'embedded PostgreSQL started');
 }
 
-await migrate({ url: databaseUrl, logger });
+try {
+  await migrate({ url: databaseUrl, logger });
+} catch (err) {
+  console.error(postgresHelp(databaseUrl, err as Error));
+  await embedded?.stop().catch(() => undefined);
+  process.exit(1);
+}
 
 const roles = rolesFromProcfile(readFileSync(join(root, 'Procfile'), 'utf8'));
 const width = Math.max(...roles.map((r) => r.name.length));

@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET } from './helpers/env.js';
+import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
 import { ROOT, freePort, spawnProcess, type Proc } from './helpers/procs.js';
 
@@ -36,6 +36,20 @@ test('with no Redis, npm start stops at once and says how to get one', { timeout
   expect(out).toContain('Herald needs Redis');
   expect(out).toContain('docker run -d --name herald-redis -p 6379:6379 redis:7 redis-server --appendonly yes --maxmemory-policy noeviction');
   expect(out).toContain('REDIS_URL');
+});
+
+test('with an unreachable DATABASE_URL, npm start stops and says what to do', { timeout: 60_000 }, async () => {
+  const start = spawnProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/start.ts')], {
+    DATABASE_URL: `postgres://postgres:secret-pw@127.0.0.1:${await freePort()}/herald`,
+    REDIS_URL: TEST_REDIS_URL,
+    JWT_SECRET: TEST_JWT_SECRET,
+  });
+  procs.push(start);
+  expect(await start.exited).toBe(1);
+  const out = start.lines.join('\n');
+  expect(out).toContain('Herald could not prepare its database at postgres://postgres:***@127.0.0.1:');
+  expect(out).toContain('ECONNREFUSED');
+  expect(out).not.toContain('secret-pw');
 });
 
 test('with only Redis, npm start brings up an embedded PostgreSQL and every role; Ctrl-C stops them all', { timeout: 180_000 }, async () => {
