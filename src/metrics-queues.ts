@@ -11,7 +11,7 @@ export interface MetricJson {
   values: Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
 }
 
-/** The states an operator watches; `waiting` includes prioritised jobs the way bull-board shows them. */
+/** The states an operator watches. BullMQ keeps waiting jobs that have a priority (every Herald notification job) in `prioritized`, not `waiting`. */
 export const QUEUE_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed', 'waiting-children'] as const;
 
 /**
