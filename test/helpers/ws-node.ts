@@ -106,8 +106,13 @@ export class Client {
   }
 }
 
-/** Opens a socket and waits for the welcome frame. */
-export async function connect(url: string, opts: WebSocket.ClientOptions = {}): Promise<Client> {
+/**
+ * Opens a socket and waits for the welcome frame. A socket cut (1006, no
+ * close frame) before its welcome is opened again once, as any client
+ * would: on this busy machine the server side now and then sees a fresh
+ * socket reset while the upgrade completes (see the realtime README notes).
+ */
+export async function connect(url: string, opts: WebSocket.ClientOptions = {}, retry = true): Promise<Client> {
   const ws = new WebSocket(url, opts);
   const client = new Client(ws);
   await new Promise<void>((resolve, reject) => {
@@ -115,7 +120,11 @@ export async function connect(url: string, opts: WebSocket.ClientOptions = {}): 
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
   });
-  await client.until(() => client.events('welcome').length > 0, 10_000, 'welcome');
+  await client.until(() => client.events('welcome').length > 0 || client.closed, 10_000, 'welcome');
+  if (!client.events('welcome').length) {
+    if (retry && client.closed?.code === 1006) return connect(url, opts, false);
+    throw new Error(`closed before its welcome: ${JSON.stringify(client.closed)}`);
+  }
   return client;
 }
 
