@@ -109,8 +109,8 @@ export class Client {
 /**
  * Opens a socket and waits for the welcome frame. A socket cut (1006, no
  * close frame) before its welcome is opened again once, as any client
- * would: on this busy machine the server side now and then sees a fresh
- * socket reset while the upgrade completes (see the realtime README notes).
+ * would: under heavy load the node now and then sees a fresh socket cut
+ * (1006) while its upgrade completes — rare, cause not found yet.
  */
 export async function connect(url: string, opts: WebSocket.ClientOptions = {}, retry = true): Promise<Client> {
   const ws = new WebSocket(url, opts);
