@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { signToken } from '../src/auth/jwt.js';
+import { producerConnection, workerConnection } from '../queues/connection.js';
+import { createVerifier, signToken } from '../src/auth/jwt.js';
+import { startRealtimeNode } from '../src/realtime/node.js';
 import { publishEvents } from '../src/realtime/events.js';
 import { TEST_JWT_SECRET } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
@@ -151,4 +153,27 @@ test('the node answers /health, /ready (PostgreSQL and Redis), 426 on a plain GE
   const missing = await fetch(`${base}/nope`);
   expect(missing.status).toBe(404);
   expect(missing.headers.get('content-type')).toBe('application/problem+json');
+});
+
+test('/ready answers 503 naming Redis when the node loses its Redis connection', async () => {
+  const redis = producerConnection(h.config.REDIS_URL);
+  redis.on('error', () => undefined);
+  const subscriber = workerConnection(h.config.REDIS_URL);
+  subscriber.on('error', () => undefined);
+  const own = await startRealtimeNode(
+    { logger: h.deps.logger, orm: h.orm, redis, subscriber, verifier: createVerifier({ secret: TEST_JWT_SECRET }) },
+    { port: 0, prefix: h.prefix },
+  );
+  try {
+    expect((await fetch(`http://127.0.0.1:${own.port}/ready`)).status).toBe(200);
+    redis.disconnect();
+    const res = await fetch(`http://127.0.0.1:${own.port}/ready`);
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { checks: Record<string, string> };
+    expect(body.checks.redis).toMatch(/^down: /);
+    expect(body.checks.postgres).toBe('ok');
+  } finally {
+    await own.close();
+    await subscriber.quit();
+  }
 });
