@@ -5,8 +5,10 @@
  *   npm run bench:realtime
  *   SOCKETS=19000 BCAST_SOCKETS=10000 RATE=1000 SECONDS=30 npm run bench:realtime
  *
- * (a) SOCKETS idle sockets on one node: the node's resident memory per socket
- *     (growth of its RSS, measured after WARMUP sockets came and went).
+ * (a) SOCKETS idle sockets on one node: the node's memory per socket — growth
+ *     of its RSS and JS heap, each read right after two full GCs (the node is
+ *     forked with --expose-gc, bench/realtime-node.ts), measured after WARMUP
+ *     sockets came and went. WARMUP=SOCKETS gives the steady-state figure.
  * (b) RATE notifications/s for SECONDS through the HTTP api (POST /notifications,
  *     one user each, LAT_USERS users) while all sockets stay connected:
  *     p50/p95/p99/max from POST sent to frame received, and how many arrived.
@@ -41,7 +43,6 @@ const LAT_USERS = Math.min(BCAST_SOCKETS, Number(process.env.LAT_USERS ?? 1000))
 const BCAST_ROUNDS = Number(process.env.BCAST_ROUNDS ?? 5);
 const CLIENT_PROCS = Number(process.env.CLIENT_PROCS ?? 4);
 const WARMUP = Number(process.env.WARMUP ?? 2000);
-const SETTLE_SECONDS = Number(process.env.SETTLE_SECONDS ?? 30);
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/herald_bench';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SECRET = 'herald-bench-secret-0123456789';
