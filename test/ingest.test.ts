@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { enqueueNotifications } from '../queues/producers.js';
 import { toDrafts, parseNotification } from '../src/domain/notification-input.js';
-import { decodeMessage, realtimeChannel } from '../src/realtime/events.js';
+import { decodeMessages, realtimeChannel } from '../src/realtime/events.js';
 import { topicOf } from '../src/domain/audience.js';
 import { ingestBatch } from '../workers/processors/ingest.js';
 import { TEST_REDIS_URL } from './helpers/env.js';
@@ -91,7 +91,7 @@ describe('persistence', () => {
 });
 
 describe('realtime events', () => {
-  test('one event per stored notification, on its audience topic, with the frame DESIGN §4 describes', async () => {
+  test('one record per stored notification, on its audience topic, with the frame DESIGN §4 describes', async () => {
     const sub = new Redis(TEST_REDIS_URL);
     const got: string[] = [];
     sub.on('message', (_channel, message) => got.push(message));
@@ -102,8 +102,8 @@ describe('realtime events', () => {
         token: svc,
         body: { title: '订单确认', content: '您的订单已确认', user_ids: ['e1', 'e2'], role, metadata: { order_id: 'o-1' } },
       });
-      await waitFor(() => got.length >= 3);
-      const msgs = got.map(decodeMessage);
+      await waitFor(() => got.flatMap(decodeMessages).length >= 3);
+      const msgs = got.flatMap(decodeMessages);
       expect(msgs.map((m) => m.topic).sort()).toEqual([topicOf(h.tenant, 'u:e1'), topicOf(h.tenant, 'u:e2'), topicOf(h.tenant, `r:${role}`)].sort());
       const frames = msgs.map((m) => ({ ...JSON.parse(m.frame), headerCursor: m.cursor }));
       for (const f of frames) {

@@ -11,7 +11,7 @@ import { checkReadiness } from '../readiness.js';
 import { AckRecorder } from './acks.js';
 import { admitConnection, memberOf, parseMember, releaseConnection } from './connection-limit.js';
 import { TopicIndex, type Conn } from './conn.js';
-import { controlChannel, realtimeChannel } from './events.js';
+import { controlChannel, forEachRecord, realtimeChannel } from './events.js';
 import { readUpgrade, sendJson, sendProblem } from './http.js';
 import { forgetNode, reportConnections } from './presence.js';
 import { Sweeper } from './sweeper.js';
@@ -144,7 +144,7 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
 
   const app = uws.createApp();
 
-  // --- fan-out: one Redis message → one uWS publish (and the buffers of syncing sockets)
+  // --- fan-out: each record of a Redis message → one uWS publish (and the buffers of syncing sockets)
   const feed = realtimeChannel(opts.prefix);
   const control = controlChannel(opts.prefix);
   let feedInterrupted = false;
@@ -152,21 +152,18 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     const name = channel.toString();
     if (name === control) return onControl(msg.toString());
     if (name !== feed) return;
-    const a = msg.indexOf(10);
-    const b = msg.indexOf(10, a + 1);
-    if (a < 0 || b < 0) return;
-    const topic = msg.toString('utf8', 0, a);
-    const frame = msg.subarray(b + 1);
-    app.publish(topic, frame);
-    const waiting = syncing.get(topic);
-    if (waiting) {
-      const cursor = msg.toString('latin1', a + 1, b);
-      for (const conn of waiting) {
-        if (conn.state === 'sync') conn.buffered?.push({ cursor, frame });
-        else if (conn.state === 'seam' && aboveSeam(cursor, conn.seam)) conn.ws?.send(frame, false);
+    forEachRecord(msg, (topic, cursorStart, cursorEnd, frame) => {
+      app.publish(topic, frame);
+      const waiting = syncing.get(topic);
+      if (waiting) {
+        const cursor = msg.toString('latin1', cursorStart, cursorEnd);
+        for (const conn of waiting) {
+          if (conn.state === 'sync') conn.buffered?.push({ cursor, frame });
+          else if (conn.state === 'seam' && aboveSeam(cursor, conn.seam)) conn.ws?.send(frame, false);
+        }
       }
-    }
-    touched.add(topic);
+      touched.add(topic);
+    });
     if (!checkScheduled) {
       checkScheduled = true;
       setImmediate(checkTouched);
