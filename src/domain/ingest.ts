@@ -25,6 +25,10 @@ const initialStatus = (d: NotificationDraft): string =>
  * those a previous attempt already stored (a retried job creates nothing new
  * but still gets its rows back to publish).
  *
+ * Only what the database decides comes back (cursor, status, sent_at); the
+ * rest of each row is the draft itself, so 500 wide rows are not shipped
+ * back and parsed just to learn what we sent.
+ *
  * Cursors: each tenant's rows take `seq` values under that tenant's advisory
  * lock, held to commit, so commit order is seq order within a tenant and a
  * reader that has seen cursor N never later finds a new row below N.
@@ -32,24 +36,23 @@ const initialStatus = (d: NotificationDraft): string =>
 export async function storeNotifications(em: EntityManager, drafts: NotificationDraft[]): Promise<StoredRow[]> {
   const unique = [...new Map(drafts.map((d) => [d.id, d])).values()];
   if (!unique.length) return [];
-  const rows = unique.map((d) => {
-    const r = draftToRow(d, initialStatus(d));
-    return { ...r, sent_at: undefined, seq: undefined };
-  });
+  const rows = unique.map((d) => draftToRow(d, initialStatus(d)));
   const tenants = [...new Set(unique.map((d) => d.tenant))].sort();
-  return em.transactional(async (tem) => {
+  const stored = await em.transactional(async (tem) => {
     for (const t of tenants) await query(tem, `select pg_advisory_xact_lock(hashtext('herald.seq.' || ?))`, [t]);
-    return query<StoredRow>(
+    return query<{ id: string; seq: string | null; status: string; sent_at: Date | null }>(
       tem,
       `insert into notifications (${NAMES.join(', ')}, seq, sent_at)
        select ${NAMES.map((n) => `x.${n}`).join(', ')}, case when x.status <> 'scheduled' then nextval('notification_seq') end,
               case when x.status = 'sent' then now() end
        from json_to_recordset(?::json) as x(${COLUMNS})
        on conflict (id) do update set id = excluded.id
-       returning ${RETURNING}`,
-      [JSON.stringify(rows)],
+       returning id, seq::text as seq, status, sent_at`,
+      [JSON.stringify(rows.map((r) => ({ ...r, seq: undefined, sent_at: undefined })))],
     );
   });
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return stored.map((s) => ({ ...byId.get(s.id)!, seq: s.seq, status: s.status, sent_at: s.sent_at }));
 }
 
 /**
