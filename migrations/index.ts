@@ -7,6 +7,7 @@ import { Migration20261122020200_preferences } from './Migration20261122020200_p
 import { Migration20261122030000_realtime_acks } from './Migration20261122030000_realtime_acks.js';
 import { Migration20261122040000_group_counts } from './Migration20261122040000_group_counts.js';
 import { Migration20261122050000_deliveries_in_flight } from './Migration20261122050000_deliveries_in_flight.js';
+import { Migration20261122060000_drop_sender_index } from './Migration20261122060000_drop_sender_index.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -21,4 +22,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122030000_realtime_acks', class: Migration20261122030000_realtime_acks },
   { name: 'Migration20261122040000_group_counts', class: Migration20261122040000_group_counts },
   { name: 'Migration20261122050000_deliveries_in_flight', class: Migration20261122050000_deliveries_in_flight },
+  { name: 'Migration20261122060000_drop_sender_index', class: Migration20261122060000_drop_sender_index },
 ];

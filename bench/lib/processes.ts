@@ -13,9 +13,14 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts a Herald process entry (TypeScript, through tsx) with the given environment. */
+/**
+ * Starts a Herald process entry (TypeScript, through tsx) with the given
+ * environment. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every role
+ * started into that directory (open it in Chrome DevTools).
+ */
 export function startRole(entry: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', entry], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
