@@ -3,7 +3,7 @@ import type { Verifier } from '../../auth/jwt.js';
 import { ForbiddenError, UnauthorizedError } from '../../errors.js';
 import type { ApiEnv } from '../env.js';
 
-/** Verifies `Authorization: Bearer <JWT>` and puts the principal on the request. */
+/** Verifies `Authorization: Bearer <JWT>` and puts the principal on the request (the request's logger then carries its tenant and sub). */
 export function bearerAuth(verifier: Verifier): MiddlewareHandler<ApiEnv> {
   return async function authenticate(c, next) {
     const header = c.req.header('authorization') ?? '';
@@ -14,7 +14,6 @@ export function bearerAuth(verifier: Verifier): MiddlewareHandler<ApiEnv> {
     } catch {
       throw new UnauthorizedError('The bearer token is invalid or expired.');
     }
-    c.set('logger', c.get('logger').child({ tenant: c.get('principal').tenant, sub: c.get('principal').sub }));
     await next();
   };
 }
