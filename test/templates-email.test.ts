@@ -30,3 +30,15 @@ test('inventory_low by email: the template subject and HTML, values escaped only
   expect(mail.html).not.toContain('<特级>');
   expect(mail.text?.trim()).toBe('商品 鸡肉 <特级> & 冻品 库存不足，当前库存: 5，请及时补货。');
 });
+
+test("seed 1's template send to a bare address: the mail goes out and ?wait answers seed 1's results", async () => {
+  const svc = await h.serviceToken();
+  const r = await h.request('POST', '/api/v1/notifications/template?wait=10', {
+    token: svc,
+    body: { template_name: 'inventory_low', recipient: 'manager@example.com', template_vars: { item_name: '鸡肉', current_stock: 5 } },
+  });
+  expect(r.status).toBe(200);
+  expect(r.body).toMatchObject({ success: true, message: '模板通知已发送', template: 'inventory_low', results: { email: true }, skipped: ['app'] });
+  const mail = await waitFor(() => smtp.mails.find((m) => JSON.stringify(m.to ?? '').includes('manager@example.com')));
+  expect(mail.subject).toBe('【库存预警】鸡肉 库存不足');
+});

@@ -115,12 +115,33 @@ describe('sending with a template', () => {
     });
     expect(r.status).toBe(202);
     expect(r.body.user_id).toBe('store-mgr');
+    // an unknown address beside other targets is refused: it is neither a user nor a lone direct send
     const unknown = await h.request('POST', '/api/v1/notifications/template', {
       token: svc,
-      body: { template_name: 'inventory_low', recipient: 'nobody@example.com', template_vars: { item_name: '米', current_stock: 2 } },
+      body: { template_name: 'inventory_low', recipient: 'nobody@example.com', user_id: 'u9', template_vars: { item_name: '米', current_stock: 2 } },
     });
     expect(unknown.status).toBe(422);
     expect(unknown.body.errors[0].path).toBe('recipient');
+  });
+
+  test('seed 1 `recipient` as an address nobody has is a direct send: external channels only, no inbox row', async () => {
+    const r = await h.request('POST', '/api/v1/notifications/template', {
+      token: svc,
+      body: { template_name: 'inventory_low', recipient: 'walk-in@example.com', template_vars: { item_name: '米', current_stock: 2 } },
+    });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ success: true, template: 'inventory_low', results: { email: 'queued' }, skipped: ['app'] });
+    const rows = await h.orm.em.fork().execute(`select channel, recipient, address, status from deliveries where notification_id = ?`, [r.body.id]);
+    expect(rows).toEqual([{ channel: 'email', recipient: 'walk-in@example.com', address: 'walk-in@example.com', status: expect.any(String) }]);
+    const inbox = await h.orm.em.fork().execute(`select count(*)::int as n from notifications where id = ?`, [r.body.id]);
+    expect(inbox[0].n).toBe(0);
+    // a template that only sends in-app has nowhere to go for an address
+    const appOnly = await h.request('POST', '/api/v1/notifications/template', {
+      token: svc,
+      body: { template_name: 'inventory_low', recipient: 'walk-in@example.com', channels: ['app'], template_vars: { item_name: '米', current_stock: 2 } },
+    });
+    expect(appOnly.status).toBe(422);
+    expect(appOnly.body.errors[0].path).toBe('recipient');
   });
 
   test('a send needs notify:send', async () => {

@@ -4,6 +4,8 @@ import { UnprocessableError, ValidationError, type FieldError } from '../errors.
 import { PRIORITIES, TYPES, fieldErrors, notificationSchema, parseNotification, type NotificationInput } from './notification-input.js';
 import { renderText, type Vars } from './render.js';
 import type { TemplateRow } from './templates.js';
+import { isExternal } from '../channels/index.js';
+import type { DirectSend } from './direct-send.js';
 
 /**
  * POST /notifications/template: seed 1's `template_name`, `template_vars`,
@@ -70,19 +72,62 @@ export function renderTemplate(t: Pick<TemplateRow, 'name' | 'title' | 'content'
   return { title: title.text, content: content.text, channels };
 }
 
-/** A seed-1 `recipient`: a user id, or the email or phone of a known recipient. */
-export async function resolveRecipient(em: EntityManager, tenant: string, recipient: string): Promise<string> {
+/** Looks like an email or a phone number, rather than a user id. */
+export const isAddress = (recipient: string): boolean => recipient.includes('@') || /^\+?[0-9][0-9 -]{5,19}$/.test(recipient);
+
+/**
+ * A seed-1 `recipient`: a user id, or the email or phone of a known
+ * recipient. `null` when it is an address no recipient has: seed 1 then sends
+ * straight to that address (see toDirectSend).
+ */
+export async function resolveRecipient(em: EntityManager, tenant: string, recipient: string): Promise<string | null> {
   const [row] = await em.execute<Array<{ user_id: string }>>(
     `select user_id from recipients where tenant = ? and (user_id = ? or lower(email) = lower(?) or phone = ?)
      order by (user_id = ?) desc limit 1`,
     [tenant, recipient, recipient, recipient, recipient],
   );
   if (row) return row.user_id;
-  if (recipient.includes('@') || /^\+?[0-9][0-9 -]{5,19}$/.test(recipient))
-    throw new UnprocessableError(`No recipient has the address ${recipient}.`, [
-      { path: 'recipient', message: 'is not a known address: register it with PUT /recipients/:user_id, or send user_id' },
-    ]);
-  return recipient;
+  return isAddress(recipient) ? null : recipient;
+}
+
+/** The targets of a plain send, besides `recipient`. */
+export const hasTargets = (req: TemplateSend): boolean => Boolean(req.user_id || req.user_ids?.length || req.role || req.store_id || req.broadcast);
+
+/**
+ * A template sent to an address nobody has (seed 1: `"recipient":
+ * "manager@example.com"`) goes straight to that address on the template's
+ * external channels, with delivery records and no inbox row, like
+ * POST /notifications/multi-channel. In-app channels have no inbox to reach
+ * and are reported as skipped.
+ */
+export function toDirectSend(t: TemplateRow, req: TemplateSend, rendered: RenderedTemplate, recipient: string): { send: DirectSend; skipped: string[] } {
+  const channels = (req.channels ?? t.channels) as string[];
+  const external = channels.filter(isExternal);
+  const errors: FieldError[] = [];
+  if (!external.length)
+    errors.push({ path: 'recipient', message: `is an address, and template ${t.name} sends only in-app (${channels.join(', ')}): send user_id, or channels with an external one` });
+  if (rendered.title.length > 200) errors.push({ path: 'title', message: 'the rendered title is longer than 200 characters' });
+  if (rendered.content.length > 2000) errors.push({ path: 'content', message: 'the rendered content is longer than 2000 characters' });
+  if (errors.length) throw new UnprocessableError(`Template ${t.name} cannot be sent to ${recipient}.`, errors);
+  const metadata: Record<string, unknown> = { ...(req.metadata ?? req.extra_data ?? {}), template_name: t.name, template_version: t.version };
+  if (Object.keys(rendered.channels).length) metadata.channel_content = rendered.channels;
+  if (rendered.channels.sms?.template_code) {
+    metadata.sms_template_code = rendered.channels.sms.template_code;
+    metadata.sms_template_params = req.template_vars;
+  }
+  return {
+    send: {
+      recipient,
+      channels: external,
+      fallback_channels: (req.fallback_channels ?? []).filter(isExternal),
+      title: rendered.title,
+      content: rendered.content,
+      type: req.type ?? (t.type as DirectSend['type']),
+      priority: req.priority ?? (t.priority as DirectSend['priority']),
+      metadata,
+    },
+    skipped: channels.filter((c) => !isExternal(c)),
+  };
 }
 
 /**

@@ -3,20 +3,13 @@ import { z } from 'zod';
 import type { ExternalChannel } from '../../../queues/jobs.js';
 import { SCOPES } from '../../auth/jwt.js';
 import { isExternal } from '../../channels/index.js';
-import { deliveryQueuesOn, enqueueDeliveries } from '../../channels/queues.js';
 import { ValidationError, type FieldError } from '../../errors.js';
-import { insertPlanned, listDeliveries, markFailed } from '../../domain/deliveries.js';
-import { deliveryJob } from '../../domain/deliveries-plan.js';
-import { newId } from '../../domain/ids.js';
+import { DIRECT_MAX_WAIT_S, sendDirect, waitForOutcome } from '../../domain/direct-send.js';
 import { CHANNELS, METADATA_MAX_BYTES, PRIORITIES, TYPES, fieldErrors } from '../../domain/notification-input.js';
-import { addressOf, classifyAddress, findRecipientByAddress } from '../../domain/recipients.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
 
-/** Longest `?wait=` honoured, in seconds (the request must still end well before the api's request timeout). */
-export const MULTI_CHANNEL_MAX_WAIT_S = 25;
-const POLL_MS = 100;
 
 const ALIASES: Record<string, string> = { app_push: 'push', system: 'app', in_app: 'app' };
 const channel = z.string().transform((s, ctx) => {
@@ -68,65 +61,22 @@ export function multiChannelRoutes(deps: ApiDeps) {
     if (errors.length) throw new ValidationError(errors);
 
     const who = c.get('principal');
-    const em = deps.orm.em.fork();
-    const id = newId();
-    const meta = body.metadata ?? body.extra_data ?? {};
-    // a recipient named by user id, email or phone reaches that user's addresses; anything else is used as given
-    const known = await findRecipientByAddress(em, who.tenant, body.recipient);
-    const seed = {
-      tenant: who.tenant,
-      notification_id: id,
-      sender: who.sub,
-      message: {
-        title: body.title,
-        content: (body.content ?? body.message)!,
-        type: body.type,
-        priority: body.priority,
-        metadata: meta,
-        created_at: new Date().toISOString(),
-      },
-    };
-    const jobs = body.channels.map((ch) => {
-      const address = (known && addressOf(known, ch, meta)) || classifyAddress(body.recipient, ch);
-      const recipient = known ? { recipient: known.user_id, direct: false } : { recipient: body.recipient, direct: true };
-      return deliveryJob(seed, { ...recipient, address }, ch, body.fallback_channels ?? [], null);
+    const id = await sendDirect({ orm: deps.orm, redis: deps.redis, prefix: deps.config.QUEUE_PREFIX }, who, {
+      recipient: body.recipient,
+      channels: body.channels,
+      fallback_channels: body.fallback_channels ?? [],
+      title: body.title,
+      content: (body.content ?? body.message)!,
+      type: body.type,
+      priority: body.priority,
+      metadata: body.metadata ?? body.extra_data ?? {},
     });
-    await insertPlanned(em, jobs);
-    try {
-      await enqueueDeliveries(deliveryQueuesOn(deps.redis, deps.config.QUEUE_PREFIX), jobs);
-    } catch (err) {
-      // no job will ever run for these records: say so in them rather than leave them queued forever
-      await Promise.all(jobs.map((j) => markFailed(em, j.delivery_id, 'not_enqueued', (err as Error).message))).catch(() => undefined);
-      throw err;
-    }
 
     if (q.data.wait === undefined) {
       return c.json({ id, success: true, message: '通知已受理', results: Object.fromEntries(body.channels.map((ch) => [ch, 'queued'])) }, 202);
     }
-
-    // ?wait=: poll the records until nothing is in flight (a fallback's record is written before its failed predecessor is final)
-    const deadline = Date.now() + Math.min(q.data.wait, MULTI_CHANNEL_MAX_WAIT_S, deps.config.REQUEST_TIMEOUT_MS / 1000 - 2) * 1000;
-    let rows = await listDeliveries(em, who.tenant, id);
-    while (rows.some((r) => r.status === 'queued' || r.status === 'sending') && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, POLL_MS));
-      rows = await listDeliveries(deps.orm.em.fork(), who.tenant, id);
-    }
-    const pending = rows.filter((r) => r.status === 'queued' || r.status === 'sending').map((r) => r.channel);
-    const results: Record<string, boolean> = Object.fromEntries(rows.map((r) => [r.channel, r.status === 'sent']));
-    const success = Object.values(results).some(Boolean);
-    const message = pending.length
-      ? `仍在发送: ${pending.join(', ')}`
-      : success
-        ? '通知已发送'
-        : '通知发送失败';
-    return c.json({
-      id,
-      success,
-      message,
-      results,
-      ...(pending.length ? { pending } : {}),
-      errors: Object.fromEntries(rows.filter((r) => r.status === 'failed').map((r) => [r.channel, `${r.reason}: ${r.last_error ?? ''}`])),
-    });
+    const waitMs = Math.min(q.data.wait, DIRECT_MAX_WAIT_S, deps.config.REQUEST_TIMEOUT_MS / 1000 - 2) * 1000;
+    return c.json({ id, ...(await waitForOutcome(deps.orm, who.tenant, id, waitMs)) });
   });
 
   return app;

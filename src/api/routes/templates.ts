@@ -1,15 +1,29 @@
 import { Hono, type Context } from 'hono';
 import { SCOPES } from '../../auth/jwt.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { z } from 'zod';
+import { NotFoundError, UnprocessableError, ValidationError } from '../../errors.js';
 import { acceptNotifications } from '../../domain/accept.js';
 import { fieldErrors } from '../../domain/notification-input.js';
 import { recipientZones } from '../../domain/schedule-local.js';
 import * as templates from '../../domain/templates.js';
 import { TemplateCache } from '../../domain/templates-cache.js';
-import { parseTemplateSend, renderTemplate, resolveRecipient, toNotificationInput } from '../../domain/templates-send.js';
+import { DIRECT_MAX_WAIT_S, sendDirect, waitForOutcome } from '../../domain/direct-send.js';
+import {
+  hasTargets,
+  parseTemplateSend,
+  renderTemplate,
+  resolveRecipient,
+  toDirectSend,
+  toNotificationInput,
+  type RenderedTemplate,
+  type TemplateSend,
+} from '../../domain/templates-send.js';
+import type { TemplateRow } from '../../domain/templates.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
+
+const directWaitQuery = z.object({ wait: z.coerce.number().min(0).max(3600).optional() });
 
 /**
  * Templates (seed 1's list shape, seed 2's CRUD paths) and sending with one.
@@ -75,6 +89,13 @@ export function templateRoutes(deps: ApiDeps) {
       throw new ValidationError([{ path: req.template_name ? 'template_name' : 'template_id', message: `no active template ${ref}` }]);
     const rendered = renderTemplate(t, req.template_vars);
     const userId = req.recipient ? await resolveRecipient(em(), who.tenant, req.recipient) : null;
+    if (req.recipient && userId === null) {
+      if (hasTargets(req))
+        throw new UnprocessableError(`No recipient has the address ${req.recipient}.`, [
+          { path: 'recipient', message: 'is not a known address: register it with PUT /recipients/:user_id, or send it alone for a direct send' },
+        ]);
+      return directTemplateSend(c, t, req, rendered, req.recipient);
+    }
     const input = toNotificationInput(t, req, rendered, userId);
     const [result] = await acceptNotifications(accept, who, [input]);
     const [first] = result.notifications;
@@ -96,6 +117,23 @@ export function templateRoutes(deps: ApiDeps) {
       202,
     );
   });
+
+  /** Seed 1's template send to a bare address: straight to it, no inbox row; `?wait=` answers the outcome. */
+  async function directTemplateSend(c: Context<ApiEnv>, t: TemplateRow, req: TemplateSend, rendered: RenderedTemplate, recipient: string) {
+    const q = directWaitQuery.safeParse(c.req.query());
+    if (!q.success) throw new ValidationError(fieldErrors(q.error), 'The query has invalid parameters.');
+    const who = c.get('principal');
+    const { send, skipped } = toDirectSend(t, req, rendered, recipient);
+    const id = await sendDirect({ orm: deps.orm, redis: deps.redis, prefix: deps.config.QUEUE_PREFIX }, who, send);
+    const seed1 = { template: t.name, template_version: t.version, ...(skipped.length ? { skipped } : {}) };
+    if (q.data.wait === undefined) {
+      const results = Object.fromEntries(send.channels.map((ch) => [ch, 'queued']));
+      return c.json({ id, success: true, message: '模板通知已受理', ...seed1, results }, 202);
+    }
+    const waitMs = Math.min(q.data.wait, DIRECT_MAX_WAIT_S, deps.config.REQUEST_TIMEOUT_MS / 1000 - 2) * 1000;
+    const outcome = await waitForOutcome(deps.orm, who.tenant, id, waitMs);
+    return c.json({ id, ...outcome, message: outcome.success ? '模板通知已发送' : outcome.message, ...seed1 });
+  }
 
   return app;
 }
