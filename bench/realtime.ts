@@ -10,7 +10,8 @@
  *     forked with --expose-gc, bench/realtime-node.ts), measured after WARMUP
  *     sockets came and went. WARMUP=SOCKETS gives the steady-state figure.
  * (b) RATE notifications/s for SECONDS through the HTTP api (POST /notifications,
- *     one user each, LAT_USERS users) while all sockets stay connected:
+ *     one user each, LAT_USERS users) while all sockets stay connected, after
+ *     WARM_SECONDS at the same rate that are not counted:
  *     p50/p95/p99/max from POST sent to frame received, and how many arrived.
  * (c) a broadcast to BCAST_SOCKETS sockets: time until the last one has it
  *     (BCAST_ROUNDS rounds).
@@ -39,6 +40,8 @@ const SOCKETS = Number(process.env.SOCKETS ?? 19_000);
 const BCAST_SOCKETS = Math.min(SOCKETS, Number(process.env.BCAST_SOCKETS ?? 10_000));
 const RATE = Number(process.env.RATE ?? 1000);
 const SECONDS = Number(process.env.SECONDS ?? 30);
+/** seconds sent at RATE before each measured run and not counted (default 5) */
+const WARM_SECONDS = Number(process.env.WARM_SECONDS ?? 5);
 const LAT_USERS = Math.min(BCAST_SOCKETS, Number(process.env.LAT_USERS ?? 1000));
 const BCAST_ROUNDS = Number(process.env.BCAST_ROUNDS ?? 5);
 const CLIENT_PROCS = Number(process.env.CLIENT_PROCS ?? 4);
@@ -161,11 +164,11 @@ interface Target {
 const memory = async (node: ChildProcess) => (await ask(node, { cmd: 'mem' })).mem!;
 
 /** RATE sends per second for SECONDS, then every frame's latency (waits up to 30 s for stragglers). */
-async function fixedRate(sender: Sender, clients: ChildProcess[]): Promise<Latency> {
+async function fixedRate(sender: Sender, clients: ChildProcess[], seconds = SECONDS): Promise<Latency> {
   let sent = 0;
   let accepted = 0;
   const pending: Array<Promise<void>> = [];
-  const total = RATE * SECONDS;
+  const total = RATE * seconds;
   const started = now();
   while (sent < total) {
     const due = Math.min(total, Math.floor(((now() - started) / 1000) * RATE));
@@ -223,6 +226,8 @@ async function measure(target: Target, clients: ChildProcess[]): Promise<Figures
   // (b) fixed rate, personal notifications, one run per sender
   const latency: Latency[] = [];
   for (const sender of target.senders) {
+    // warm up at the same rate first (JIT, keep-alive connections, pools), then measure the steady state
+    if (WARM_SECONDS > 0) await fixedRate(sender, clients, WARM_SECONDS);
     console.log(`[${target.name}] ${sender.label}: ${RATE}/s for ${SECONDS} s…`);
     const l = await fixedRate(sender, clients);
     latency.push(l);
