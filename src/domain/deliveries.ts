@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DeliveryJob } from '../../queues/jobs.js';
 import type { DeliveryRow, DeliveryStatus } from '../db/entities/delivery.js';
-import { pgArray } from './deliveries-sql.js';
+import { pgArray } from '../db/query.js';
 
 /**
  * Delivery records: one per (notification, recipient, channel), moving

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import type { ExternalChannel } from '../../queues/jobs.js';
 import type { RecipientRow } from '../db/entities/recipient.js';
-import { pgArray } from './deliveries-sql.js';
+import { pgArray } from '../db/query.js';
 
 const id = z.string().trim().min(1).max(128);
 const optional = <T extends z.ZodType>(t: T) => t.nullable().optional();
