@@ -1,37 +1,19 @@
-import { producerConnection, workerConnection } from '../queues/connection.js';
 import type { ExternalChannel } from '../queues/jobs.js';
-import { createProducers } from '../queues/producers.js';
 import { createProvider, rateLimitOf } from '../src/channels/index.js';
 import { createDeliveryQueues } from '../src/channels/queues.js';
-import { loadConfigOrExit } from '../src/config.js';
-import { openOrm } from '../src/db/orm.js';
-import { Lifecycle } from '../src/lifecycle.js';
-import { createLogger } from '../src/logger.js';
 import { startMetricsReporting } from '../src/metrics-report.js';
 import { preferenceGate } from '../src/domain/preferences.js';
 import { createDeliveryWorker } from './delivery-worker.js';
+import { openIngestProducers, openWorkerProcess } from './process.js';
 
 /** The body of every channel worker process: wire the deps, say whether the channel is configured, run. */
 export async function runChannelWorker(channel: ExternalChannel): Promise<void> {
-  const config = loadConfigOrExit();
-  const logger = createLogger(config, channel);
-  const life = new Lifecycle(logger);
-  life.handleSignals(config.SHUTDOWN_TIMEOUT_MS);
-
-  const orm = await openOrm({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, logger });
-  life.add('postgres', () => orm.close());
-  const connection = workerConnection(config.REDIS_URL);
-  life.add('redis', () => connection.quit());
-  const redis = workerConnection(config.REDIS_URL);
-  life.add('redis producer', () => redis.quit());
+  const proc = await openWorkerProcess(channel);
+  const { config, logger, life, orm, connection, redis } = proc;
   const queues = createDeliveryQueues(redis, config.QUEUE_PREFIX);
   life.add('delivery queues', () => queues.close());
-  // the ingest queue (for admin alerts) on a fail-fast connection, like the api's
-  const ingestRedis = producerConnection(config.REDIS_URL);
-  ingestRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  life.add('redis ingest producer', () => ingestRedis.quit());
-  const producers = createProducers(ingestRedis, config.QUEUE_PREFIX);
-  life.add('ingest queue', () => producers.close());
+  // the ingest queue, for admin alerts
+  const { producers } = openIngestProducers(proc);
 
   const provider = createProvider(channel, config);
   life.add('provider', () => provider.close?.());
