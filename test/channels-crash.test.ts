@@ -135,10 +135,13 @@ describe('a worker killed between the send and its acknowledgement', () => {
     aliyun.onSend.length = 0;
 
     const fresh = await startChannelWorker(h, 'sms', smsEnv(), { lockDurationMs: LOCK_MS, stalledIntervalMs: 300 });
+    // finishedOn and returnvalue are written together when the job completes; reading
+    // the state after fetching the job could see it completed with a stale returnvalue
     const job = await waitFor(async () => {
       const j = await fresh.queues.sms.getJob(`d-${recorded.id}`);
-      return j && (await j.getState()) === 'completed' ? j : null;
+      return j?.finishedOn ? j : null;
     }, 20_000);
+    expect(await job.getState()).toBe('completed');
     expect(job.returnvalue).toMatchObject({ status: 'sent' });
     await fresh.worker.close();
     expect(aliyun.sent.filter((s) => s.outId === recorded.id)).toHaveLength(1);
