@@ -35,6 +35,11 @@ export interface NotificationDraft {
   created_at: string;
   /** ISO time it should be delivered, when scheduled */
   schedule_at: string | null;
+  /**
+   * Users a role, store or tenant notification must not reach (members a
+   * schedule_local send gave a notification of their own, in their zone).
+   */
+  except?: string[];
 }
 
 export interface IngestJob {

@@ -5,6 +5,7 @@ import { enqueueDeliveries, type DeliveryQueues } from '../channels/queues.js';
 import type { RecipientRow } from '../db/entities/recipient.js';
 import type { Logger } from '../logger.js';
 import { deliveryId, insertPlanned, refreshNotificationStatus } from './deliveries.js';
+import { exclusionsOf } from './exclusions.js';
 import type { StoredRow } from './present.js';
 import { addressOf, getRecipients, recipientPage } from './recipients.js';
 
@@ -105,14 +106,17 @@ export async function planDeliveries(deps: PlanDeps, rows: StoredRow[]): Promise
     planned += jobs.length;
   }
 
-  for (const row of due.filter((r) => !r.audience.startsWith('u:'))) {
+  const shared = due.filter((r) => !r.audience.startsWith('u:'));
+  const exclusions = await exclusionsOf(deps.em, shared);
+  for (const row of shared) {
+    const except = new Set(exclusions.get(row.id));
     let after: string | null = null;
     for (;;) {
       const page = await recipientPage(deps.em, row.tenant, row.audience, after, pageSize);
       if (!page.length) break;
       const jobs = jobsFor(
         row,
-        page.map((r) => ({ userId: r.user_id, row: r })),
+        page.filter((r) => !except.has(r.user_id)).map((r) => ({ userId: r.user_id, row: r })),
       );
       await persist(deps, jobs);
       planned += jobs.length;

@@ -40,7 +40,7 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
   const tenants = [...new Set(unique.map((d) => d.tenant))].sort();
   const stored = await em.transactional(async (tem) => {
     for (const t of tenants) await query(tem, `select pg_advisory_xact_lock(hashtext('herald.seq.' || ?))`, [t]);
-    return query<{ id: string; seq: string | null; status: string; sent_at: Date | null }>(
+    const inserted = await query<{ id: string; seq: string | null; status: string; sent_at: Date | null }>(
       tem,
       `insert into notifications (${NAMES.join(', ')}, seq, sent_at)
        select ${NAMES.map((n) => `x.${n}`).join(', ')}, case when x.status <> 'scheduled' then nextval('notification_seq') end,
@@ -50,9 +50,29 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
        returning id, seq::text as seq, status, sent_at`,
       [JSON.stringify(rows.map((r) => ({ ...r, seq: undefined, sent_at: undefined })))],
     );
+    await storeExclusions(tem, unique);
+    return inserted;
   });
   const byId = new Map(rows.map((r) => [r.id, r]));
   return stored.map((s) => ({ ...byId.get(s.id)!, seq: s.seq, status: s.status, sent_at: s.sent_at }));
+}
+
+/**
+ * Members left out of a shared notification (NotificationDraft.except) get
+ * a receipt marked deleted, in the same transaction as the row: it is
+ * hidden from their inbox and unread count from the first moment, and
+ * src/domain/exclusions.ts keeps it off their sockets and channels.
+ */
+async function storeExclusions(em: EntityManager, drafts: NotificationDraft[]): Promise<void> {
+  const rows = drafts.flatMap((d) => (d.except ?? []).map((user) => ({ tenant: d.tenant, user_id: user, notification_id: d.id })));
+  if (!rows.length) return;
+  await query(
+    em,
+    `insert into notification_receipts (tenant, user_id, notification_id, deleted_at)
+     select x.tenant, x.user_id, x.notification_id, now() from json_to_recordset(?::json) as x(tenant text, user_id text, notification_id uuid)
+     on conflict do nothing`,
+    [JSON.stringify(rows)],
+  );
 }
 
 /**

@@ -1,37 +1,86 @@
 import type { NotificationDraft } from '../../queues/jobs.js';
 import type { Orm } from '../db/orm.js';
-import { ValidationError } from '../errors.js';
+import { pgArray, query } from '../db/query.js';
+import { UnprocessableError, ValidationError } from '../errors.js';
+import { audienceOf } from './audience.js';
+import { newId } from './ids.js';
 import type { NotificationInput } from './notification-input.js';
 import { instantOf, isTimeZone, parseWallClock } from './zoned-time.js';
 
 /** The time zone of a user with none of their own, when the request names none either. */
 export const DEFAULT_TIMEZONE = 'UTC';
 
-/** Each user's own time zone (users without one are absent). */
-export type ZoneLookup = (tenant: string, userIds: string[]) => Promise<Map<string, string>>;
+/**
+ * Most members of one role, store or tenant a schedule_local send splits off
+ * because they live in another zone than the request's (each becomes a
+ * notification of their own, listed in the 202). Past it the request is a
+ * 422: send once per zone with `timezone` instead.
+ */
+export const MAX_LOCAL_MEMBERS = 10_000;
 
-/** Time zones from the recipients table (PUT /recipients/:user_id `timezone`). */
+export interface ZoneMember {
+  user_id: string;
+  timezone: string;
+}
+
+/** The recipients directory's time zones (PUT /recipients/:user_id `timezone`). */
+export interface ZoneLookup {
+  /** each user's own zone; users without one are absent */
+  users(tenant: string, userIds: string[]): Promise<Map<string, string>>;
+  /** members of a role ('r:…'), store ('s:…') or the tenant ('*') whose zone is set and is not `zone`, at most `limit` */
+  membersElsewhere(tenant: string, audience: string, zone: string, limit: number): Promise<ZoneMember[]>;
+}
+
 export function recipientZones(orm: Orm): ZoneLookup {
-  return async (tenant, userIds) => {
-    if (!userIds.length) return new Map();
-    const rows = await orm.em
-      .fork()
-      .execute<Array<{ user_id: string; timezone: string }>>(
+  const valid = (rows: ZoneMember[]) => rows.filter((r) => isTimeZone(r.timezone));
+  return {
+    async users(tenant, userIds) {
+      if (!userIds.length) return new Map();
+      const rows = await query<ZoneMember>(
+        orm.em.fork(),
         `select user_id, timezone from recipients where tenant = ? and user_id = any(?::text[]) and timezone is not null`,
-        [tenant, `{${userIds.map((u) => `"${u.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`],
+        [tenant, pgArray(userIds)],
+        'read',
       );
-    return new Map(rows.filter((r) => isTimeZone(r.timezone)).map((r) => [r.user_id, r.timezone]));
+      return new Map(valid(rows).map((r) => [r.user_id, r.timezone]));
+    },
+    async membersElsewhere(tenant, audience, zone, limit) {
+      const rows =
+        audience === '*'
+          ? await query<ZoneMember>(
+              orm.em.fork(),
+              `select user_id, timezone from recipients where tenant = ? and timezone is not null and timezone <> ? order by user_id limit ?`,
+              [tenant, zone, limit],
+              'read',
+            )
+          : await query<ZoneMember>(
+              orm.em.fork(),
+              `select r.user_id, r.timezone from recipient_audiences a join recipients r on r.tenant = a.tenant and r.user_id = a.user_id
+               where a.tenant = ? and a.audience = ? and r.timezone is not null and r.timezone <> ? order by a.user_id limit ?`,
+              [tenant, audience, zone, limit],
+              'read',
+            );
+      return valid(rows);
+    },
   };
 }
 
 /**
  * schedule_local: the same wall-clock time in each recipient's own zone.
- * A user's notification is scheduled at that time where the user is; a
- * role, store or tenant-wide one (one stored row for many people) and a
- * user with no zone use the request's `timezone`, else UTC. Where the time
- * has already passed (Tokyo is past 09:00 while Shanghai is not) it goes out
- * now; when it has passed for every recipient the request is refused as
- * being in the past, like a past schedule_at.
+ *
+ * A user's notification is scheduled at that time where the user is (the
+ * request's `timezone`, else UTC, when the directory has no zone for them).
+ * A role, store or tenant-wide notification is stored once for everyone in
+ * the request's zone — including members Herald knows only from their
+ * tokens — and every directory member whose own zone differs gets the
+ * notification as their own, at their time, and is left out of the shared
+ * one (`except`: hidden from their inbox, their sockets and its channel
+ * deliveries). The 202 lists all of them; each is cancelled on its own.
+ *
+ * Where the time has already passed (Tokyo is past 09:00 while Shanghai is
+ * not) that notification goes now; when it has passed for every recipient
+ * the request is refused as being in the past, like a past schedule_at.
+ * The drafts list is changed in place.
  */
 export async function applyLocalSchedule(
   zones: ZoneLookup | undefined,
@@ -42,12 +91,32 @@ export async function applyLocalSchedule(
 ): Promise<void> {
   const local = parseWallClock(input.schedule_local!);
   if (!local) throw new ValidationError([{ path: 'schedule_local', message: 'must be a local time with no offset, e.g. 2026-12-01T09:00' }]);
-  const users = drafts.flatMap((d) => (d.target.kind === 'user' ? [d.target.id] : []));
-  const own = zones && users.length ? await zones(tenant, users) : new Map<string, string>();
   const fallback = input.timezone ?? DEFAULT_TIMEZONE;
+  const direct = new Set(drafts.flatMap((d) => (d.target.kind === 'user' ? [d.target.id] : [])));
+  const own = zones && direct.size ? await zones.users(tenant, [...direct]) : new Map<string, string>();
+  const zoneOf = new Map<NotificationDraft, string>();
+
+  for (const group of drafts.filter((d) => d.target.kind !== 'user')) {
+    if (!zones) break;
+    const members = await zones.membersElsewhere(tenant, audienceOf(group.target), fallback, MAX_LOCAL_MEMBERS + 1);
+    if (members.length > MAX_LOCAL_MEMBERS) {
+      throw new UnprocessableError(`A schedule_local send to ${audienceOf(group.target)} would split into more than ${MAX_LOCAL_MEMBERS} notifications.`, [
+        { path: 'schedule_local', message: `reaches more than ${MAX_LOCAL_MEMBERS} members in other time zones; send once per zone with timezone` },
+      ]);
+    }
+    if (!members.length) continue;
+    group.except = members.map((m) => m.user_id);
+    for (const m of members) {
+      if (direct.has(m.user_id)) continue; // already has their own, scheduled in their zone
+      const mine: NotificationDraft = { ...group, id: newId(now), target: { kind: 'user', id: m.user_id }, except: undefined };
+      drafts.push(mine);
+      zoneOf.set(mine, m.timezone);
+    }
+  }
+
   let future = 0;
   for (const d of drafts) {
-    const tz = (d.target.kind === 'user' ? own.get(d.target.id) : undefined) ?? fallback;
+    const tz = zoneOf.get(d) ?? (d.target.kind === 'user' ? own.get(d.target.id) : undefined) ?? fallback;
     const at = instantOf(local, tz).getTime();
     d.schedule_at = at > now ? new Date(at).toISOString() : null;
     if (d.schedule_at) future++;

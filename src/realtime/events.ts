@@ -25,8 +25,20 @@ export interface RealtimeMessage {
   frame: string;
 }
 
-export function encodeMessage(topic: string, cursor: string | null, frame: object): string {
-  return `${topic}\n${cursor ?? ''}\n${JSON.stringify(frame)}`;
+/**
+ * `except` (rare: see src/domain/exclusions.ts) names users of the topic the
+ * frame must not reach; it rides on the topic line after a tab, as JSON.
+ */
+export function encodeMessage(topic: string, cursor: string | null, frame: object, except?: readonly string[]): string {
+  const line = except?.length ? `${topic}\t${JSON.stringify(except)}` : topic;
+  return `${line}\n${cursor ?? ''}\n${JSON.stringify(frame)}`;
+}
+
+/** Splits a record's topic line into the topic and the users it must not reach (null: everyone). */
+export function splitTopicLine(line: string): { topic: string; except: Set<string> | null } {
+  const tab = line.indexOf('\t');
+  if (tab < 0) return { topic: line, except: null };
+  return { topic: line.slice(0, tab), except: new Set(JSON.parse(line.slice(tab + 1)) as string[]) };
 }
 
 /** The records of a message, in order. */
@@ -67,6 +79,8 @@ export interface OutgoingEvent {
   audience: string;
   cursor?: string | null;
   frame: { event: string } & Record<string, unknown>;
+  /** users of the audience this event must not reach */
+  except?: readonly string[];
 }
 
 /** Records are packed into messages of about this many bytes at most (one PUBLISH each). */
@@ -79,7 +93,7 @@ export async function publishEvents(redis: Redis, prefix: string, events: Outgoi
   const messages: string[] = [];
   let current = '';
   for (const e of events) {
-    const record = encodeMessage(topicOf(e.tenant, e.audience), e.cursor ?? null, e.frame);
+    const record = encodeMessage(topicOf(e.tenant, e.audience), e.cursor ?? null, e.frame, e.except);
     if (current && current.length + record.length > MESSAGE_TARGET_BYTES) {
       messages.push(current);
       current = record;

@@ -11,7 +11,7 @@ import { checkReadiness } from '../readiness.js';
 import { AckRecorder } from './acks.js';
 import { admitConnection, memberOf, parseMember, releaseConnection } from './connection-limit.js';
 import { TopicIndex, type Conn } from './conn.js';
-import { controlChannel, forEachRecord, realtimeChannel } from './events.js';
+import { controlChannel, forEachRecord, realtimeChannel, splitTopicLine } from './events.js';
 import { readUpgrade, sendJson, sendProblem } from './http.js';
 import { forgetNode, reportConnections } from './presence.js';
 import { Sweeper } from './sweeper.js';
@@ -152,12 +152,17 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     const name = channel.toString();
     if (name === control) return onControl(msg.toString());
     if (name !== feed) return;
-    forEachRecord(msg, (topic, cursorStart, cursorEnd, frame) => {
-      app.publish(topic, frame);
+    forEachRecord(msg, (line, cursorStart, cursorEnd, frame) => {
+      const split = line.indexOf('\t') < 0 ? null : splitTopicLine(line);
+      const topic = split ? split.topic : line;
+      const except = split ? split.except : null;
+      if (!except) app.publish(topic, frame);
+      else for (const conn of index.get(topic) ?? []) if (conn.state === 'live' && !except.has(conn.who.sub)) conn.ws?.send(frame, false);
       const waiting = syncing.get(topic);
       if (waiting) {
         const cursor = msg.toString('latin1', cursorStart, cursorEnd);
         for (const conn of waiting) {
+          if (except?.has(conn.who.sub)) continue;
           if (conn.state === 'sync') conn.buffered?.push({ cursor, frame });
           else if (conn.state === 'seam' && aboveSeam(cursor, conn.seam)) conn.ws?.send(frame, false);
         }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Orm } from '../../src/db/orm.js';
 import { notificationFrame } from '../../src/domain/ingest.js';
+import { exclusionsOf } from '../../src/domain/exclusions.js';
 import { groupCounts, groupFields } from '../../src/domain/group-frame.js';
 import type { StoredRow } from '../../src/domain/present.js';
 import type { Logger } from '../../src/logger.js';
@@ -26,10 +27,17 @@ export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Pro
   const live = rows.filter((r) => r.seq != null);
   // grouped notifications (issue #5): the frame says how big the group is and which toast it replaces
   const groups = await groupCounts(deps.orm.em.fork(), live);
+  const except = await exclusionsOf(deps.orm.em.fork(), live);
   await publishEvents(
     deps.redis,
     deps.prefix,
-    live.map((r) => ({ tenant: r.tenant, audience: r.audience, cursor: r.seq, frame: { ...notificationFrame(r), ...groupFields(r, groups) } })),
+    live.map((r) => ({
+      tenant: r.tenant,
+      audience: r.audience,
+      cursor: r.seq,
+      frame: { ...notificationFrame(r), ...groupFields(r, groups) },
+      except: except.get(r.id),
+    })),
   );
   // external channels (issue #4): one delivery record and one channel job per (recipient, channel)
   await planDeliveries({ em: deps.orm.em.fork(), queues: deliveryQueuesOn(deps.redis, deps.prefix), logger: deps.logger }, rows);
