@@ -7,7 +7,8 @@ import { topicOf } from '../domain/audience.js';
  * message carries one or more records, each `<topic>\n<cursor>\n<frame JSON>`,
  * records joined by `\n` (JSON.stringify never emits a raw newline, so a
  * frame ends at the next one). A node routes a record with three indexOf
- * calls and hands the JSON to uWS publish untouched. `cursor` is the inbox
+ * calls and hands the JSON to uWS publish untouched. A topic line may end in
+ * `\t<JSON list of users>` that the frame must skip (see encodeMessage). `cursor` is the inbox
  * cursor of a notification frame, empty for other events.
  *
  * Why several records per message: a stored batch of 500 notifications is
