@@ -1,9 +1,8 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import { HeraldError } from '../errors.js';
 import type { ApiDeps, ApiEnv } from './env.js';
 import { accessLog } from './middleware/access-log.js';
 import { bearerAuth } from './middleware/auth.js';
+import { bodyLimit } from './middleware/body-limit.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { rateLimit, rateLimitsFrom } from './middleware/rate-limit.js';
 import { requestTimeout } from './middleware/timeout.js';
@@ -42,15 +41,7 @@ export function createApp(deps: ApiDeps) {
   v1.use('*', bearerAuth(deps.verifier));
   // after bearerAuth: the bucket is the token's subject
   v1.use('*', rateLimit({ redis: deps.redis, prefix: deps.config.QUEUE_PREFIX, limits: rateLimitsFrom(deps.config) }));
-  v1.use(
-    '*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new HeraldError(413, 'Content Too Large', `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`);
-      },
-    }),
-  );
+  v1.use('*', bodyLimit(MAX_BODY_BYTES));
   // Order matters: Hono tries routes in registration order, and the inbox's
   // GET /notifications/:id would swallow any static GET /notifications/<word>
   // mounted after it. Mount routers with static paths before inboxRoutes.
