@@ -8,6 +8,7 @@ import { Migration20261122030000_realtime_acks } from './Migration20261122030000
 import { Migration20261122040000_group_counts } from './Migration20261122040000_group_counts.js';
 import { Migration20261122050000_deliveries_in_flight } from './Migration20261122050000_deliveries_in_flight.js';
 import { Migration20261122060000_drop_sender_index } from './Migration20261122060000_drop_sender_index.js';
+import { Migration20261122070000_store_notifications_fn } from './Migration20261122070000_store_notifications_fn.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -23,4 +24,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122040000_group_counts', class: Migration20261122040000_group_counts },
   { name: 'Migration20261122050000_deliveries_in_flight', class: Migration20261122050000_deliveries_in_flight },
   { name: 'Migration20261122060000_drop_sender_index', class: Migration20261122060000_drop_sender_index },
+  { name: 'Migration20261122070000_store_notifications_fn', class: Migration20261122070000_store_notifications_fn },
 ];

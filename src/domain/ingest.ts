@@ -3,12 +3,6 @@ import { query } from '../db/query.js';
 import type { NotificationDraft } from '../../queues/jobs.js';
 import { draftToRow, presentRow, type StoredRow } from './present.js';
 
-const COLUMNS = `id uuid, tenant text, audience text, user_id text, role text, store_id text, broadcast boolean,
-  title text, content text, type text, priority text, status text, channels text[], fallback_channels text[],
-  metadata jsonb, source text, group_key text, idempotency_key text, sender text, schedule_at timestamptz,
-  created_at timestamptz`;
-const NAMES = COLUMNS.split(',').map((c) => c.trim().split(' ')[0]);
-
 export const RETURNING = `id, tenant, seq::text as seq, audience, user_id, role, store_id, broadcast, title, content, type,
   priority, status, channels, fallback_channels, metadata, source, group_key, idempotency_key, sender,
   schedule_at, created_at, sent_at`;
@@ -19,6 +13,17 @@ export const RETURNING = `id, tenant, seq::text as seq, audience, user_id, role,
  */
 const initialStatus = (d: NotificationDraft): string =>
   d.schedule_at ? 'scheduled' : d.channels.every((c) => c === 'app') ? 'sent' : 'processing';
+
+/** A Postgres array literal; null elements are NULL (knex would expand a JS array into `?, ?, ?`). */
+function arrayLiteral(values: ReadonlyArray<string | null>): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i) out += ',';
+    out += v == null ? 'NULL' : `"${v.replace(/[\\"]/g, '\\$&')}"`;
+  }
+  return out + '}';
+}
 
 /**
  * Stores drafts with one multi-row INSERT and returns every row, including
@@ -32,47 +37,51 @@ const initialStatus = (d: NotificationDraft): string =>
  * Cursors: each tenant's rows take `seq` values under that tenant's advisory
  * lock, held to commit, so commit order is seq order within a tenant and a
  * reader that has seen cursor N never later finds a new row below N.
+ *
+ * The lock, the INSERT and the commit are one statement, run on its own
+ * (autocommit): herald_store_notifications (migrations/
+ * Migration20261122070000_store_notifications_fn.ts). So the lock is held
+ * for the INSERT and the commit only, never while this process's event loop
+ * is busy with something else.
  */
 export async function storeNotifications(em: EntityManager, drafts: NotificationDraft[]): Promise<StoredRow[]> {
   const unique = [...new Map(drafts.map((d) => [d.id, d])).values()];
   if (!unique.length) return [];
   const rows = unique.map((d) => draftToRow(d, initialStatus(d)));
   const tenants = [...new Set(unique.map((d) => d.tenant))].sort();
-  const stored = await em.transactional(async (tem) => {
-    for (const t of tenants) await query(tem, `select pg_advisory_xact_lock(hashtext('herald.seq.' || ?))`, [t]);
-    const inserted = await query<{ id: string; seq: string | null; status: string; sent_at: Date | null }>(
-      tem,
-      `insert into notifications (${NAMES.join(', ')}, seq, sent_at)
-       select ${NAMES.map((n) => `x.${n}`).join(', ')}, case when x.status <> 'scheduled' then nextval('notification_seq') end,
-              case when x.status = 'sent' then now() end
-       from json_to_recordset(?::json) as x(${COLUMNS})
-       on conflict (id) do update set id = excluded.id
-       returning id, seq::text as seq, status, sent_at`,
-      [JSON.stringify(rows.map((r) => ({ ...r, seq: undefined, sent_at: undefined })))],
-    );
-    await storeExclusions(tem, unique);
-    return inserted;
-  });
-  const byId = new Map(rows.map((r) => [r.id, r]));
-  return stored.map((s) => ({ ...byId.get(s.id)!, seq: s.seq, status: s.status, sent_at: s.sent_at }));
-}
-
-/**
- * Members left out of a shared notification (NotificationDraft.except) get
- * a receipt marked deleted, in the same transaction as the row: it is
- * hidden from their inbox and unread count from the first moment, and
- * src/domain/exclusions.ts keeps it off their sockets and channels.
- */
-async function storeExclusions(em: EntityManager, drafts: NotificationDraft[]): Promise<void> {
-  const rows = drafts.flatMap((d) => (d.except ?? []).map((user) => ({ tenant: d.tenant, user_id: user, notification_id: d.id })));
-  if (!rows.length) return;
-  await query(
+  const text = (pick: (r: StoredRow) => string | null) => arrayLiteral(rows.map(pick));
+  const stored = await query<{ r_id: string; r_seq: string | null; r_status: string; r_sent_at: Date | null }>(
     em,
-    `insert into notification_receipts (tenant, user_id, notification_id, deleted_at)
-     select x.tenant, x.user_id, x.notification_id, now() from json_to_recordset(?::json) as x(tenant text, user_id text, notification_id uuid)
-     on conflict do nothing`,
-    [JSON.stringify(rows)],
+    `select * from herald_store_notifications(?::text[], ?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
+       ?::boolean[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::text[],
+       ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[])`,
+    [
+      arrayLiteral(tenants),
+      text((r) => r.id),
+      text((r) => r.tenant),
+      text((r) => r.audience),
+      text((r) => r.user_id),
+      text((r) => r.role),
+      text((r) => r.store_id),
+      `{${rows.map((r) => (r.broadcast ? 't' : 'f')).join(',')}}`,
+      text((r) => r.title),
+      text((r) => r.content),
+      text((r) => r.type),
+      text((r) => r.priority),
+      text((r) => r.status),
+      text((r) => arrayLiteral(r.channels)),
+      text((r) => arrayLiteral(r.fallback_channels)),
+      text((r) => JSON.stringify(r.metadata)),
+      text((r) => r.source),
+      text((r) => r.group_key),
+      text((r) => r.idempotency_key),
+      text((r) => r.sender),
+      arrayLiteral(unique.map((d) => d.schedule_at)),
+      arrayLiteral(unique.map((d) => d.created_at)),
+    ],
   );
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return stored.map((s) => ({ ...byId.get(s.r_id)!, seq: s.r_seq, status: s.r_status, sent_at: s.r_sent_at }));
 }
 
 /**
