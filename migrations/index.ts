@@ -9,6 +9,7 @@ import { Migration20261122040000_group_counts } from './Migration20261122040000_
 import { Migration20261122050000_deliveries_in_flight } from './Migration20261122050000_deliveries_in_flight.js';
 import { Migration20261122060000_drop_sender_index } from './Migration20261122060000_drop_sender_index.js';
 import { Migration20261122070000_store_notifications_fn } from './Migration20261122070000_store_notifications_fn.js';
+import { Migration20261122080000_drop_created_at_index } from './Migration20261122080000_drop_created_at_index.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -25,4 +26,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122050000_deliveries_in_flight', class: Migration20261122050000_deliveries_in_flight },
   { name: 'Migration20261122060000_drop_sender_index', class: Migration20261122060000_drop_sender_index },
   { name: 'Migration20261122070000_store_notifications_fn', class: Migration20261122070000_store_notifications_fn },
+  { name: 'Migration20261122080000_drop_created_at_index', class: Migration20261122080000_drop_created_at_index },
 ];

@@ -99,7 +99,8 @@ test('re-creates the firing job of a scheduled send that lost it', async () => {
 
 test('purges notifications past RETENTION_DAYS, keeping scheduled ones', async () => {
   const old = new Date(Date.now() - 3 * 86_400_000);
-  const [gone, waiting, recent] = [newId(), newId(), newId()];
+  // ids are minted when a notification is accepted: the purge walks the primary key by their time
+  const [gone, waiting, recent] = [newId(old.getTime()), newId(old.getTime()), newId()];
   await sql(
     `insert into notifications (id, tenant, seq, audience, user_id, title, content, type, priority, status, channels, sender, created_at, schedule_at)
      values (?, ?, nextval('notification_seq'), 'u:old', 'old', 't', 'c', 'info', 'normal', 'sent', '{app}', 'svc', ?, null),

@@ -15,9 +15,23 @@ import type { Scope } from './reconcile.js';
 const PURGE_BATCH = 5000;
 
 /**
+ * The smallest UUIDv7 of a millisecond: every id minted (src/domain/ids.ts)
+ * before `at` sorts below it.
+ */
+export function uuidv7Floor(at: Date): string {
+  const h = Math.max(0, at.getTime()).toString(16).padStart(12, '0');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-0000-0000-000000000000`;
+}
+
+/**
  * Retention: notifications created more than `days` ago go, with their
  * receipts (cascade) and delivery records. A notification still waiting to
  * fire stays whatever its age (it was scheduled far ahead on purpose).
+ *
+ * Ids are UUIDv7 (time first), so the old notifications are the start of
+ * the primary key: the purge walks it in id order below the cutoff's id,
+ * PURGE_BATCH rows a statement, and needs no index on created_at (which
+ * every ingest INSERT would have to maintain). created_at is checked too.
  */
 export async function purgeExpired(
   deps: { orm: Orm; logger: Logger },
@@ -26,17 +40,25 @@ export async function purgeExpired(
   scope: Scope = {},
 ): Promise<{ notifications: number; deliveries: number }> {
   const cutoff = new Date(now.getTime() - days * 86_400_000);
+  const below = uuidv7Floor(cutoff);
   const em = deps.orm.em.fork();
   let notifications = 0;
+  let after = '00000000-0000-0000-0000-000000000000';
   for (;;) {
-    const rows = await em.execute<Array<{ id: string }>>(
-      `delete from notifications where id in (
-         select id from notifications where created_at < ? and status <> 'scheduled' and (?::text is null or tenant = ?) limit ${PURGE_BATCH})
-       returning id`,
-      [cutoff, scope.tenant ?? null, scope.tenant ?? null],
+    const rows = await em.execute<Array<{ last: string | null; count: string }>>(
+      `with gone as (
+         delete from notifications where id in (
+           select id from notifications
+           where id > ?::uuid and id < ?::uuid and created_at < ? and status <> 'scheduled' and (?::text is null or tenant = ?)
+           order by id limit ${PURGE_BATCH})
+         returning id)
+       select max(id::text) as last, count(*)::text as count from gone`,
+      [after, below, cutoff, scope.tenant ?? null, scope.tenant ?? null],
     );
-    notifications += rows.length;
-    if (rows.length < PURGE_BATCH) break;
+    const n = Number(rows[0]?.count ?? 0);
+    notifications += n;
+    if (n < PURGE_BATCH || !rows[0].last) break;
+    after = rows[0].last;
   }
   let deliveries = 0;
   for (;;) {
