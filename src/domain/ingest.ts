@@ -14,13 +14,21 @@ export const RETURNING = `id, tenant, seq::text as seq, audience, user_id, role,
 const initialStatus = (d: NotificationDraft): string =>
   d.schedule_at ? 'scheduled' : d.channels.every((c) => c === 'app') ? 'sent' : 'processing';
 
-/** A Postgres array literal; null elements are NULL (knex would expand a JS array into `?, ?, ?`). */
-function arrayLiteral(values: ReadonlyArray<string | null>): string {
+/**
+ * A Postgres array literal of strings, booleans and nulls (knex would expand
+ * a JS array into `?, ?, ?`). JSON.stringify quotes and escapes `"` and `\`
+ * exactly as an array literal does and writes null as NULL, so a column
+ * whose JSON holds no other escape (control characters) is its JSON with
+ * braces: one native call instead of a regex per element.
+ */
+function arrayLiteral(values: ReadonlyArray<string | boolean | null>): string {
+  const json = JSON.stringify(values);
+  if (!/\\[^"\\]/.test(json)) return `{${json.slice(1, -1)}}`;
   let out = '{';
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (i) out += ',';
-    out += v == null ? 'NULL' : `"${v.replace(/[\\"]/g, '\\$&')}"`;
+    out += v == null ? 'NULL' : typeof v === 'boolean' ? String(v) : `"${v.replace(/[\\"]/g, '\\$&')}"`;
   }
   return out + '}';
 }
@@ -49,7 +57,7 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
   if (!unique.length) return [];
   const rows = unique.map((d) => draftToRow(d, initialStatus(d)));
   const tenants = [...new Set(unique.map((d) => d.tenant))].sort();
-  const text = (pick: (r: StoredRow) => string | null) => arrayLiteral(rows.map(pick));
+  const text = (pick: (r: StoredRow) => string | boolean | null) => arrayLiteral(rows.map(pick));
   const stored = await query<{ r_id: string; r_seq: string | null; r_status: string; r_sent_at: Date | null }>(
     em,
     `select * from herald_store_notifications(?::text[], ?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
@@ -63,7 +71,7 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
       text((r) => r.user_id),
       text((r) => r.role),
       text((r) => r.store_id),
-      `{${rows.map((r) => (r.broadcast ? 't' : 'f')).join(',')}}`,
+      text((r) => r.broadcast),
       text((r) => r.title),
       text((r) => r.content),
       text((r) => r.type),
