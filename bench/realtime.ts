@@ -22,6 +22,9 @@
  * run during (b). Sockets live in CLIENT_PROCS forked client processes
  * (bench/realtime-clients.ts): one process may open at most 20,000 files.
  * Latency is measured across processes with performance.timeOrigin + now().
+ * POSTs go out through a bare keep-alive HTTP/1.1 client (bench/lib/raw-http.ts):
+ * Node's http client cost this process ~20% of a core at 1,000/s, taken from
+ * the api and the worker it measures on the same two cores.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -33,7 +36,7 @@ import { signToken } from '../src/auth/jwt.js';
 import { topicOf } from '../src/domain/audience.js';
 import { encodeMessage, realtimeChannel } from '../src/realtime/events.js';
 import { migrate } from '../src/db/orm.js';
-import { createClient } from './lib/http-client.js';
+import { createRawClient } from './lib/raw-http.js';
 import { freePort, startRole, stopRole, waitHttp } from './lib/processes.js';
 
 const SOCKETS = Number(process.env.SOCKETS ?? 19_000);
@@ -319,7 +322,7 @@ async function herald(clients: ChildProcess[]): Promise<Figures> {
   try {
     await waitHttp(`http://127.0.0.1:${port}/health`);
     await waitHttp(`http://127.0.0.1:${wsPort}/ready`);
-    const http = createClient(`http://127.0.0.1:${port}`, 256);
+    const http = createRawClient(`http://127.0.0.1:${port}`, 256);
     const service = await signToken(SECRET, { sub: 'bench-service', tenant: tenantA, scope: 'notify:send', expiresIn: '2h' });
     const headers = { authorization: `Bearer ${service}`, 'content-type': 'application/json' };
     const post = (body: object) =>
