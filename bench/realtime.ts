@@ -29,6 +29,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
@@ -234,7 +235,10 @@ async function measure(target: Target, clients: ChildProcess[]): Promise<Figures
     console.log(`[${target.name}] ${sender.label}: ${RATE}/s for ${SECONDS} s…`);
     const l = await fixedRate(sender, clients);
     latency.push(l);
-    console.log(`[${target.name}] ${l.received}/${l.sent} frames; p50 ${ms(l.p50)} p95 ${ms(l.p95)} p99 ${ms(l.p99)} max ${ms(l.max)}`);
+    console.log(
+      `[${target.name}] ${l.received}/${l.sent} frames; p50 ${ms(l.p50)} p95 ${ms(l.p95)} p99 ${ms(l.p99)} max ${ms(l.max)}; ` +
+        `load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+    );
     await sleep(2000);
   }
 
@@ -263,7 +267,8 @@ async function measure(target: Target, clients: ChildProcess[]): Promise<Figures
 
 const forkNode = (entry: string, env: Record<string, string>) =>
   fork(entry, [], {
-    execArgv: ['--expose-gc', '--import', 'tsx'],
+    // BENCH_CPU_PROF profiles the node and the baseline server too (bench/lib/processes.ts)
+    execArgv: ['--expose-gc', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), '--import', 'tsx'],
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
