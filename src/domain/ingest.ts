@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { query } from '../db/query.js';
 import type { NotificationDraft } from '../../queues/jobs.js';
+import { storeExclusions } from './exclusions.js';
 import { draftToRow, presentRow, type StoredRow } from './present.js';
 
 export const RETURNING = `id, tenant, seq::text as seq, audience, user_id, role, store_id, broadcast, title, content, type,
@@ -88,6 +89,7 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
       arrayLiteral(unique.map((d) => d.created_at)),
     ],
   );
+  await storeExclusions(em, unique);
   const byId = new Map(rows.map((r) => [r.id, r]));
   return stored.map((s) => ({ ...byId.get(s.r_id)!, seq: s.r_seq, status: s.r_status, sent_at: s.r_sent_at }));
 }
