@@ -109,7 +109,7 @@ describe('request limits', () => {
     expect(res.body.title).toBe('Content Too Large');
   });
 
-  test('over a real Node server: Content-Length past 1 MiB and a chunked body past it are 413, a normal send passes', async () => {
+  test('over a real Node server: Content-Length past 1 MiB and a chunked body past it are 413, a small body passes', async () => {
     // the limit reads the Node request's headers; a chunked body is counted (src/api/middleware/body-limit.ts)
     const server = serve({ fetch: createApp(h.deps).fetch, port: 0, hostname: '127.0.0.1' });
     await new Promise<void>((r) => server.once('listening', () => r()));
@@ -138,8 +138,9 @@ describe('request limits', () => {
       );
       expect(chunked.status).toBe(413);
       await chunked.body?.cancel();
-      const ok = await post(JSON.stringify({ title: 't', content: 'fits', user_id: uniq('u') }));
-      expect(ok.status).toBe(202);
+      // a small body passes the limit and reaches validation (nothing is enqueued: other tests count the queue)
+      const small = await post(JSON.stringify({ title: 't' }));
+      expect(small.status).toBe(400);
     } finally {
       await new Promise((r) => server.close(r));
     }
