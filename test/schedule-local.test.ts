@@ -102,6 +102,21 @@ test('a user named in the request keeps one copy; the request timezone decides w
   expect(hidden.map((x: any) => x.user_id)).toEqual(['paris']);
 });
 
+test('a shared copy already due is stored scheduled with its exclusions, then goes at once', async () => {
+  await directory('dueA', { roles: ['closer'], timezone: 'America/Los_Angeles' });
+  // a minute ago in UTC (the request's zone): the shared copy is due; in Los Angeles it is hours ahead
+  const local = utcWallClock(-60);
+  const r = await h.request('POST', '/api/v1/notifications', { token: svc, body: { title: 't', content: 'c', role: 'closer', schedule_local: local } });
+  expect(r.status).toBe(202);
+  const [shared, own] = r.body.notifications;
+  expect(own).toMatchObject({ user_id: 'dueA', status: 'scheduled' });
+  expect(shared).toMatchObject({ role: 'closer', status: 'scheduled' });
+  expect(Date.parse(shared.schedule_at)).toBeLessThanOrEqual(Date.now());
+  const ghost = await h.token({ sub: 'ghost2', roles: ['closer'] });
+  await waitFor(async () => (await h.request('GET', `/api/v1/notifications/${shared.id}`, { token: ghost })).status === 200, 10_000, 'the shared copy to fire');
+  expect((await h.request('GET', `/api/v1/notifications/${shared.id}`, { token: await h.token({ sub: 'dueA', roles: ['closer'] }) })).status).toBe(404);
+});
+
 test(`more than ${MAX_LOCAL_MEMBERS} members in other zones is a 422 naming schedule_local`, async () => {
   const em = h.orm.em.fork();
   await em.execute(

@@ -26,9 +26,9 @@ export async function exclusionsOf(em: EntityManager, rows: readonly StoredRow[]
 /**
  * Stores NotificationDraft.except as deleted receipts, right after the rows
  * (src/domain/ingest.ts) and before anything is published or planned. A
- * retried job stores them again harmlessly. Such a row is nearly always
- * still scheduled here; one due at once is in the excluded members' inbox
- * query for the few milliseconds between the two statements.
+ * retried job stores them again harmlessly. Such a row is always stored
+ * 'scheduled' (schedule-local.ts gives one already due a firing job due
+ * now), so it is in nobody's inbox until they are in place.
  */
 export async function storeExclusions(em: EntityManager, drafts: readonly NotificationDraft[]): Promise<void> {
   const rows = drafts.flatMap((d) => (d.except ?? []).map((user) => ({ tenant: d.tenant, user_id: user, notification_id: d.id })));

@@ -78,7 +78,8 @@ export function recipientZones(orm: Orm): ZoneLookup {
  * deliveries). The 202 lists all of them; each is cancelled on its own.
  *
  * Where the time has already passed (Tokyo is past 09:00 while Shanghai is
- * not) that notification goes now; when it has passed for every recipient
+ * not) that notification goes now (a shared copy through a firing job due
+ * now, after its exclusions are stored); when it has passed for every recipient
  * the request is refused as being in the past, like a past schedule_at.
  * The drafts list is changed in place.
  */
@@ -123,4 +124,8 @@ export async function applyLocalSchedule(
     d.metadata = { ...d.metadata, schedule_local: input.schedule_local, schedule_timezone: tz };
   }
   if (drafts.length && !future) throw new ValidationError([{ path: 'schedule_local', message: "is in the past in every recipient's time zone" }]);
+  // A shared copy already due still goes through a firing job due now: it is
+  // stored 'scheduled' (in no inbox) with the members it leaves out, and only
+  // then enters inboxes, so none of them ever sees it.
+  for (const d of drafts) if (d.except && !d.schedule_at) d.schedule_at = new Date(now).toISOString();
 }
