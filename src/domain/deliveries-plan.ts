@@ -84,9 +84,10 @@ async function persist(deps: PlanDeps, jobs: DeliveryJob[]): Promise<void> {
  * one with no recipients row: its deliveries then fail as no_address, which
  * the sender can see); role, store and tenant audiences are walked page by
  * page through the recipients index, never all in memory. Idempotent: ids
- * are derived from (notification, recipient, channel).
+ * are derived from (notification, recipient, channel). `exclusions`, when
+ * the caller has read them already, are exclusionsOf(rows).
  */
-export async function planDeliveries(deps: PlanDeps, rows: StoredRow[]): Promise<number> {
+export async function planDeliveries(deps: PlanDeps, rows: StoredRow[], exclusions?: Map<string, string[]>): Promise<number> {
   const due = rows.filter((r) => r.seq != null && r.status !== 'scheduled' && external(r.channels).length > 0);
   if (!due.length) return 0;
   let planned = 0;
@@ -107,16 +108,16 @@ export async function planDeliveries(deps: PlanDeps, rows: StoredRow[]): Promise
   }
 
   const shared = due.filter((r) => !r.audience.startsWith('u:'));
-  const exclusions = await exclusionsOf(deps.em, shared);
+  const except = exclusions ?? (await exclusionsOf(deps.em, shared));
   for (const row of shared) {
-    const except = new Set(exclusions.get(row.id));
+    const skip = new Set(except.get(row.id));
     let after: string | null = null;
     for (;;) {
       const page = await recipientPage(deps.em, row.tenant, row.audience, after, pageSize);
       if (!page.length) break;
       const jobs = jobsFor(
         row,
-        page.filter((r) => !except.has(r.user_id)).map((r) => ({ userId: r.user_id, row: r })),
+        page.filter((r) => !skip.has(r.user_id)).map((r) => ({ userId: r.user_id, row: r })),
       );
       await persist(deps, jobs);
       planned += jobs.length;

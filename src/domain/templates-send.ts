@@ -6,6 +6,7 @@ import { renderText, type Vars } from './render.js';
 import type { TemplateRow } from './templates.js';
 import { isExternal } from '../channels/index.js';
 import type { DirectSend } from './direct-send.js';
+import { findRecipientByAddress } from './recipients.js';
 
 /**
  * POST /notifications/template: seed 1's `template_name`, `template_vars`,
@@ -73,7 +74,7 @@ export function renderTemplate(t: Pick<TemplateRow, 'name' | 'title' | 'content'
 }
 
 /** Looks like an email or a phone number, rather than a user id. */
-export const isAddress = (recipient: string): boolean => recipient.includes('@') || /^\+?[0-9][0-9 -]{5,19}$/.test(recipient);
+const isAddress = (recipient: string): boolean => recipient.includes('@') || /^\+?[0-9][0-9 -]{5,19}$/.test(recipient);
 
 /**
  * A seed-1 `recipient`: a user id, or the email or phone of a known
@@ -81,11 +82,7 @@ export const isAddress = (recipient: string): boolean => recipient.includes('@')
  * straight to that address (see toDirectSend).
  */
 export async function resolveRecipient(em: EntityManager, tenant: string, recipient: string): Promise<string | null> {
-  const [row] = await em.execute<Array<{ user_id: string }>>(
-    `select user_id from recipients where tenant = ? and (user_id = ? or lower(email) = lower(?) or phone = ?)
-     order by (user_id = ?) desc limit 1`,
-    [tenant, recipient, recipient, recipient, recipient],
-  );
+  const row = await findRecipientByAddress(em, tenant, recipient);
   if (row) return row.user_id;
   return isAddress(recipient) ? null : recipient;
 }

@@ -26,8 +26,10 @@ export interface DispatchDeps {
 export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Promise<void> {
   const live = rows.filter((r) => r.seq != null);
   // grouped notifications (issue #5): the frame says how big the group is and which toast it replaces
-  const groups = await groupCounts(deps.orm.em.fork(), live);
-  const except = await exclusionsOf(deps.orm.em.fork(), live);
+  const em = deps.orm.em.fork();
+  const groups = await groupCounts(em, live);
+  // members a schedule_local send split off (src/domain/exclusions.ts): read once, for the frames and the deliveries
+  const except = await exclusionsOf(em, live);
   await publishEvents(
     deps.redis,
     deps.prefix,
@@ -40,5 +42,5 @@ export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Pro
     })),
   );
   // external channels (issue #4): one delivery record and one channel job per (recipient, channel)
-  await planDeliveries({ em: deps.orm.em.fork(), queues: deliveryQueuesOn(deps.redis, deps.prefix), logger: deps.logger }, rows);
+  await planDeliveries({ em, queues: deliveryQueuesOn(deps.redis, deps.prefix), logger: deps.logger }, rows, except);
 }
