@@ -1,7 +1,6 @@
 /** The retention purge walks the primary key: every id minted before the cutoff sorts below uuidv7Floor(cutoff). */
 import { expect, test } from 'vitest';
-import { newId } from '../src/domain/ids.js';
-import { uuidv7Floor } from '../workers/processors/maintenance.js';
+import { newId, uuidv7Floor } from '../src/domain/ids.js';
 
 test('ids minted before a time sort below its floor, ids minted at or after it do not', () => {
   const cutoff = new Date('2026-08-24T03:17:00.123Z');

@@ -8,6 +8,7 @@ import { ConflictError, NotFoundError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { publishEvents } from '../realtime/events.js';
 import { deliveryJobId } from './deliveries.js';
+import { uuidv7Time } from './ids.js';
 import { RETURNING } from './ingest.js';
 import { presentRow, type NotificationJson, type StoredRow } from './present.js';
 
@@ -70,7 +71,7 @@ const JUST_SENT_MS = 60_000;
  * notification the caller just created.
  */
 async function storing(deps: RecallDeps, who: Sender, id: string, timeoutMs = 3000): Promise<boolean> {
-  const created = parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+  const created = uuidv7Time(id);
   if (!(Math.abs(Date.now() - created) < JUST_SENT_MS)) return false;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

@@ -8,20 +8,12 @@ import type { Orm } from '../../src/db/orm.js';
 import { deliveryJobId } from '../../src/domain/deliveries.js';
 import { deliveryJob, messageOf } from '../../src/domain/deliveries-plan.js';
 import type { StoredRow } from '../../src/domain/present.js';
+import { uuidv7Floor } from '../../src/domain/ids.js';
 import type { Logger } from '../../src/logger.js';
 import type { Scope } from './reconcile.js';
 
 /** Rows deleted per statement, so a large purge never holds long locks. */
 const PURGE_BATCH = 5000;
-
-/**
- * The smallest UUIDv7 of a millisecond: every id minted (src/domain/ids.ts)
- * before `at` sorts below it.
- */
-export function uuidv7Floor(at: Date): string {
-  const h = Math.max(0, at.getTime()).toString(16).padStart(12, '0');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-0000-0000-000000000000`;
-}
 
 /**
  * Retention: notifications created more than `days` ago go, with their
