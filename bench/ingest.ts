@@ -15,7 +15,7 @@ import pg from 'pg';
 import { signToken } from '../src/auth/jwt.js';
 import { migrate } from '../src/db/orm.js';
 import { bareBullmq } from './lib/bullmq-baseline.js';
-import { createClient } from './lib/http-client.js';
+import { createRawClient } from './lib/raw-http.js';
 import { freePort, startRole, stopRole, waitHttp } from './lib/processes.js';
 
 const SINGLE = Number(process.env.SINGLE ?? 20_000);
@@ -63,7 +63,7 @@ async function main() {
   await waitHttp(`${base}/health`);
   const token = await signToken(SECRET, { sub: 'bench-service', tenant, scope: 'notify:send' });
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-  const client = createClient(base);
+  const client = createRawClient(base);
   const body = (i: number) => ({ title: `bench ${i}`, content: '您的订单已确认,预计30分钟送达', user_id: `user-${i % 5000}`, metadata: { order_id: `o-${i}` } });
 
   // warm up: JIT, connection pools
