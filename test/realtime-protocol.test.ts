@@ -57,6 +57,26 @@ test('both paths accept a token; the welcome frame carries server time and unrea
   }
 });
 
+test("the welcome's cursor is the newest notification still in the inbox; read ones count as read", async () => {
+  const user = uniq('u');
+  const token = await h.token({ sub: user });
+  const empty = await connect(`${node.url()}?token=${token}`);
+  expect(empty.events('welcome')[0]).toMatchObject({ unread_count: 0, cursor: '0' });
+  empty.close();
+
+  const [first, second, third] = [await send({ user_id: user }), await send({ user_id: user }), await send({ user_id: user })];
+  await waitFor(async () => (await h.request('GET', '/api/v1/notifications/unread-count', { token })).body.unread_count === 3);
+  const { body } = await h.request('GET', '/api/v1/notifications?limit=10', { token });
+  const cursorOf = (id: string) => body.notifications.find((n: any) => n.id === id).cursor as string;
+  expect((await h.request('PUT', `/api/v1/notifications/${first}/read`, { token })).status).toBe(200);
+  expect((await h.request('DELETE', `/api/v1/notifications/${third}`, { token })).status).toBe(200);
+
+  const c = await connect(`${node.url()}?token=${token}`);
+  // third is deleted, so second is the newest; first is read, so only second is unread
+  expect(c.events('welcome')[0]).toMatchObject({ unread_count: 1, cursor: cursorOf(second) });
+  c.close();
+});
+
 test("text ping is answered pong (seed 1's client); JSON ping gets a pong event; junk gets an error event", async () => {
   const c = await connect(`${node.url()}?token=${await h.token({ sub: uniq('u') })}`);
   c.send('ping');

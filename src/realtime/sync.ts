@@ -1,5 +1,5 @@
 import type { Orm } from '../db/orm.js';
-import { listInbox, unreadCount } from '../domain/inbox.js';
+import { inboxHead, listInbox } from '../domain/inbox.js';
 import type { Logger } from '../logger.js';
 import { compareCursors, type Conn } from './conn.js';
 
@@ -41,11 +41,8 @@ export async function syncConnection(deps: SyncDeps, hooks: SyncHooks, conn: Con
   const em = deps.orm.em.fork();
   let welcome: Record<string, unknown>;
   try {
-    const [unread, latest] = await Promise.all([
-      unreadCount(em, conn.who),
-      listInbox(em, conn.who, {}, { limit: 1, offset: 0, order: 'desc', withTotal: false }),
-    ]);
-    welcome = { unread_count: unread, cursor: latest.rows[0]?.cursor ?? '0' };
+    const head = await inboxHead(em, conn.who);
+    welcome = { unread_count: head.unread, cursor: head.cursor };
   } catch (err) {
     deps.logger.warn({ err, user: conn.who.sub }, 'welcome: could not read the inbox');
     if (conn.since) return hooks.fail(conn, 1011, 'inbox unavailable, retry later');
