@@ -145,7 +145,7 @@ export async function inboxHead(em: EntityManager, who: Reader): Promise<{ unrea
   const [row] = await read<Array<{ unread: string; cursor: string | null }>>(em,
     `select count(*) filter (where r.read_at is null) as unread, max(n.seq)::text as cursor
      from notifications n ${JOIN_RECEIPT}
-     where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null`,
+     where n.tenant = ? and n.audience = any(?::text[]) and ${conditions({}).sql}`,
     bind([who.sub, who.tenant, audiencesOf(who)]),
   );
   return { unread: Number(row.unread), cursor: row.cursor ?? '0' };
