@@ -4,16 +4,29 @@
  * end of the current event-loop turn, so a lone caller waits for nothing).
  * Each caller's promise settles with its batch, so nobody is told "done"
  * before the batch holding their items is.
+ *
+ * `inFlight` caps how many flushes run at once (default: no cap). Items that
+ * arrive while the cap is reached wait for the next flush to end and then go
+ * together: group commit. An idle batcher flushes at once, a busy one sends
+ * bigger batches instead of more of them, so the cost per item falls as the
+ * load rises. A full batch (`max`) is flushed at once whatever the cap.
+ *
+ * `everyMs` spaces flushes: one starts at most every `everyMs`, and the
+ * first after a pause starts at once. Under a steady stream of single items
+ * each flush then carries what came in since the last one, so a lone item
+ * waits for nothing and a busy stream costs one flush per `everyMs`.
  */
 export class Batcher<T> {
   private items: T[] = [];
   private waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   private scheduled = false;
+  private running = 0;
+  private lastFlush = -Infinity;
   private timer?: NodeJS.Timeout;
 
   constructor(
     private readonly flushFn: (items: T[]) => Promise<void>,
-    private readonly opts: { max: number; waitMs: number },
+    private readonly opts: { max: number; waitMs: number; inFlight?: number; everyMs?: number },
   ) {}
 
   add(items: T[]): Promise<void> {
@@ -21,12 +34,18 @@ export class Batcher<T> {
       this.items.push(...items);
       this.waiters.push({ resolve, reject });
       if (this.items.length >= this.opts.max) this.flush();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        if (this.opts.waitMs > 0) this.timer = setTimeout(() => this.flush(), this.opts.waitMs);
-        else setImmediate(() => this.flush());
-      }
+      else this.schedule();
     });
+  }
+
+  private schedule(): void {
+    // at the cap, the flush that ends next schedules these items
+    if (this.scheduled || this.running >= (this.opts.inFlight ?? Infinity)) return;
+    this.scheduled = true;
+    const spacing = this.opts.everyMs ? this.lastFlush + this.opts.everyMs - performance.now() : 0;
+    const delay = Math.max(this.opts.waitMs, spacing);
+    if (delay > 0) this.timer = setTimeout(() => this.flush(), delay);
+    else setImmediate(() => this.flush());
   }
 
   private flush(): void {
@@ -37,9 +56,16 @@ export class Batcher<T> {
     const waiters = this.waiters;
     this.items = [];
     this.waiters = [];
-    this.flushFn(items).then(
-      () => waiters.forEach((w) => w.resolve()),
-      (err) => waiters.forEach((w) => w.reject(err)),
-    );
+    this.running++;
+    this.lastFlush = performance.now();
+    this.flushFn(items)
+      .then(
+        () => waiters.forEach((w) => w.resolve()),
+        (err) => waiters.forEach((w) => w.reject(err)),
+      )
+      .finally(() => {
+        this.running--;
+        if (this.waiters.length) this.schedule();
+      });
   }
 }

@@ -7,9 +7,6 @@ import { Redis, type RedisOptions } from 'ioredis';
  */
 export function producerConnection(url: string, extra: RedisOptions = {}): Redis {
   return new Redis(url, {
-    // Commands issued in the same event-loop turn (the rate-limit check and
-    // the enqueue of many concurrent requests) go out in one write.
-    enableAutoPipelining: true,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     connectTimeout: 2000,

@@ -9,6 +9,17 @@ import { QUEUE } from './names.js';
 /** A bulk send becomes jobs of at most this many notifications (one INSERT each). */
 export const INGEST_CHUNK = 500;
 
+/**
+ * Single sends start an ingest job at most this often (ms): a lone send is
+ * enqueued at once, a stream of them shares a job per interval. Each job
+ * costs the api, Redis and the worker about the same whatever it carries:
+ * at 1,000 sends/s on the benchmark machine, going from ~2 to ~5
+ * notifications per job took a fifth off the CPU each notification costs
+ * (api, worker, Redis and PostgreSQL together), and a machine with less to
+ * do answers sooner: bench/README.md.
+ */
+export const ENQUEUE_EVERY_MS = 5;
+
 export interface Producers {
   ingest: Queue<IngestJob>;
   close(): Promise<void>;
@@ -33,14 +44,15 @@ const batchers = new WeakMap<Queue<IngestJob>, Batcher<NotificationDraft>>();
 
 /**
  * Enqueues notifications for ingest and resolves once Redis holds them.
- * Calls made in the same event-loop turn (concurrent HTTP requests) share
- * jobs: a job costs the same few Redis scripts whether it carries one
- * notification or five hundred, so single sends under load cost about what
- * bulk sends do. A lone call is flushed at once.
+ * Concurrent calls share jobs: a job costs the same few Redis scripts
+ * whether it carries one notification or five hundred, so single sends
+ * under load cost about what bulk sends do. A lone call is flushed at once;
+ * after that, calls wait for the next flush, at most ENQUEUE_EVERY_MS later
+ * and never while one add is still on its way to Redis.
  */
 export function enqueueNotifications(queue: Queue<IngestJob>, drafts: NotificationDraft[]): Promise<void> {
   let batcher = batchers.get(queue);
-  if (!batcher) batchers.set(queue, (batcher = new Batcher((items) => addNotificationJobs(queue, items), { max: INGEST_CHUNK, waitMs: 0 })));
+  if (!batcher) batchers.set(queue, (batcher = new Batcher((items) => addNotificationJobs(queue, items), { max: INGEST_CHUNK, waitMs: 0, everyMs: ENQUEUE_EVERY_MS, inFlight: 1 })));
   return batcher.add(drafts);
 }
 

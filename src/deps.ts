@@ -19,6 +19,9 @@ export async function buildApiDeps(config: Config, logger: Logger, life: Lifecyc
   const redis = producerConnection(config.REDIS_URL);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   life.add('redis', () => redis.quit());
+  const rateLimitRedis = producerConnection(config.REDIS_URL, { enableAutoPipelining: true, connectionName: 'herald-api-ratelimit' });
+  rateLimitRedis.on('error', () => undefined); // the main connection logs outages
+  life.add('redis-ratelimit', () => rateLimitRedis.quit());
   const producers = createProducers(redis, config.QUEUE_PREFIX);
   life.add('queues', () => producers.close());
   return {
@@ -26,6 +29,7 @@ export async function buildApiDeps(config: Config, logger: Logger, life: Lifecyc
     logger,
     orm,
     redis,
+    rateLimitRedis,
     queues: { ingest: producers.ingest },
     verifier: createVerifier({ secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL }),
   };

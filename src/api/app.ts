@@ -40,7 +40,7 @@ export function createApp(deps: ApiDeps) {
   const v1 = new Hono<ApiEnv>();
   v1.use('*', bearerAuth(deps.verifier));
   // after bearerAuth: the bucket is the token's subject
-  v1.use('*', rateLimit({ redis: deps.redis, prefix: deps.config.QUEUE_PREFIX, limits: rateLimitsFrom(deps.config) }));
+  v1.use('*', rateLimit({ redis: deps.rateLimitRedis ?? deps.redis, prefix: deps.config.QUEUE_PREFIX, limits: rateLimitsFrom(deps.config) }));
   v1.use('*', bodyLimit(MAX_BODY_BYTES));
   // Order matters: Hono tries routes in registration order, and the inbox's
   // GET /notifications/:id would swallow any static GET /notifications/<word>

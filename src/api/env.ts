@@ -13,6 +13,12 @@ export interface ApiDeps {
   orm: Orm;
   /** producer connection: fails fast when Redis is away */
   redis: Redis;
+  /**
+   * The rate limiter's connection (default: `redis`). Its own, so that its
+   * auto-pipelines stay cheap: ioredis copies every script defined on a
+   * connection into each pipeline it makes, and BullMQ defines dozens.
+   */
+  rateLimitRedis?: Redis;
   queues: { ingest: Queue<IngestJob> };
   verifier: Verifier;
 }

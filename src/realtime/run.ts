@@ -10,7 +10,8 @@ import { startRealtimeNode, type RealtimeNode } from './node.js';
 export async function runRealtimeNode(config: Config, logger: Logger, life: Lifecycle): Promise<RealtimeNode> {
   const orm = await openOrm({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, logger });
   life.add('postgres', () => orm.close());
-  const redis = producerConnection(config.REDIS_URL);
+  // many sockets' commands in one event-loop turn (a connect storm) go out in one write
+  const redis = producerConnection(config.REDIS_URL, { enableAutoPipelining: true });
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   life.add('redis', () => redis.quit());
   const subscriber = workerConnection(config.REDIS_URL, { connectionName: 'herald-realtime' });
