@@ -37,7 +37,7 @@ const schema = z.object({
   INGEST_CONCURRENCY: int(100, 1),
   /** ingest worker: most notifications written by one INSERT (default 1000) */
   INGEST_BATCH_MAX: int(1000, 1),
-  /** ingest worker: how long a batch waits to fill, in ms (default 2) */
+  /** ingest worker: INSERTs start at most this often, in ms, the first after a pause at once (default 2) */
   INGEST_BATCH_WAIT_MS: int(2, 0),
   RATE_LIMIT_USER_PER_MIN: int(100, 1),
   RATE_LIMIT_SERVICE_PER_MIN: int(60000, 1),

@@ -11,7 +11,7 @@ export type IngestDeps = DispatchDeps;
 export interface IngestOptions {
   /** most notifications per INSERT (default 1000) */
   batchMax?: number;
-  /** ms a batch waits for more jobs (default 2) */
+  /** INSERTs start at most this often, in ms; the first after a pause at once (default 2) */
   batchWaitMs?: number;
 }
 
@@ -27,7 +27,8 @@ export async function ingestBatch(deps: IngestDeps, drafts: NotificationDraft[])
 export function createIngestProcessor(deps: IngestDeps, opts: IngestOptions = {}) {
   const batcher = new Batcher<NotificationDraft>((drafts) => ingestBatch(deps, drafts), {
     max: opts.batchMax ?? 1000,
-    waitMs: opts.batchWaitMs ?? 2,
+    waitMs: 0,
+    everyMs: opts.batchWaitMs ?? 2,
   });
   const fire = createFireProcessor(deps, { batchMax: opts.batchMax, batchWaitMs: opts.batchWaitMs });
   return async (job: Job<IngestJob>): Promise<IngestResult> => {
