@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { SignJWT, jwtVerify, createRemoteJWKSet, decodeProtectedHeader, type JWTPayload } from 'jose';
 
 /** Who is calling, as the token says. */
@@ -13,6 +14,13 @@ export const SCOPES = { send: 'notify:send', templatesWrite: 'templates:write', 
 
 export interface Verifier {
   verify(token: string): Promise<Principal>;
+  /**
+   * The same check without waiting, where one is possible: a principal, or
+   * InvalidTokenError thrown, or undefined when the token needs the JWKS
+   * (call verify). The realtime node upgrades a socket inside uWS's upgrade
+   * callback this way (src/realtime/node.ts).
+   */
+  verifySync?(token: string): Principal | undefined;
 }
 
 export class InvalidTokenError extends Error {
@@ -48,11 +56,31 @@ export function createVerifier(opts: { secret: string; jwksUrl?: string; cacheSi
   const jwks = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl)) : undefined;
   const cacheSize = opts.cacheSize ?? 10_000;
   const cache = new Map<string, { principal: Principal; expiresAt: number }>();
+  const cached = (token: string) => {
+    const hit = cache.get(token);
+    if (hit && hit.expiresAt > Date.now()) return hit.principal;
+    if (hit) cache.delete(token);
+    return undefined;
+  };
+  const remember = (token: string, payload: JWTPayload, principal: Principal) => {
+    if (!payload.exp) return;
+    if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
+    cache.set(token, { principal, expiresAt: payload.exp * 1000 });
+  };
+  const secret = Buffer.from(opts.secret);
   return {
+    verifySync(token) {
+      const hit = cached(token);
+      if (hit) return hit;
+      const payload = verifyHs256(token, secret, !jwks);
+      if (!payload) return undefined;
+      const principal = principalFromClaims(payload);
+      remember(token, payload, principal);
+      return principal;
+    },
     async verify(token) {
-      const hit = cache.get(token);
-      if (hit && hit.expiresAt > Date.now()) return hit.principal;
-      if (hit) cache.delete(token);
+      const hit = cached(token);
+      if (hit) return hit;
       try {
         const alg = decodeProtectedHeader(token).alg;
         const { payload } =
@@ -60,10 +88,7 @@ export function createVerifier(opts: { secret: string; jwksUrl?: string; cacheSi
             ? await jwtVerify(token, await key, { algorithms: ['HS256'] })
             : await jwtVerify(token, jwks, { algorithms: ['RS256', 'ES256'] });
         const principal = principalFromClaims(payload);
-        if (payload.exp) {
-          if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
-          cache.set(token, { principal, expiresAt: payload.exp * 1000 });
-        }
+        remember(token, payload, principal);
         return principal;
       } catch (err) {
         if (err instanceof InvalidTokenError) throw err;
@@ -71,6 +96,45 @@ export function createVerifier(opts: { secret: string; jwksUrl?: string; cacheSi
       }
     },
   };
+}
+
+const fail = (why: string): never => {
+  throw new InvalidTokenError(why);
+};
+
+function decodePart(part: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+  } catch {
+    return fail('Invalid Compact JWS');
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return fail('Invalid Compact JWS');
+  return value as Record<string, unknown>;
+}
+
+/**
+ * An HS256 token checked as jose's jwtVerify checks it (signature, `crit`,
+ * exp, nbf, iat types; no clock tolerance), without a promise. Returns its
+ * claims; undefined for another algorithm when `hs256Only` is false (a JWKS
+ * token); throws InvalidTokenError when the token is not valid.
+ */
+export function verifyHs256(token: string, secret: Buffer, hs256Only: boolean): JWTPayload | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return fail('Invalid Compact JWS');
+  const header = decodePart(parts[0]);
+  if (header.alg !== 'HS256') return hs256Only || typeof header.alg !== 'string' ? fail('"alg" (Algorithm) Header Parameter value not allowed') : undefined;
+  if (header.crit !== undefined) fail('Extension Header Parameter "crit" is not recognized');
+  const expected = createHmac('sha256', secret).update(`${parts[0]}.${parts[1]}`).digest();
+  const signature = Buffer.from(parts[2], 'base64url');
+  if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) fail('signature verification failed');
+  const claims = decodePart(parts[1]) as JWTPayload;
+  const now = Math.floor(Date.now() / 1000);
+  for (const claim of ['exp', 'nbf', 'iat'] as const)
+    if (claims[claim] !== undefined && typeof claims[claim] !== 'number') fail(`"${claim}" claim must be a number`);
+  if (claims.exp !== undefined && claims.exp <= now) fail('"exp" claim timestamp check failed');
+  if (claims.nbf !== undefined && claims.nbf > now) fail('"nbf" claim timestamp check failed');
+  return claims;
 }
 
 export interface TokenClaims {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { whenReady } from '../../queues/connection.js';
-import type { Verifier } from '../auth/jwt.js';
+import type { Principal, Verifier } from '../auth/jwt.js';
 import type { Orm } from '../db/orm.js';
 import { audiencesOf, topicOf } from '../domain/audience.js';
 import { isUuid } from '../domain/ids.js';
@@ -232,6 +232,21 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     conn.seam = null;
   };
 
+  const newConn = (who: Principal, since: string | null): Conn => ({
+    id: (nextConn++).toString(36),
+    who: { sub: who.sub, tenant: who.tenant, roles: who.roles, stores: who.stores },
+    topics: audiencesOf(who).map((a) => topicOf(who.tenant, a)),
+    since,
+    state: 'sync',
+    buffered: [],
+    seam: null,
+    lastSeen: 0,
+    lastPing: 0,
+    ws: null,
+    onDrain: null,
+    sweepIndex: -1,
+  });
+
   const hooks: SyncHooks = {
     send: (conn, frame) => (conn.ws ? conn.ws.send(frame, false) !== 2 : false),
     bufferedAmount: (conn) => conn.ws?.getBufferedAmount() ?? 0,
@@ -270,33 +285,32 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
       const parsed = readUpgrade(req);
       if (!parsed.ok) return sendProblem(res, parsed.status, parsed.title, parsed.detail, parsed.errors);
       const { token, since, key, protocol, extensions } = parsed.value;
+      const unauthorized = () => sendProblem(res, 401, 'Unauthorized', 'The token is invalid or expired.');
+      const accept = (who: Principal) => {
+        if (closing) return sendProblem(res, 503, 'Service Unavailable', 'This realtime node is shutting down; connect again.');
+        res.upgrade(newConn(who, since), key, protocol, extensions, context);
+      };
+      // Upgrade inside this callback whenever the token can be checked at once (HS256, or a token already
+      // verified): this uWS build (20.30.0) can close a socket upgraded later, from a promise, right after
+      // its open (uNetworking/uWebSockets#1929: cork() misreads the reallocated socket), and the client sees
+      // 1006 without a welcome. Only JWKS tokens still wait for their keys.
+      let who: Principal | undefined;
+      try {
+        who = deps.verifier.verifySync?.(token);
+      } catch {
+        return unauthorized();
+      }
+      if (who) return accept(who);
       let aborted = false;
       res.onAborted(() => {
         aborted = true;
       });
       deps.verifier.verify(token).then(
-        (who) => {
-          if (aborted) return;
-          if (closing) return sendProblem(res, 503, 'Service Unavailable', 'This realtime node is shutting down; connect again.');
-          const audiences = audiencesOf(who);
-          const conn: Conn = {
-            id: (nextConn++).toString(36),
-            who: { sub: who.sub, tenant: who.tenant, roles: who.roles, stores: who.stores },
-            topics: audiences.map((a) => topicOf(who.tenant, a)),
-            since,
-            state: 'sync',
-            buffered: [],
-            seam: null,
-            lastSeen: 0,
-            lastPing: 0,
-            ws: null,
-            onDrain: null,
-            sweepIndex: -1,
-          };
-          res.cork(() => res.upgrade(conn, key, protocol, extensions, context));
+        (verified) => {
+          if (!aborted) res.cork(() => accept(verified));
         },
         () => {
-          if (!aborted) sendProblem(res, 401, 'Unauthorized', 'The token is invalid or expired.');
+          if (!aborted) unauthorized();
         },
       );
     },
