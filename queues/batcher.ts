@@ -1,7 +1,7 @@
 /**
  * Gathers items handed in by concurrent callers and flushes them together:
- * when `max` items wait, or `waitMs` after the first one arrived (0: at the
- * end of the current event-loop turn, so a lone caller waits for nothing).
+ * when `max` items wait, or at the end of the current event-loop turn (so a
+ * lone caller waits for nothing), later when `everyMs` or `inFlight` say so.
  * Each caller's promise settles with its batch, so nobody is told "done"
  * before the batch holding their items is.
  *
@@ -26,7 +26,7 @@ export class Batcher<T> {
 
   constructor(
     private readonly flushFn: (items: T[]) => Promise<void>,
-    private readonly opts: { max: number; waitMs: number; inFlight?: number; everyMs?: number },
+    private readonly opts: { max: number; inFlight?: number; everyMs?: number },
   ) {}
 
   add(items: T[]): Promise<void> {
@@ -42,8 +42,7 @@ export class Batcher<T> {
     // at the cap, the flush that ends next schedules these items
     if (this.scheduled || this.running >= (this.opts.inFlight ?? Infinity)) return;
     this.scheduled = true;
-    const spacing = this.opts.everyMs ? this.lastFlush + this.opts.everyMs - performance.now() : 0;
-    const delay = Math.max(this.opts.waitMs, spacing);
+    const delay = this.opts.everyMs ? this.lastFlush + this.opts.everyMs - performance.now() : 0;
     if (delay > 0) this.timer = setTimeout(() => this.flush(), delay);
     else setImmediate(() => this.flush());
   }

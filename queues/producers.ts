@@ -52,7 +52,7 @@ const batchers = new WeakMap<Queue<IngestJob>, Batcher<NotificationDraft>>();
  */
 export function enqueueNotifications(queue: Queue<IngestJob>, drafts: NotificationDraft[]): Promise<void> {
   let batcher = batchers.get(queue);
-  if (!batcher) batchers.set(queue, (batcher = new Batcher((items) => addNotificationJobs(queue, items), { max: INGEST_CHUNK, waitMs: 0, everyMs: ENQUEUE_EVERY_MS, inFlight: 1 })));
+  if (!batcher) batchers.set(queue, (batcher = new Batcher((items) => addNotificationJobs(queue, items), { max: INGEST_CHUNK, everyMs: ENQUEUE_EVERY_MS, inFlight: 1 })));
   return batcher.add(drafts);
 }
 

@@ -17,7 +17,7 @@ function recorder() {
 
 test('items added in one event-loop turn go as one batch, and each caller settles with it', async () => {
   const r = recorder();
-  const b = new Batcher(r.flushFn, { max: 100, waitMs: 0 });
+  const b = new Batcher(r.flushFn, { max: 100 });
   let settled = 0;
   const calls = [b.add([1]), b.add([2, 3]), b.add([4])].map((p) => p.then(() => settled++));
   await sleep(5);
@@ -30,7 +30,7 @@ test('items added in one event-loop turn go as one batch, and each caller settle
 
 test('a full batch is flushed at once, before the turn ends', () => {
   const r = recorder();
-  const b = new Batcher(r.flushFn, { max: 3, waitMs: 1000, inFlight: 1 });
+  const b = new Batcher(r.flushFn, { max: 3, inFlight: 1 });
   void b.add([1, 2]);
   expect(r.batches).toEqual([]);
   void b.add([3]);
@@ -42,7 +42,7 @@ test('a full batch is flushed at once, before the turn ends', () => {
 
 test('inFlight: items that come while a flush runs wait for it and then go together', async () => {
   const r = recorder();
-  const b = new Batcher(r.flushFn, { max: 100, waitMs: 0, inFlight: 1 });
+  const b = new Batcher(r.flushFn, { max: 100, inFlight: 1 });
   const first = b.add([1]);
   await sleep(5);
   expect(r.batches).toEqual([[1]]);
@@ -61,7 +61,7 @@ test('inFlight: items that come while a flush runs wait for it and then go toget
 
 test('without a cap, flushes overlap', async () => {
   const r = recorder();
-  const b = new Batcher(r.flushFn, { max: 100, waitMs: 0 });
+  const b = new Batcher(r.flushFn, { max: 100 });
   void b.add([1]);
   await sleep(5);
   void b.add([2]);
@@ -71,7 +71,7 @@ test('without a cap, flushes overlap', async () => {
 
 test('everyMs: the first item after a pause goes at once, the stream after it once per interval', async () => {
   const flushedAt: Array<{ items: number[]; at: number }> = [];
-  const b = new Batcher<number>(async (items) => void flushedAt.push({ items, at: performance.now() }), { max: 1000, waitMs: 0, everyMs: 50 });
+  const b = new Batcher<number>(async (items) => void flushedAt.push({ items, at: performance.now() }), { max: 1000, everyMs: 50 });
   const t0 = performance.now();
   await b.add([0]);
   expect(flushedAt[0].at - t0).toBeLessThan(20);
@@ -96,7 +96,7 @@ test('everyMs: the first item after a pause goes at once, the stream after it on
 
 test('a failed flush rejects every caller in it, and the batcher goes on', async () => {
   const r = recorder();
-  const b = new Batcher(r.flushFn, { max: 100, waitMs: 0, inFlight: 1 });
+  const b = new Batcher(r.flushFn, { max: 100, inFlight: 1 });
   const failing = [b.add([1]), b.add([2])];
   await sleep(5);
   const queued = b.add([3]);

@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { SignJWT, jwtVerify, createRemoteJWKSet, decodeProtectedHeader, type JWTPayload } from 'jose';
+import { SignJWT, jwtVerify, createRemoteJWKSet, type JWTPayload } from 'jose';
 
 /** Who is calling, as the token says. */
 export interface Principal {
@@ -50,9 +50,6 @@ export function principalFromClaims(claims: JWTPayload): Principal {
  * the request. At most `cacheSize` tokens (default 10,000) are kept.
  */
 export function createVerifier(opts: { secret: string; jwksUrl?: string; cacheSize?: number }): Verifier {
-  // imported once: given the raw secret, jose imports it again on every verify (about a third of a new token's check)
-  const key = crypto.subtle.importKey('raw', new TextEncoder().encode(opts.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-  key.catch(() => undefined); // a bad secret fails each verify (401), not the process
   const jwks = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl)) : undefined;
   const cacheSize = opts.cacheSize ?? 10_000;
   const cache = new Map<string, { principal: Principal; expiresAt: number }>();
@@ -68,25 +65,23 @@ export function createVerifier(opts: { secret: string; jwksUrl?: string; cacheSi
     cache.set(token, { principal, expiresAt: payload.exp * 1000 });
   };
   const secret = Buffer.from(opts.secret);
+  const verifySync = (token: string): Principal | undefined => {
+    const hit = cached(token);
+    if (hit) return hit;
+    const payload = verifyHs256(token, secret, !jwks);
+    if (!payload) return undefined;
+    const principal = principalFromClaims(payload);
+    remember(token, payload, principal);
+    return principal;
+  };
   return {
-    verifySync(token) {
-      const hit = cached(token);
-      if (hit) return hit;
-      const payload = verifyHs256(token, secret, !jwks);
-      if (!payload) return undefined;
-      const principal = principalFromClaims(payload);
-      remember(token, payload, principal);
-      return principal;
-    },
+    verifySync,
     async verify(token) {
-      const hit = cached(token);
-      if (hit) return hit;
+      // HS256 (and every cached token) is checked without jose: see verifyHs256
+      const now = verifySync(token);
+      if (now) return now;
       try {
-        const alg = decodeProtectedHeader(token).alg;
-        const { payload } =
-          alg === 'HS256' || !jwks
-            ? await jwtVerify(token, await key, { algorithms: ['HS256'] })
-            : await jwtVerify(token, jwks, { algorithms: ['RS256', 'ES256'] });
+        const { payload } = await jwtVerify(token, jwks!, { algorithms: ['RS256', 'ES256'] });
         const principal = principalFromClaims(payload);
         remember(token, payload, principal);
         return principal;
@@ -115,7 +110,8 @@ function decodePart(part: string): Record<string, unknown> {
 
 /**
  * An HS256 token checked as jose's jwtVerify checks it (signature, `crit`,
- * exp, nbf, iat types; no clock tolerance), without a promise. Returns its
+ * exp, nbf, iat types; no clock tolerance; test/auth-sync.test.ts holds the
+ * two to the same answers), without a promise or a WebCrypto key import. Returns its
  * claims; undefined for another algorithm when `hs256Only` is false (a JWKS
  * token); throws InvalidTokenError when the token is not valid.
  */

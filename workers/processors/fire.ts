@@ -20,7 +20,7 @@ export class NotStoredYetError extends Error {
  */
 export function createFireProcessor(deps: DispatchDeps, opts: { batchMax?: number; batchWaitMs?: number } = {}) {
   const missing = new Set<string>();
-  const batcher = new Batcher<FireRequest>((reqs) => fireBatch(deps, reqs, missing), { max: opts.batchMax ?? 1000, waitMs: 0, everyMs: opts.batchWaitMs ?? 2 });
+  const batcher = new Batcher<FireRequest>((reqs) => fireBatch(deps, reqs, missing), { max: opts.batchMax ?? 1000, everyMs: opts.batchWaitMs ?? 2 });
   return async function fire(req: FireRequest): Promise<IngestResult> {
     await batcher.add([req]);
     const notStored = req.ids.filter((id) => missing.delete(id));

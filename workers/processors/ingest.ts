@@ -27,7 +27,6 @@ export async function ingestBatch(deps: IngestDeps, drafts: NotificationDraft[])
 export function createIngestProcessor(deps: IngestDeps, opts: IngestOptions = {}) {
   const batcher = new Batcher<NotificationDraft>((drafts) => ingestBatch(deps, drafts), {
     max: opts.batchMax ?? 1000,
-    waitMs: 0,
     everyMs: opts.batchWaitMs ?? 2,
   });
   const fire = createFireProcessor(deps, { batchMax: opts.batchMax, batchWaitMs: opts.batchWaitMs });
