@@ -19,9 +19,12 @@
  * Herald runs as real processes (api, ingest worker, realtime node) on a
  * benchmark database (herald_bench) and a fresh queue prefix. The node pings
  * every WS_PING_INTERVAL_MS (PING_MS: 10 s by default, 54 s in production) so heartbeats
- * run during (b). Sockets live in CLIENT_PROCS forked client processes
- * (bench/realtime-clients.ts): one process may open at most 20,000 files.
- * Latency is measured across processes with performance.timeOrigin + now().
+ * run during (b). Sockets live in CLIENT_PROCS client processes of
+ * bench/lib/ws-load.c, a C client built with the system's cc on first use:
+ * one process may open at most 20,000 files, and a Node client's CPU per
+ * frame, taken from the same two cores, was more than the fan-out it
+ * measured. Latency is measured across processes against the clients'
+ * CLOCK_REALTIME with performance.timeOrigin + now() (within ~0.2 ms of it).
  * POSTs go out through a bare keep-alive HTTP/1.1 client (bench/lib/raw-http.ts):
  * Node's http client cost this process ~20% of a core at 1,000/s, taken from
  * the api and the worker it measures on the same two cores.
@@ -38,6 +41,7 @@ import { topicOf } from '../src/domain/audience.js';
 import { encodeMessage, realtimeChannel } from '../src/realtime/events.js';
 import { migrate } from '../src/db/orm.js';
 import { createRawClient } from './lib/raw-http.js';
+import { buildWsLoad, startWsLoad, type WsLoad } from './lib/ws-load.js';
 import { freePort, startRole, stopRole, waitHttp } from './lib/processes.js';
 
 const SOCKETS = Number(process.env.SOCKETS ?? 19_000);
@@ -51,6 +55,8 @@ const BCAST_ROUNDS = Number(process.env.BCAST_ROUNDS ?? 5);
 /** the node's heartbeat interval (default 10 s, so every socket is pinged during (b); 54 s in production) */
 const PING_MS = Number(process.env.PING_MS ?? 10_000);
 const CLIENT_PROCS = Number(process.env.CLIENT_PROCS ?? 4);
+/** a client that just read frames looks again this many µs later (bench/lib/ws-load.ts; default 200) */
+const CLIENT_NAP_US = Number(process.env.CLIENT_NAP_US ?? 200);
 const WARMUP = Number(process.env.WARMUP ?? 2000);
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/herald_bench';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -69,14 +75,7 @@ const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc
 // ---------- client processes
 
 interface Reply {
-  connected?: number;
-  failed?: number;
-  latencies?: number[];
-  segments?: number[];
-  bcast?: Record<string, number[]>;
   mem?: NodeJS.MemoryUsage;
-  frames?: number;
-  open?: number;
 }
 
 function ask(child: ChildProcess, msg: object): Promise<Reply> {
@@ -86,33 +85,45 @@ function ask(child: ChildProcess, msg: object): Promise<Reply> {
   });
 }
 
-async function startClients(): Promise<ChildProcess[]> {
-  return Array.from({ length: CLIENT_PROCS }, () =>
-    fork('bench/realtime-clients.ts', [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
-  );
+function startClients(): WsLoad[] {
+  const binary = buildWsLoad();
+  return Array.from({ length: CLIENT_PROCS }, () => startWsLoad(binary, CLIENT_NAP_US));
 }
 
-async function connectAll(clients: ChildProcess[], urls: string[], waitWelcome: boolean) {
+async function connectAll(clients: WsLoad[], urls: string[], waitWelcome: boolean) {
   const per = Math.ceil(urls.length / clients.length);
   const replies = await Promise.all(
-    clients.map((c, i) =>
-      // a source address per client process: each has its own ~28k ephemeral ports
-      ask(c, { cmd: 'connect', urls: urls.slice(i * per, (i + 1) * per), localAddress: `127.0.0.${2 + i}`, waitWelcome }),
-    ),
+    // a source address per client process: each has its own ~28k ephemeral ports
+    clients.map((c, i) => c.connect(urls.slice(i * per, (i + 1) * per), `127.0.0.${2 + i}`, waitWelcome)),
   );
-  return { connected: sum(replies.map((r) => r.connected ?? 0)), failed: sum(replies.map((r) => r.failed ?? 0)) };
+  return { connected: sum(replies.map((r) => r.connected)), failed: sum(replies.map((r) => r.failed)) };
 }
 
-async function collect(clients: ChildProcess[]) {
-  const replies = await Promise.all(clients.map((c) => ask(c, { cmd: 'report' })));
+/**
+ * What the clients received since the last call. Frames carrying
+ * `metadata.bench_t0` give a latency (receive time − t0) and, for Herald's
+ * frames, its legs; with `bench_kind: 'bcast'` the receive time counts under
+ * the frame's `bench_id`.
+ */
+async function collect(clients: WsLoad[]) {
+  const reports = await Promise.all(clients.map((c) => c.report()));
+  const latencies: number[] = [];
+  /** for Herald frames: [POST → accepted (created_at), accepted → stored (sent_at), stored → frame] per frame */
+  const segments: number[] = [];
   const bcast: Record<string, number[]> = {};
-  for (const r of replies) for (const [id, times] of Object.entries(r.bcast ?? {})) (bcast[id] ??= []).push(...times);
-  return {
-    latencies: replies.flatMap((r) => r.latencies ?? []),
-    segments: replies.flatMap((r) => r.segments ?? []),
-    bcast,
-    open: sum(replies.map((r) => r.open ?? 0)),
-  };
+  for (const r of reports.flatMap((x) => x.records)) {
+    if (r.bench_kind === 'bcast') (bcast[r.bench_id] ??= []).push(r.t);
+    else if (r.bench_t0) {
+      const t0 = Number(r.bench_t0);
+      latencies.push(r.t - t0);
+      if (r.created_at && r.sent_at) {
+        const created = Date.parse(r.created_at);
+        const stored = Date.parse(r.sent_at);
+        segments.push(created - t0, stored - created, r.t - stored);
+      }
+    }
+  }
+  return { latencies, segments, bcast, open: sum(reports.map((r) => r.open)) };
 }
 
 // ---------- figures
@@ -172,7 +183,7 @@ interface Target {
 const memory = async (node: ChildProcess) => (await ask(node, { cmd: 'mem' })).mem!;
 
 /** RATE sends per second for SECONDS, then every frame's latency (waits up to 30 s for stragglers). */
-async function fixedRate(sender: Sender, clients: ChildProcess[], seconds = SECONDS): Promise<Latency> {
+async function fixedRate(sender: Sender, clients: WsLoad[], seconds = SECONDS): Promise<Latency> {
   let sent = 0;
   let accepted = 0;
   const pending: Array<Promise<void>> = [];
@@ -209,13 +220,13 @@ async function fixedRate(sender: Sender, clients: ChildProcess[], seconds = SECO
   };
 }
 
-async function measure(target: Target, clients: ChildProcess[]): Promise<Figures> {
+async function measure(target: Target, clients: WsLoad[]): Promise<Figures> {
   console.log(`\n[${target.name}] connecting ${SOCKETS} sockets…`);
   const urls: string[] = [];
   for (let i = 0; i < SOCKETS; i++) urls.push(await target.socketUrl(i));
   // warm up first (JIT, pools, heap growth), so the figure is what each further socket costs
   await connectAll(clients, urls.slice(0, Math.min(WARMUP, urls.length)), target.waitWelcome);
-  await Promise.all(clients.map((c) => ask(c, { cmd: 'close' })));
+  await Promise.all(clients.map((c) => c.close()));
   await sleep(3000);
   const before = await memory(target.node);
   const t = now();
@@ -258,14 +269,18 @@ async function measure(target: Target, clients: ChildProcess[]): Promise<Figures
     let times: number[] = [];
     const until = now() + 15_000;
     while (times.length < BCAST_SOCKETS && now() < until) {
-      await sleep(100);
+      // count first and fetch the records once they are all there: reading 10,000 records in this
+      // process while the broadcast is still being written takes CPU from the fan-out it measures
+      await sleep(20);
+      const waiting = sum(await Promise.all(clients.map((c) => c.pending())));
+      if (times.length + waiting < BCAST_SOCKETS && now() < until - 1000) continue;
       times = times.concat((await collect(clients)).bcast[id] ?? []);
     }
     bcast.push({ received: times.length, lastMs: Math.max(...times) - t0, firstMs: Math.min(...times) - t0 });
     console.log(`[${target.name}] broadcast ${round}: ${times.length}/${BCAST_SOCKETS}, first ${ms(Math.min(...times) - t0)}, last ${ms(Math.max(...times) - t0)}`);
   }
 
-  await Promise.all(clients.map((c) => ask(c, { cmd: 'close' })));
+  await Promise.all(clients.map((c) => c.close()));
   return { connected, failed, connectSeconds, bytesPerSocket, heapPerSocket, rawBytesPerSocket, latency, bcast };
 }
 
@@ -279,7 +294,7 @@ const forkNode = (entry: string, env: Record<string, string>) =>
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
 
-async function baseline(clients: ChildProcess[]): Promise<Figures> {
+async function baseline(clients: WsLoad[]): Promise<Figures> {
   const channel = `${prefix}:baseline`;
   const child = forkNode('bench/realtime-baseline-server.ts', { BASELINE_CHANNEL: channel, REDIS_URL });
   const port = await new Promise<number>((resolve) =>
@@ -310,7 +325,7 @@ async function baseline(clients: ChildProcess[]): Promise<Figures> {
   }
 }
 
-async function herald(clients: ChildProcess[]): Promise<Figures> {
+async function herald(clients: WsLoad[]): Promise<Figures> {
   await migrate({ url: DATABASE_URL });
   const [port, wsPort] = [await freePort(), await freePort()];
   const env = {
@@ -403,13 +418,13 @@ function report(base: Figures, mine: Figures) {
 }
 
 async function main() {
-  const clients = await startClients();
+  const clients = startClients();
   try {
     const base = await baseline(clients);
     const mine = await herald(clients);
     report(base, mine);
   } finally {
-    for (const c of clients) c.send({ cmd: 'exit' });
+    for (const c of clients) c.exit();
   }
 }
 

@@ -1,0 +1,122 @@
+/**
+ * The load client of bench/realtime: bench/lib/ws-load.c, built on first use
+ * with the system's C compiler into node_modules/.cache, run as a child
+ * process and driven over its stdin/stdout (the protocol is at the top of the
+ * C file). One process may open at most 20,000 files here, so the bench
+ * starts several.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const source = join(dirname(fileURLToPath(import.meta.url)), 'ws-load.c');
+const binary = join(process.cwd(), 'node_modules/.cache/herald-bench/ws-load');
+
+/** Compiles ws-load.c unless the binary is newer than it; returns the binary's path. */
+export function buildWsLoad(): string {
+  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
+  mkdirSync(dirname(binary), { recursive: true });
+  try {
+    execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-o', binary, source], { stdio: 'inherit' });
+  } catch (err) {
+    throw new Error(`bench/realtime builds its load client with a C compiler (cc, or CC=…): ${(err as Error).message}`);
+  }
+  return binary;
+}
+
+/** What the client keeps of a message marked "bench_" (values as the JSON has them, '' when absent). */
+export interface FrameRecord {
+  /** receive time, ms since the epoch (CLOCK_REALTIME, µs resolution) */
+  t: number;
+  bench_kind: string;
+  bench_id: string;
+  bench_t0: string;
+  created_at: string;
+  sent_at: string;
+}
+
+export interface Report {
+  /** sockets open now */
+  open: number;
+  /** messages received since the last report */
+  messages: number;
+  /** of those, the ones containing "bench_" */
+  records: FrameRecord[];
+}
+
+export interface WsLoad {
+  /** opens the sockets (bound to localAddress), 100 at a time; with waitWelcome one counts once its first message came */
+  connect(urls: string[], localAddress: string | null, waitWelcome: boolean): Promise<{ connected: number; failed: number }>;
+  /** what arrived since the last report */
+  report(): Promise<Report>;
+  /** how many records the next report holds (cheap: no records cross the pipe) */
+  pending(): Promise<number>;
+  /** closes every socket */
+  close(): Promise<void>;
+  exit(): void;
+}
+
+/**
+ * Starts one client process. napUs: after reading frames, the client sleeps
+ * this long before it looks again, so a burst is read in batches rather than
+ * waking the client per frame (the server paid for each wake-up on loopback);
+ * a receive time is then at most napUs late (default 0).
+ */
+export function startWsLoad(path = buildWsLoad(), napUs = 0): WsLoad {
+  const child = spawn(path, [String(napUs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const waiting: Array<(lines: string[]) => void> = [];
+  let report: string[] | null = null;
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (report) {
+      if (line !== 'end') return void report.push(line);
+      const lines = report;
+      report = null;
+      return waiting.shift()?.(lines);
+    }
+    if (line.startsWith('report ')) report = [line];
+    else waiting.shift()?.([line]);
+  });
+  child.on('exit', (code, signal) => {
+    for (const w of waiting.splice(0)) w([`exited ${code ?? signal}`]);
+  });
+  const ask = (command: string) =>
+    new Promise<string[]>((resolve) => {
+      waiting.push(resolve);
+      child.stdin.write(command + '\n');
+    });
+  const fields = (line: string, head: string) => {
+    if (!line.startsWith(head + ' ')) throw new Error(`ws-load answered "${line.slice(0, 80)}" instead of "${head} …"`);
+    return line.split(' ').slice(1).map(Number);
+  };
+
+  return {
+    async connect(urls, localAddress, waitWelcome) {
+      for (const url of urls) if (/\s/.test(url)) throw new Error(`a url with white space: ${url}`);
+      const [line] = await ask(`connect ${localAddress ?? '-'} ${waitWelcome ? 1 : 0} ${urls.join(' ')}`);
+      const [connected, failed] = fields(line, 'connected');
+      return { connected, failed };
+    },
+    async report() {
+      const [head, ...lines] = await ask('report');
+      const [open, messages] = fields(head, 'report');
+      const records = lines.map((l) => {
+        const [t, bench_kind, bench_id, bench_t0, created_at, sent_at] = l.split('\t');
+        return { t: Number(t), bench_kind, bench_id, bench_t0, created_at, sent_at };
+      });
+      return { open, messages, records };
+    },
+    async pending() {
+      const [line] = await ask('pending');
+      return fields(line, 'pending')[0];
+    },
+    async close() {
+      const [line] = await ask('close');
+      if (line !== 'closed') throw new Error(`ws-load answered "${line}" to close`);
+    },
+    exit() {
+      child.stdin.end('exit\n');
+    },
+  };
+}
