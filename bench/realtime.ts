@@ -32,7 +32,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
@@ -55,6 +55,8 @@ const BCAST_ROUNDS = Number(process.env.BCAST_ROUNDS ?? 5);
 /** the node's heartbeat interval (default 10 s, so every socket is pinged during (b); 54 s in production) */
 const PING_MS = Number(process.env.PING_MS ?? 10_000);
 const CLIENT_PROCS = Number(process.env.CLIENT_PROCS ?? 4);
+/** threads of the realtime node (WS_THREADS) and of the baseline server (default: the machine's cores) */
+const THREADS = Number(process.env.THREADS ?? availableParallelism());
 /** a client that just read frames looks again this many µs later (bench/lib/ws-load.ts; default 200) */
 const CLIENT_NAP_US = Number(process.env.CLIENT_NAP_US ?? 200);
 const WARMUP = Number(process.env.WARMUP ?? 2000);
@@ -296,7 +298,7 @@ const forkNode = (entry: string, env: Record<string, string>) =>
 
 async function baseline(clients: WsLoad[]): Promise<Figures> {
   const channel = `${prefix}:baseline`;
-  const child = forkNode('bench/realtime-baseline-server.ts', { BASELINE_CHANNEL: channel, REDIS_URL });
+  const child = forkNode('bench/realtime-baseline-server.ts', { BASELINE_CHANNEL: channel, REDIS_URL, BASELINE_THREADS: String(THREADS) });
   const port = await new Promise<number>((resolve) =>
     createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line).port)),
   );
@@ -339,6 +341,7 @@ async function herald(clients: WsLoad[]): Promise<Figures> {
     RATE_LIMIT_SERVICE_PER_MIN: '6000000',
     RATE_LIMIT_USER_PER_MIN: '6000000',
     WS_PING_INTERVAL_MS: String(PING_MS),
+    WS_THREADS: String(THREADS),
     WS_IDLE_TIMEOUT_MS: String(Math.max(30_000, PING_MS + 6000)),
   };
   const roles = [startRole('src/api/server.ts', env), startRole('workers/ingest.ts', env)];
@@ -392,7 +395,7 @@ async function herald(clients: WsLoad[]): Promise<Figures> {
 function report(base: Figures, mine: Figures) {
   const row = (label: string, a: string, b: string) => console.log(`${label.padEnd(46)}${a.padStart(18)}${b.padStart(18)}`);
   const lastOf = (f: Figures) => f.bcast.map((b) => b.lastMs).sort((x, y) => x - y);
-  console.log(`\n=== bench/realtime (${SOCKETS} sockets, ${RATE}/s × ${SECONDS} s, broadcast to ${BCAST_SOCKETS}) ===`);
+  console.log(`\n=== bench/realtime (${SOCKETS} sockets, ${RATE}/s × ${SECONDS} s, broadcast to ${BCAST_SOCKETS}, ${THREADS} thread(s) per server) ===`);
   row('', 'baseline', 'herald');
   row('(a) sockets connected (failed)', `${base.connected} (${base.failed})`, `${mine.connected} (${mine.failed})`);
   row('    connect time', `${base.connectSeconds.toFixed(1)} s`, `${mine.connectSeconds.toFixed(1)} s`);

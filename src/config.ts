@@ -57,6 +57,12 @@ const schema = z.object({
   WS_REPLAY_PAGE: int(500, 1),
   /** realtime: after a ?since= replay, live frames are checked against the replay's last cursor this long, in ms (default 5000) */
   WS_SEAM_GRACE_MS: int(5000, 0),
+  /**
+   * realtime: threads of one realtime process, each a node with its own sockets on WS_PORT; the kernel
+   * spreads new connections over them. One per core of the realtime host: a broadcast is one write per
+   * socket, and one thread writes on one core (default 1)
+   */
+  WS_THREADS: z.coerce.number().int().min(1).max(256).default(1),
 
   // --- Operations (issue #6)
   /** per-scope rate limits overriding the two above, e.g. `admin=600,templates:write=1000`; a token gets the highest of its scopes (default none) */

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { isMainThread, threadId } from 'node:worker_threads';
 import type { Redis } from 'ioredis';
 import { producerConnection } from '../queues/connection.js';
 import type { Config } from './config.js';
@@ -27,8 +28,8 @@ import { collectProcessMetrics, registry } from './metrics.js';
  * would read as a reset). Sum across processes in PromQL: `sum by (channel) (...)`.
  */
 
-/** This process's label value: unique per host and pid. */
-export const PROCESS_LABEL = `${hostname()}:${process.pid}`;
+/** This process's label value: unique per host and pid (and thread, for the threads of a realtime process). */
+export const PROCESS_LABEL = `${hostname()}:${process.pid}${isMainThread ? '' : `:t${threadId}`}`;
 
 export const metricsIndexKey = (prefix: string) => `${prefix}:metrics:processes`;
 export const metricsEntryKey = (prefix: string, processLabel: string) => `${prefix}:metrics:process:${processLabel}`;
@@ -60,8 +61,10 @@ export function startMetricsReporting(
   logger: Logger,
   life: Lifecycle,
   role: string,
+  /** false in all but one thread of a process: its process_* figures (CPU, memory, fds) are the whole process's (default true) */
+  processWide = true,
 ): MetricsReporter {
-  collectProcessMetrics(role);
+  collectProcessMetrics(role, processWide);
   registry.setDefaultLabels({ role, process: PROCESS_LABEL });
   const prefix = config.QUEUE_PREFIX;
   const interval = config.METRICS_PUSH_INTERVAL_MS;

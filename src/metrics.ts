@@ -49,12 +49,20 @@ export const deliveryDuration = new Histogram({
 });
 
 let defaultsOn = false;
-/** Node process metrics (CPU, memory, event loop lag), once per process. */
-export function collectProcessMetrics(role: string): void {
+/**
+ * Node process metrics (CPU, memory, event loop lag), once per process. In a
+ * worker thread the process_* ones (CPU, RSS, fds, start time) are still the
+ * whole process's: processWide = false leaves them to one thread so a sum
+ * over threads does not count the process twice (heap and event loop lag
+ * stay, being the thread's own).
+ */
+export function collectProcessMetrics(role: string, processWide = true): void {
   if (defaultsOn) return;
   defaultsOn = true;
   registry.setDefaultLabels({ role });
   collectDefaultMetrics({ register: registry });
+  if (processWide) return;
+  for (const m of registry.getMetricsAsArray()) if (m.name.startsWith('process_')) registry.removeSingleMetric(m.name);
 }
 
 /** BullMQ job processing time (active → completed or failed), per queue; recorded by observeJobs (src/metrics-jobs.ts). */

@@ -1,9 +1,13 @@
-/** Process entry: a realtime node (uWebSockets.js). Run as many as needed side by side. */
+/**
+ * Process entry: a realtime node (uWebSockets.js), on WS_THREADS threads.
+ * Run as many as needed side by side.
+ */
 import { loadConfigOrExit } from '../config.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import { startMetricsReporting } from '../metrics-report.js';
 import { runRealtimeNode } from './run.js';
+import { runRealtimeThreads } from './threads.js';
 import { UwsFallbackError, assertNative } from './uws.js';
 
 const config = loadConfigOrExit();
@@ -19,5 +23,16 @@ if (config.jwtSecretIsDefault) logger.warn('JWT_SECRET is not set: using the DEV
 const life = new Lifecycle(logger);
 life.handleSignals(config.SHUTDOWN_TIMEOUT_MS);
 
-await runRealtimeNode(config, logger, life);
-startMetricsReporting(config, logger, life, 'realtime');
+if (config.WS_THREADS > 1) {
+  try {
+    await runRealtimeThreads(config.WS_THREADS, config.WS_PORT, logger, life);
+  } catch (err) {
+    logger.fatal({ err }, 'realtime threads did not start');
+    await life.close();
+    await life.flushLogs();
+    process.exit(1);
+  }
+} else {
+  await runRealtimeNode(config, logger, life);
+  startMetricsReporting(config, logger, life, 'realtime');
+}
