@@ -25,9 +25,14 @@
  * frame, taken from the same two cores, was more than the fan-out it
  * measured. Latency is measured across processes against the clients'
  * CLOCK_REALTIME with performance.timeOrigin + now() (within ~0.2 ms of it).
- * POSTs go out through a bare keep-alive HTTP/1.1 client (bench/lib/raw-http.ts):
- * Node's http client cost this process ~20% of a core at 1,000/s, taken from
- * the api and the worker it measures on the same two cores.
+ * The fixed-rate POSTs go out from bench/lib/http-load.c (keep-alive, one
+ * request in flight per connection, bench_t0 stamped when each is due):
+ * Node's http client cost ~20% of a core at 1,000/s and a bare JS client
+ * (bench/lib/raw-http.ts, still used for the broadcasts) ~110-130 µs per
+ * request, taken from the api and the worker it measures on the same two
+ * cores; the C one ~50 µs.
+ * THREADS (default: the machine's cores) sets the node's WS_THREADS and the
+ * baseline server's threads alike.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -41,6 +46,7 @@ import { topicOf } from '../src/domain/audience.js';
 import { encodeMessage, realtimeChannel } from '../src/realtime/events.js';
 import { migrate } from '../src/db/orm.js';
 import { createRawClient } from './lib/raw-http.js';
+import { startHttpLoad, type HttpLoad } from './lib/http-load.js';
 import { buildWsLoad, startWsLoad, type WsLoad } from './lib/ws-load.js';
 import { freePort, startRole, stopRole, waitHttp } from './lib/processes.js';
 
@@ -169,8 +175,28 @@ interface Figures {
 
 interface Sender {
   label: string;
-  /** sends one personal notification for user i stamped t0; resolves true when accepted */
-  send(i: number, t0: number): Promise<boolean>;
+  /** sends `count` personal notifications at RATE/s, the n-th to user n % LAT_USERS stamped with its bench_t0; resolves with how many were accepted */
+  fire(count: number): Promise<number>;
+}
+
+/** A Sender from a function that sends one (paced in this process). */
+function paced(label: string, send: (i: number, t0: number) => Promise<boolean>): Sender {
+  return {
+    label,
+    async fire(total) {
+      let sent = 0;
+      let accepted = 0;
+      const pending: Array<Promise<void>> = [];
+      const started = now();
+      while (sent < total) {
+        const due = Math.min(total, Math.floor(((now() - started) / 1000) * RATE));
+        for (; sent < due; sent++) pending.push(send(sent % LAT_USERS, now()).then((ok) => void (ok && accepted++)));
+        await sleep(2);
+      }
+      await Promise.all(pending);
+      return accepted;
+    },
+  };
 }
 
 interface Target {
@@ -186,17 +212,7 @@ const memory = async (node: ChildProcess) => (await ask(node, { cmd: 'mem' })).m
 
 /** RATE sends per second for SECONDS, then every frame's latency (waits up to 30 s for stragglers). */
 async function fixedRate(sender: Sender, clients: WsLoad[], seconds = SECONDS): Promise<Latency> {
-  let sent = 0;
-  let accepted = 0;
-  const pending: Array<Promise<void>> = [];
-  const total = RATE * seconds;
-  const started = now();
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((now() - started) / 1000) * RATE));
-    for (; sent < due; sent++) pending.push(sender.send(sent % LAT_USERS, now()).then((ok) => void (ok && accepted++)));
-    await sleep(2);
-  }
-  await Promise.all(pending);
+  const accepted = await sender.fire(RATE * seconds);
   const latencies: number[] = [];
   const segs: number[] = [];
   const deadline = now() + 30_000;
@@ -312,10 +328,9 @@ async function baseline(clients: WsLoad[]): Promise<Figures> {
         waitWelcome: false,
         socketUrl: async (i) => `ws://127.0.0.1:${port}/?t=u${i}${i < BCAST_SOCKETS ? ',grp' : ''}`,
         senders: [
-          {
-            label: 'Redis PUBLISH → bare uWS publish',
-            send: async (i, t0) => (await redis.publish(channel, `u${i}\n${JSON.stringify({ title: 'bench', content: pad, metadata: { bench_t0: t0 } })}`), true),
-          },
+          paced('Redis PUBLISH → bare uWS publish', async (i, t0) => (
+            await redis.publish(channel, `u${i}\n${JSON.stringify({ title: 'bench', content: pad, metadata: { bench_t0: t0 } })}`), true
+          )),
         ],
         sendBroadcast: async (round) => (await redis.publish(channel, `grp\n${JSON.stringify({ content: pad, metadata: { bench_kind: 'bcast', bench_id: String(round) } })}`), true),
       },
@@ -348,10 +363,12 @@ async function herald(clients: WsLoad[]): Promise<Figures> {
   const node = forkNode('bench/realtime-node.ts', env);
   roles.push(node);
   const redis = new Redis(REDIS_URL);
+  let load: HttpLoad | undefined;
   try {
     await waitHttp(`http://127.0.0.1:${port}/health`);
     await waitHttp(`http://127.0.0.1:${wsPort}/ready`);
-    const http = createRawClient(`http://127.0.0.1:${port}`, 256);
+    const http = createRawClient(`http://127.0.0.1:${port}`, 4);
+    load = startHttpLoad(`http://127.0.0.1:${port}`, 256);
     const service = await signToken(SECRET, { sub: 'bench-service', tenant: tenantA, scope: 'notify:send', expiresIn: '2h' });
     const headers = { authorization: `Bearer ${service}`, 'content-type': 'application/json' };
     const post = (body: object) =>
@@ -370,16 +387,17 @@ async function herald(clients: WsLoad[]): Promise<Figures> {
         senders: [
           {
             label: 'POST /api/v1/notifications → frame',
-            send: (i, t0) => post({ title: 'bench', content: CONTENT, type: 'info', user_id: `u${i}`, metadata: { bench_t0: t0 } }),
+            fire: async (count) => {
+              const body = JSON.stringify({ title: 'bench', content: CONTENT, type: 'info', user_id: 'u{i}', metadata: { bench_t0: 0 } }).replace('"bench_t0":0', '"bench_t0":{t0}');
+              const r = await load!.run({ path: '/api/v1/notifications', headers, bodyTemplate: body, rate: RATE, count, users: LAT_USERS });
+              return r.ok;
+            },
           },
-          {
-            // the node alone, fed exactly like the baseline: a frame in Herald's wire format published on Redis
-            label: 'Redis PUBLISH → Herald node',
-            send: async (i, t0) => (
-              await redis.publish(feed, encodeMessage(topicOf(tenantA, `u:u${i}`), null, { event: 'notification', title: 'bench', content: CONTENT.repeat(4), metadata: { bench_t0: t0 } })),
-              true
-            ),
-          },
+          // the node alone, fed exactly like the baseline: a frame in Herald's wire format published on Redis
+          paced('Redis PUBLISH → Herald node', async (i, t0) => (
+            await redis.publish(feed, encodeMessage(topicOf(tenantA, `u:u${i}`), null, { event: 'notification', title: 'bench', content: CONTENT.repeat(4), metadata: { bench_t0: t0 } })),
+            true
+          )),
         ],
         sendBroadcast: (round) =>
           post({ title: 'bench broadcast', content: CONTENT, broadcast: true, metadata: { bench_kind: 'bcast', bench_id: String(round) } }),
@@ -387,6 +405,7 @@ async function herald(clients: WsLoad[]): Promise<Figures> {
       clients,
     );
   } finally {
+    load?.exit();
     redis.disconnect();
     for (const r of roles.reverse()) await stopRole(r);
   }

@@ -38,7 +38,7 @@
  * Usage: ws-load [nap µs] (default 0). With a nap, a client that just read
  * frames sleeps that long before it looks again, so frames that keep coming
  * are read in batches (a receive time is then at most the nap late).
- * Build: cc -O2 -o ws-load ws-load.c (bench/lib/ws-load.ts does it).
+ * Build: cc -O2 -o ws-load ws-load.c (bench/lib/build-c.ts does it).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -54,6 +54,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -63,11 +65,6 @@
 #define MAX_HANDSHAKE 16384
 
 enum state { FREE, CONNECTING, HANDSHAKE, WELCOME, OPEN };
-
-struct buf {
-  char *p;
-  size_t len, cap;
-};
 
 struct target {
   struct sockaddr_in addr;
@@ -96,32 +93,6 @@ static int inflight, wait_welcome, connect_running;
 static unsigned long connected, failed;
 static struct sockaddr_in local;
 static int have_local;
-
-static void die(const char *what) {
-  perror(what);
-  exit(1);
-}
-
-static void grow(struct buf *b, size_t need) {
-  if (b->cap >= need) return;
-  size_t cap = b->cap ? b->cap : 256;
-  while (cap < need) cap *= 2;
-  b->p = realloc(b->p, cap);
-  if (!b->p) die("realloc");
-  b->cap = cap;
-}
-
-static void append(struct buf *b, const void *p, size_t n) {
-  grow(b, b->len + n);
-  memcpy(b->p + b->len, p, n);
-  b->len += n;
-}
-
-static void release(struct buf *b) {
-  free(b->p);
-  b->p = NULL;
-  b->len = b->cap = 0;
-}
 
 static void flush_out(void) {
   size_t off = 0;
@@ -467,23 +438,7 @@ static void on_command(char *cmd) {
   else fprintf(stderr, "ws-load: unknown command %.40s\n", cmd);
 }
 
-static void on_stdin(void) {
-  char tmp[1 << 16];
-  ssize_t n = read(0, tmp, sizeof tmp);
-  if (n == 0) exit(0);
-  if (n < 0) return;
-  append(&line, tmp, (size_t)n);
-  char *nl;
-  while ((nl = memchr(line.p, '\n', line.len))) {
-    *nl = 0;
-    size_t taken = (size_t)(nl + 1 - line.p);
-    char *cmd = strdup(line.p);
-    memmove(line.p, nl + 1, line.len - taken);
-    line.len -= taken;
-    on_command(cmd);
-    free(cmd);
-  }
-}
+static void on_stdin(void) { read_commands(&line, on_command); }
 
 int main(int argc, char **argv) {
   long nap_us = argc > 1 ? atol(argv[1]) : 0;

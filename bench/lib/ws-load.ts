@@ -1,30 +1,15 @@
 /**
- * The load client of bench/realtime: bench/lib/ws-load.c, built on first use
- * with the system's C compiler into node_modules/.cache, run as a child
- * process and driven over its stdin/stdout (the protocol is at the top of the
- * C file). One process may open at most 20,000 files here, so the bench
- * starts several.
+ * The WebSocket load client of bench/realtime: bench/lib/ws-load.c (built by
+ * bench/lib/build-c.ts), run as a child process and driven over its
+ * stdin/stdout (the protocol is at the top of the C file). One process may
+ * open at most 20,000 files here, so the bench starts several.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { buildBinary } from './build-c.js';
 
-const source = join(dirname(fileURLToPath(import.meta.url)), 'ws-load.c');
-const binary = join(process.cwd(), 'node_modules/.cache/herald-bench/ws-load');
-
-/** Compiles ws-load.c unless the binary is newer than it; returns the binary's path. */
-export function buildWsLoad(): string {
-  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
-  mkdirSync(dirname(binary), { recursive: true });
-  try {
-    execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-o', binary, source], { stdio: 'inherit' });
-  } catch (err) {
-    throw new Error(`bench/realtime builds its load client with a C compiler (cc, or CC=…): ${(err as Error).message}`);
-  }
-  return binary;
-}
+/** Compiles ws-load.c when needed; returns the binary's path. */
+export const buildWsLoad = () => buildBinary('ws-load');
 
 /** What the client keeps of a message marked "bench_" (values as the JSON has them, '' when absent). */
 export interface FrameRecord {
