@@ -203,10 +203,10 @@ describe('retries, throttling and permanent errors', () => {
     expect(d.last_error).toContain('FCM_PROJECT_ID');
     await statusBecomes(id, 'failed');
     // the failed job stays visible (bull-board) with one attempt: no retries
-    const job = await waitFor(async () => {
-      const j = await pushWorker.queues.push.getJob(`d-${d.id}`);
-      return j && (await j.getState()) === 'failed' ? j : null;
-    });
+    // the state first, the job after: a job read before its failure was recorded still says 0 attempts
+    const job = await waitFor(async () =>
+      (await pushWorker.queues.push.getJobState(`d-${d.id}`)) === 'failed' ? pushWorker.queues.push.getJob(`d-${d.id}`) : null,
+    );
     expect(job!.attemptsMade).toBe(1);
     expect(job!.failedReason).toContain('not configured');
   });
