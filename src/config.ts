@@ -59,8 +59,8 @@ const schema = z.object({
   WS_SEAM_GRACE_MS: int(5000, 0),
   /**
    * realtime: threads of one realtime process, each a node with its own sockets on WS_PORT; the kernel
-   * spreads new connections over them. One per core of the realtime host: a broadcast is one write per
-   * socket, and one thread writes on one core (default 1)
+   * spreads new connections over them. A broadcast is one write per socket and one thread writes on one
+   * core, so more threads (up to the host's cores) fan it out faster; each parses every Redis message (default 1)
    */
   WS_THREADS: z.coerce.number().int().min(1).max(256).default(1),
 
