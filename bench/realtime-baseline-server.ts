@@ -8,12 +8,12 @@
  * Prints `{"port":N}` on stdout once listening; forked with --expose-gc it
  * answers `{ cmd: 'mem' }` (bench/lib/memory.ts).
  */
-import { createServer } from 'node:net';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import { assertNative, createApp, listen } from '../src/realtime/uws.js';
 import { answerGcRequests, gcWorkers, startWorker } from '../src/worker-thread.js';
 import { onMemoryRequest } from './lib/memory.js';
+import { freePort } from './lib/processes.js';
 
 assertNative();
 const channel = process.env.BASELINE_CHANNEL ?? 'herald-bench-baseline';
@@ -40,14 +40,6 @@ async function serve(port: number): Promise<number> {
   await sub.subscribe(channel);
   return (await listen(app, port)).port;
 }
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 
 if (!isMainThread) {
   await serve((workerData as { port: number }).port);

@@ -131,7 +131,7 @@ async function collect(clients: WsLoad[]) {
       }
     }
   }
-  return { latencies, segments, bcast, open: sum(reports.map((r) => r.open)) };
+  return { latencies, segments, bcast };
 }
 
 // ---------- figures

@@ -2,7 +2,7 @@
  * Worker-thread entry of a realtime process with WS_THREADS > 1 (started by
  * src/realtime/threads.ts): one whole node in this thread, on the port the
  * parent names. Messages:
- *   → parent { type: 'listening', port, nodeId } once the node serves
+ *   → parent { type: 'listening' } once the node serves
  *   ← { type: 'stop' }  closes the node (1001 to its sockets) and ends the thread
  *   ← { type: 'gc' }    → { type: 'gc', heapUsed } (src/worker-thread.ts: bench/realtime
  *                       reads the node's memory after full GCs)
@@ -25,7 +25,7 @@ const { index, port } = workerData as ThreadData;
 const config = { ...loadConfigOrExit(), WS_PORT: port };
 const logger = createLogger(config, 'realtime').child({ thread: index });
 const life = new Lifecycle(logger);
-const node = await runRealtimeNode(config, logger, life);
+await runRealtimeNode(config, logger, life);
 startMetricsReporting(config, logger, life, 'realtime', index === 0);
 
 parentPort!.on('message', (msg: { type?: string }) => {
@@ -36,4 +36,4 @@ parentPort!.on('message', (msg: { type?: string }) => {
     .finally(() => process.exit(0)); // in a worker this ends the thread, not the process
 });
 answerGcRequests();
-parentPort!.postMessage({ type: 'listening', port: node.port, nodeId: node.nodeId });
+parentPort!.postMessage({ type: 'listening' });

@@ -23,7 +23,6 @@ import type { ThreadData } from './thread.js';
  * process, and clients reconnect with ?since= and miss nothing.
  */
 export interface RealtimeThreads {
-  port: number;
   workers: Worker[];
 }
 
@@ -75,7 +74,7 @@ export async function runRealtimeThreads(count: number, port: number, logger: Lo
   await Promise.all(Array.from({ length: count }, (_, i) => start(i, shared)));
   logger.info({ port: shared, threads: count }, 'realtime threads listening');
 
-  return { port: shared, workers };
+  return { workers };
 }
 
 /** A TCP port free right now (the OS picks it). */
