@@ -89,7 +89,9 @@ test('one scrape of the api shows what every process recorded, each series label
     return (
       sumSeries(t, 'notification_sent_total', { channel: 'app' }) === 1 &&
       sumSeries(t, 'notification_sent_total', { channel: 'email' }) === 1 &&
-      sumSeries(t, 'notification_failed_total', { channel: 'sms', reason: 'not_configured' }) === 1
+      sumSeries(t, 'notification_failed_total', { channel: 'sms', reason: 'not_configured' }) === 1 &&
+      // a job's duration is observed when BullMQ reports it completed, just after the outcome above: wait for its push too
+      sumSeries(t, 'herald_job_duration_seconds_count', { queue: QUEUE.email, role: 'email' }) >= 1
     );
   }, 40_000, 'app, email and sms outcomes to be counted');
 
