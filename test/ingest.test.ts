@@ -18,7 +18,7 @@ afterAll(() => h.close());
 
 const rowsOf = (ids: string[]) =>
   h.orm.em.fork().execute<Array<{ id: string; seq: string; title: string; priority: string; xmin: string }>>(
-    `select id, seq::text, title, priority, xmin::text from notifications where id = any(?::uuid[]) order by seq`,
+    `select id, seq::text, title, priority, xmin::text from notifications where id = any(?::uuid[]) order by notifications.seq`,
     [`{${ids.join(',')}}`],
   );
 
