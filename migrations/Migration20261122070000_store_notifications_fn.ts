@@ -17,10 +17,10 @@ import { Migration } from '@mikro-orm/migrations';
  *
  * `tenants` must be sorted (every caller locks in the same order: no
  * deadlock). A retried batch creates nothing new and returns the stored rows.
+ *
+ * Exported so a later migration's down() can restore this version.
  */
-export class Migration20261122070000_store_notifications_fn extends Migration {
-  override async up(): Promise<void> {
-    this.addSql(`
+export const STORE_FN_V1 = `
       create function herald_store_notifications(
         tenants text[], p_id uuid[], p_tenant text[], p_audience text[], p_user_id text[], p_role text[], p_store_id text[],
         p_broadcast boolean[], p_title text[], p_content text[], p_type text[], p_priority text[], p_status text[],
@@ -50,7 +50,11 @@ export class Migration20261122070000_store_notifications_fn extends Migration {
           on conflict (id) do update set id = excluded.id
           returning n.id, n.seq::text, n.status, n.sent_at;
       end
-      $fn$;`);
+      $fn$;`;
+
+export class Migration20261122070000_store_notifications_fn extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(STORE_FN_V1);
   }
 
   override async down(): Promise<void> {

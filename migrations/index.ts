@@ -10,6 +10,7 @@ import { Migration20261122050000_deliveries_in_flight } from './Migration2026112
 import { Migration20261122060000_drop_sender_index } from './Migration20261122060000_drop_sender_index.js';
 import { Migration20261122070000_store_notifications_fn } from './Migration20261122070000_store_notifications_fn.js';
 import { Migration20261122080000_drop_created_at_index } from './Migration20261122080000_drop_created_at_index.js';
+import { Migration20261202000000_tenant_heads } from './Migration20261202000000_tenant_heads.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -27,4 +28,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122060000_drop_sender_index', class: Migration20261122060000_drop_sender_index },
   { name: 'Migration20261122070000_store_notifications_fn', class: Migration20261122070000_store_notifications_fn },
   { name: 'Migration20261122080000_drop_created_at_index', class: Migration20261122080000_drop_created_at_index },
+  { name: 'Migration20261202000000_tenant_heads', class: Migration20261202000000_tenant_heads },
 ];

@@ -58,6 +58,11 @@ const schema = z.object({
   /** realtime: after a ?since= replay, live frames are checked against the replay's last cursor this long, in ms (default 5000) */
   WS_SEAM_GRACE_MS: int(5000, 0),
   /**
+   * realtime: longest a notification frame waits for the tenant's frame before it (another ingest process
+   * publishing a moment later) before it is sent anyway, in ms (default 1000)
+   */
+  WS_REORDER_WAIT_MS: int(1000, 0),
+  /**
    * realtime: threads of one realtime process, each a node with its own sockets on WS_PORT; the kernel
    * spreads new connections over them. A broadcast is one write per socket and one thread writes on one
    * core, so more threads (up to the host's cores) fan it out faster; each parses every Redis message (default 1)

@@ -4,6 +4,7 @@ import { enqueueNotifications } from '../queues/producers.js';
 import { toDrafts, parseNotification } from '../src/domain/notification-input.js';
 import { decodeMessages, realtimeChannel } from '../src/realtime/events.js';
 import { topicOf } from '../src/domain/audience.js';
+import { fireScheduled, storeNotifications } from '../src/domain/ingest.js';
 import { ingestBatch } from '../workers/processors/ingest.js';
 import { TEST_REDIS_URL } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
@@ -22,10 +23,10 @@ const rowsOf = (ids: string[]) =>
     [`{${ids.join(',')}}`],
   );
 
-function drafts(body: Record<string, unknown>) {
+function drafts(body: Record<string, unknown>, tenant = h.tenant) {
   const p = parseNotification({ title: 'T', content: 'C', ...body });
   if (!p.ok) throw new Error(JSON.stringify(p.errors));
-  return toDrafts(p.value, { tenant: h.tenant, sender: 'svc' });
+  return toDrafts(p.value, { tenant, sender: 'svc' });
 }
 
 describe('priority', () => {
@@ -90,6 +91,46 @@ describe('persistence', () => {
   });
 });
 
+describe('cursor chain (realtime order)', () => {
+  test('every new cursor names the tenant\'s cursor before it, across concurrent batches; a retried batch names none', async () => {
+    const tenant = uniq('chain');
+    const other = uniq('chain-other');
+    const batches = Array.from({ length: 12 }, (_, i) => [
+      ...drafts({ user_ids: Array.from({ length: 1 + (i % 4) * 5 }, (_, j) => `p${i}-${j}`) }, tenant),
+      ...(i % 3 === 0 ? drafts({ user_id: `o${i}` }, other) : []),
+    ]);
+    const stored = (await Promise.all(batches.map((b) => storeNotifications(h.orm.em.fork(), b)))).flat();
+    for (const t of [tenant, other]) {
+      const rows = stored.filter((r) => r.tenant === t).sort((a, b) => Number(BigInt(a.seq!) - BigInt(b.seq!)));
+      // a brand-new tenant starts from 0; then each row points at the one before it, whichever batch stored it
+      expect(rows.map((r) => r.prev)).toEqual(['0', ...rows.slice(0, -1).map((r) => r.seq)]);
+    }
+    const [head] = await h.orm.em.fork().execute(`select last_seq::text from notification_heads where tenant = ?`, [tenant]);
+    expect(head.last_seq).toBe(stored.filter((r) => r.tenant === tenant).map((r) => r.seq).sort((a, b) => Number(BigInt(a!) - BigInt(b!))).at(-1));
+
+    // stored again (a job retried after a crash): same cursors, no prev, head unmoved; new rows chain on as before
+    const again = await storeNotifications(h.orm.em.fork(), [...batches[0], ...drafts({ user_id: 'late' }, tenant)]);
+    const late = again.find((r) => r.user_id === 'late')!;
+    expect(again.filter((r) => r !== late).map((r) => r.prev)).toEqual(batches[0].map(() => null));
+    expect(late.prev).toBe(head.last_seq);
+  });
+
+  test('a scheduled row has no cursor and no prev until it fires; firing chains it on', async () => {
+    const tenant = uniq('chain-sched');
+    const [first] = await storeNotifications(h.orm.em.fork(), drafts({ user_id: 's1' }, tenant));
+    const later = drafts({ user_ids: ['s2', 's3'], schedule_at: new Date(Date.now() + 3_600_000).toISOString() }, tenant);
+    const scheduled = await storeNotifications(h.orm.em.fork(), later);
+    expect(scheduled.map((r) => [r.seq, r.prev])).toEqual([
+      [null, null],
+      [null, null],
+    ]);
+    const { fired } = await fireScheduled(h.orm.em.fork(), tenant, later.map((d) => d.id));
+    expect(fired.map((r) => r.prev)).toEqual([first.seq, fired[0].seq]);
+    const [next] = await storeNotifications(h.orm.em.fork(), drafts({ user_id: 's4' }, tenant));
+    expect(next.prev).toBe(fired[1].seq);
+  });
+});
+
 describe('realtime events', () => {
   test('one record per stored notification, on its audience topic, with the frame DESIGN §4 describes', async () => {
     const sub = new Redis(TEST_REDIS_URL);
@@ -105,12 +146,13 @@ describe('realtime events', () => {
       await waitFor(() => got.flatMap(decodeMessages).length >= 3);
       const msgs = got.flatMap(decodeMessages);
       expect(msgs.map((m) => m.topic).sort()).toEqual([topicOf(h.tenant, 'u:e1'), topicOf(h.tenant, 'u:e2'), topicOf(h.tenant, `r:${role}`)].sort());
-      const frames = msgs.map((m) => ({ ...JSON.parse(m.frame), headerCursor: m.cursor }));
+      const frames = msgs.map((m) => ({ ...JSON.parse(m.frame), headerCursor: m.cursor, headerPrev: m.prev }));
       for (const f of frames) {
         expect(f).toMatchObject({ event: 'notification', title: '订单确认', content: '您的订单已确认', message: '您的订单已确认', extra_data: { order_id: 'o-1' } });
         expect(r.body.ids).toContain(f.id);
         expect(f.cursor).toMatch(/^\d+$/);
         expect(f.headerCursor).toBe(f.cursor);
+        expect(f.headerPrev).toMatch(/^\d+$/);
       }
     } finally {
       await sub.quit();

@@ -24,7 +24,10 @@ export function audiencesOf(principal: Pick<Principal, 'sub' | 'roles' | 'stores
   return [`u:${principal.sub}`, ...principal.roles.map((r) => `r:${r}`), ...principal.stores.map((s) => `s:${s}`), '*'];
 }
 
+/** Between a topic's tenant and its audience (a character no tenant name holds). */
+export const TOPIC_SEPARATOR = '\u001f';
+
 /** The realtime topic of an audience; tenant-scoped so tenants never meet. */
 export function topicOf(tenant: string, audience: string): string {
-  return `${tenant}\u001f${audience}`;
+  return `${tenant}${TOPIC_SEPARATOR}${audience}`;
 }

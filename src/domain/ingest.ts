@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { query } from '../db/query.js';
 import type { NotificationDraft } from '../../queues/jobs.js';
 import { storeExclusions } from './exclusions.js';
+import { compareCursors } from './cursors.js';
 import { draftToRow, presentRow, type StoredRow } from './present.js';
 
 export const RETURNING = `id, tenant, seq::text as seq, audience, user_id, role, store_id, broadcast, title, content, type,
@@ -59,7 +60,7 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
   const rows = unique.map((d) => draftToRow(d, initialStatus(d)));
   const tenants = [...new Set(unique.map((d) => d.tenant))].sort();
   const text = (pick: (r: StoredRow) => string | boolean | null) => arrayLiteral(rows.map(pick));
-  const stored = await query<{ r_id: string; r_seq: string | null; r_status: string; r_sent_at: Date | null }>(
+  const stored = await query<{ r_id: string; r_seq: string | null; r_status: string; r_sent_at: Date | null; r_head: string | null }>(
     em,
     `select * from herald_store_notifications(?::text[], ?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
        ?::boolean[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::text[],
@@ -91,7 +92,9 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
   );
   await storeExclusions(em, unique);
   const byId = new Map(rows.map((r) => [r.id, r]));
-  return stored.map((s) => ({ ...byId.get(s.r_id)!, seq: s.r_seq, status: s.r_status, sent_at: s.r_sent_at }));
+  const out = stored.map((s) => ({ ...byId.get(s.r_id)!, seq: s.r_seq, status: s.r_status, sent_at: s.r_sent_at, prev: s.r_head }));
+  chain(out.filter((r) => r.prev != null));
+  return out;
 }
 
 /**
@@ -117,8 +120,42 @@ export async function fireScheduled(em: EntityManager, tenant: string, ids: stri
     );
     const found = await tem.execute<Array<{ id: string }>>(`select id from notifications where tenant = ? and id = any(?::uuid[])`, [tenant, list]);
     const stored = new Set(found.map((r) => r.id));
+    await chainFired(tem, tenant, fired);
     return { fired, missing: ids.filter((id) => !stored.has(id)) };
   });
+}
+
+/**
+ * Gives fired rows their `prev` and moves the tenant's head past them, under
+ * the lock the caller holds (as herald_store_notifications does for stored
+ * rows).
+ */
+async function chainFired(em: EntityManager, tenant: string, fired: StoredRow[]): Promise<void> {
+  if (!fired.length) return;
+  const [head] = await em.execute<Array<{ last_seq: string }>>(`select last_seq::text from notification_heads where tenant = ?`, [tenant]);
+  for (const row of fired) row.prev = head?.last_seq ?? '0';
+  const last = chain(fired);
+  await em.execute(
+    `insert into notification_heads as h (tenant, last_seq) values (?, ?)
+     on conflict (tenant) do update set last_seq = greatest(h.last_seq, excluded.last_seq)`,
+    [tenant, last],
+  );
+}
+
+/**
+ * Links rows that carry their tenant's head in `prev` into one chain per
+ * tenant, in cursor order: the lowest keeps the head, each next one points at
+ * the one before it. Returns the highest cursor.
+ */
+function chain(rows: StoredRow[]): string | null {
+  const byCursor = [...rows].sort((a, b) => compareCursors(a.seq!, b.seq!));
+  const last = new Map<string, string>();
+  for (const row of byCursor) {
+    const before = last.get(row.tenant);
+    if (before) row.prev = before;
+    last.set(row.tenant, row.seq!);
+  }
+  return byCursor.at(-1)?.seq ?? null;
 }
 
 /**

@@ -72,9 +72,3 @@ export class TopicIndex {
     return cur === undefined ? undefined : cur instanceof Set ? cur : [cur];
   }
 }
-
-/** Compares two decimal cursors (bigint values as strings) without parsing. */
-export function compareCursors(a: string, b: string): number {
-  if (a.length !== b.length) return a.length - b.length;
-  return a < b ? -1 : a > b ? 1 : 0;
-}

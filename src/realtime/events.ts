@@ -8,8 +8,10 @@ import { topicOf } from '../domain/audience.js';
  * records joined by `\n` (JSON.stringify never emits a raw newline, so a
  * frame ends at the next one). A node routes a record with three indexOf
  * calls and hands the JSON to uWS publish untouched. A topic line may end in
- * `\t<JSON list of users>` that the frame must skip (see encodeMessage). `cursor` is the inbox
- * cursor of a notification frame, empty for other events.
+ * `\t<JSON list of users>` that the frame must skip (see encodeMessage). The
+ * cursor line is the inbox cursor of a notification frame, then a space and
+ * the tenant's previous cursor when the publisher knows it (nodes restore
+ * cursor order with it: src/realtime/order.ts); empty for other events.
  *
  * Why several records per message: a stored batch of 500 notifications is
  * one PUBLISH instead of 500, which costs Redis, the publisher and every
@@ -23,6 +25,8 @@ export const controlChannel = (prefix: string): string => `${prefix}:realtime:co
 export interface RealtimeMessage {
   topic: string;
   cursor: string;
+  /** the tenant's cursor before this one ('' when not sent) */
+  prev: string;
   frame: string;
 }
 
@@ -30,9 +34,10 @@ export interface RealtimeMessage {
  * `except` (rare: see src/domain/exclusions.ts) names users of the topic the
  * frame must not reach; it rides on the topic line after a tab, as JSON.
  */
-export function encodeMessage(topic: string, cursor: string | null, frame: object, except?: readonly string[]): string {
+export function encodeMessage(topic: string, cursor: string | null, frame: object, except?: readonly string[], prev?: string | null): string {
   const line = except?.length ? `${topic}\t${JSON.stringify(except)}` : topic;
-  return `${line}\n${cursor ?? ''}\n${JSON.stringify(frame)}`;
+  const cursorLine = cursor && prev ? `${cursor} ${prev}` : (cursor ?? '');
+  return `${line}\n${cursorLine}\n${JSON.stringify(frame)}`;
 }
 
 /** Splits a record's topic line into the topic and the users it must not reach (null: everyone). */
@@ -52,7 +57,8 @@ export function decodeMessages(raw: string): RealtimeMessage[] {
     if (a < 0 || b < 0) break;
     let c = raw.indexOf('\n', b + 1);
     if (c < 0) c = raw.length;
-    out.push({ topic: raw.slice(pos, a), cursor: raw.slice(a + 1, b), frame: raw.slice(b + 1, c) });
+    const [cursor, prev = ''] = raw.slice(a + 1, b).split(' ');
+    out.push({ topic: raw.slice(pos, a), cursor, prev, frame: raw.slice(b + 1, c) });
     pos = c + 1;
   }
   return out;
@@ -79,6 +85,8 @@ export interface OutgoingEvent {
   tenant: string;
   audience: string;
   cursor?: string | null;
+  /** the tenant's cursor before `cursor` (StoredRow.prev) */
+  prev?: string | null;
   frame: { event: string } & Record<string, unknown>;
   /** users of the audience this event must not reach */
   except?: readonly string[];
@@ -94,7 +102,7 @@ export async function publishEvents(redis: Redis, prefix: string, events: Outgoi
   const messages: string[] = [];
   let current = '';
   for (const e of events) {
-    const record = encodeMessage(topicOf(e.tenant, e.audience), e.cursor ?? null, e.frame, e.except);
+    const record = encodeMessage(topicOf(e.tenant, e.audience), e.cursor ?? null, e.frame, e.except, e.prev);
     if (current && current.length + record.length > MESSAGE_TARGET_BYTES) {
       messages.push(current);
       current = record;

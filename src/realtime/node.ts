@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { whenReady } from '../../queues/connection.js';
 import type { Principal, Verifier } from '../auth/jwt.js';
 import type { Orm } from '../db/orm.js';
-import { audiencesOf, topicOf } from '../domain/audience.js';
+import { audiencesOf, topicOf, TOPIC_SEPARATOR } from '../domain/audience.js';
 import { isUuid } from '../domain/ids.js';
 import type { Logger } from '../logger.js';
 import { websocketConnections } from '../metrics.js';
@@ -13,6 +13,7 @@ import { admitConnection, memberOf, parseMember, releaseConnection } from './con
 import { TopicIndex, type Conn } from './conn.js';
 import { controlChannel, forEachRecord, realtimeChannel, splitTopicLine } from './events.js';
 import { readUpgrade, sendJson, sendProblem } from './http.js';
+import { CursorOrder } from './order.js';
 import { forgetNode, reportConnections } from './presence.js';
 import { Sweeper } from './sweeper.js';
 import { aboveSeam, syncConnection, type SyncHooks } from './sync.js';
@@ -71,8 +72,20 @@ export interface RealtimeOptions {
    * and can arrive after the replay already sent it, ms (default 5000)
    */
   seamGraceMs?: number;
+  /**
+   * longest a notification frame waits for the tenant's frame before it,
+   * published by another ingest process a moment later (src/realtime/order.ts), ms (default 1000)
+   */
+  reorderWaitMs?: number;
   /** this node's name in Redis (default random) */
   nodeId?: string;
+}
+
+/** A record of the Redis feed: its topic line, its cursor ('' for events without one), the frame's bytes. */
+interface FeedRecord {
+  line: string;
+  cursor: string;
+  frame: Buffer;
 }
 
 export interface RealtimeNode {
@@ -94,6 +107,7 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     presenceIntervalMs: 5000,
     replayPage: 500,
     seamGraceMs: 5000,
+    reorderWaitMs: 1000,
     ...options,
   };
   const nodeId = opts.nodeId ?? `rt-${randomBytes(5).toString('hex')}`;
@@ -148,31 +162,42 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
   const feed = realtimeChannel(opts.prefix);
   const control = controlChannel(opts.prefix);
   let feedInterrupted = false;
+  const route = ({ line, cursor, frame }: FeedRecord) => {
+    const split = line.indexOf('\t') < 0 ? null : splitTopicLine(line);
+    const topic = split ? split.topic : line;
+    const except = split ? split.except : null;
+    if (!except) app.publish(topic, frame);
+    else for (const conn of index.get(topic) ?? []) if (conn.state === 'live' && !except.has(conn.who.sub)) conn.ws?.send(frame, false);
+    const waiting = syncing.get(topic);
+    if (waiting) {
+      for (const conn of waiting) {
+        if (except?.has(conn.who.sub)) continue;
+        if (conn.state === 'sync') conn.buffered?.push({ cursor, frame });
+        else if (conn.state === 'seam' && aboveSeam(cursor, conn.seam)) conn.ws?.send(frame, false);
+      }
+    }
+    touched.add(topic);
+    if (!checkScheduled) {
+      checkScheduled = true;
+      setImmediate(checkTouched);
+    }
+  };
+  const order = new CursorOrder<FeedRecord>(route, {
+    waitMs: opts.reorderWaitMs,
+    onGiveUp: (frames) => logger.warn({ frames, waitedMs: opts.reorderWaitMs }, 'a notification frame never came: sent the ones after it'),
+  });
   const onMessage = (channel: Buffer, msg: Buffer) => {
     const name = channel.toString();
     if (name === control) return onControl(msg.toString());
     if (name !== feed) return;
     forEachRecord(msg, (line, cursorStart, cursorEnd, frame) => {
-      const split = line.indexOf('\t') < 0 ? null : splitTopicLine(line);
-      const topic = split ? split.topic : line;
-      const except = split ? split.except : null;
-      if (!except) app.publish(topic, frame);
-      else for (const conn of index.get(topic) ?? []) if (conn.state === 'live' && !except.has(conn.who.sub)) conn.ws?.send(frame, false);
-      const waiting = syncing.get(topic);
-      if (waiting) {
-        const cursor = msg.toString('latin1', cursorStart, cursorEnd);
-        for (const conn of waiting) {
-          if (except?.has(conn.who.sub)) continue;
-          if (conn.state === 'sync') conn.buffered?.push({ cursor, frame });
-          else if (conn.state === 'seam' && aboveSeam(cursor, conn.seam)) conn.ws?.send(frame, false);
-        }
-      }
-      touched.add(topic);
+      if (cursorStart === cursorEnd) return route({ line, cursor: '', frame });
+      const cursorLine = msg.toString('latin1', cursorStart, cursorEnd);
+      const space = cursorLine.indexOf(' ');
+      if (space < 0) return route({ line, cursor: cursorLine, frame });
+      const cursor = cursorLine.slice(0, space);
+      order.offer(line.slice(0, line.indexOf(TOPIC_SEPARATOR)), cursor, cursorLine.slice(space + 1), { line, cursor, frame });
     });
-    if (!checkScheduled) {
-      checkScheduled = true;
-      setImmediate(checkTouched);
-    }
   };
 
   const onControl = (text: string) => {
@@ -438,6 +463,7 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
       // going away: clients reconnect (to another node) with ?since= and miss nothing
       for (const conn of open) conn.ws?.end(CLOSE.goingAway, 'server shutting down');
       deps.subscriber.off('messageBuffer', onMessage);
+      order.close();
       deps.subscriber.off('ready', onFeedReady);
       deps.subscriber.off('close', onFeedClose);
       await Promise.allSettled([

@@ -37,6 +37,7 @@ export async function runRealtimeNode(config: Config, logger: Logger, life: Life
       presenceIntervalMs: config.WS_PRESENCE_INTERVAL_MS,
       replayPage: config.WS_REPLAY_PAGE,
       seamGraceMs: config.WS_SEAM_GRACE_MS,
+      reorderWaitMs: config.WS_REORDER_WAIT_MS,
     },
   );
   life.add('realtime node', () => node.close());

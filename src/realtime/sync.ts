@@ -1,7 +1,8 @@
 import type { Orm } from '../db/orm.js';
 import { inboxHead, listInbox } from '../domain/inbox.js';
 import type { Logger } from '../logger.js';
-import { compareCursors, type Conn } from './conn.js';
+import { compareCursors } from '../domain/cursors.js';
+import type { Conn } from './conn.js';
 
 /**
  * What a socket receives between open and live: the welcome frame, then on

@@ -37,6 +37,7 @@ export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Pro
       tenant: r.tenant,
       audience: r.audience,
       cursor: r.seq,
+      prev: r.prev,
       frame: Object.assign(notificationFrame(r), groupFields(r, groups)),
       except: except.get(r.id),
     })),
