@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { topicOf } from '../src/domain/audience.js';
 import { encodeMessage, realtimeChannel } from '../src/realtime/events.js';
+import { CursorOrder } from '../src/realtime/order.js';
 import { createHarness, uniq, type Harness } from './helpers/harness.js';
 import { connect, startNode } from './helpers/ws-node.js';
 
@@ -92,4 +93,27 @@ test('racing ingest processes: a live socket sees every notification once, in cu
   const cursors = got.map((f) => BigInt(f.cursor));
   expect(cursors.every((x, i) => i === 0 || x > cursors[i - 1])).toBe(true);
   c.close();
+});
+
+test('frames held past maxHeld go out at once, in cursor order (memory stays bounded when a frame is lost)', () => {
+  const out: string[] = [];
+  const gaveUp: number[] = [];
+  const order = new CursorOrder<string>((x) => out.push(x), { waitMs: 60_000, maxHeld: 3, onGiveUp: (n) => gaveUp.push(n) });
+  order.offer('t', '10', '5', '10');
+  // 20 is lost; 40, 30, 50 wait for it, and a fourth is one too many
+  for (const [seq, prev] of [
+    ['40', '30'],
+    ['30', '20'],
+    ['50', '40'],
+  ])
+    order.offer('t', seq, prev, seq);
+  expect(out).toEqual(['10']);
+  order.offer('t', '60', '50', '60');
+  expect(out).toEqual(['10', '30', '40', '50', '60']);
+  expect(gaveUp).toEqual([4]);
+  // the chain goes on from there, and the lost frame, when it comes late, is not held
+  order.offer('t', '70', '60', '70');
+  order.offer('t', '20', '10', '20');
+  expect(out.slice(-2)).toEqual(['70', '20']);
+  order.close();
 });

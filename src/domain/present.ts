@@ -107,7 +107,7 @@ export function draftToRow(d: NotificationDraft, status: string): StoredRow {
     created_at: new Date(d.created_at),
     sent_at: null,
     // present from the start: storeNotifications overrides it in a spread, and a key the spread adds
-    // would give every stored row a slower shape (a third more worker CPU per batch, measured)
+    // would give every stored row a slower shape (~40% more ingest worker CPU, measured)
     prev: null,
   };
 }

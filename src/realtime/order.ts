@@ -1,24 +1,5 @@
 import { compareCursors } from '../domain/cursors.js';
 
-/**
- * Puts each tenant's notification frames back in cursor order before a node
- * routes them.
- *
- * Cursors are taken in commit order, but each ingest process publishes its
- * batch after its own commit, so two batches of a tenant stored a
- * millisecond apart can reach Redis the other way round. Sent as they come,
- * a client would see cursor 20 before 15, and one that dropped just then and
- * reconnected with ?since=20 would never get 15. So every notification
- * record carries `prev`, the tenant's cursor before its own
- * (notification_heads), and a record whose `prev` has not been routed yet
- * waits here until it has.
- *
- * A frame that never comes (its process died between commit and publish;
- * the retried job publishes it later, without `prev`) would stall the
- * tenant: after `waitMs` the waiting frames go out anyway, in order. The
- * first frame of a tenant this node sees is routed at once: the node cannot
- * know what was published before it subscribed.
- */
 export interface CursorOrderOptions {
   /** longest a frame waits for the one before it, ms */
   waitMs: number;
@@ -42,6 +23,25 @@ interface TenantState<T> {
   timer: NodeJS.Timeout | null;
 }
 
+/**
+ * Puts each tenant's notification frames back in cursor order before a node
+ * routes them.
+ *
+ * Cursors are taken in commit order, but each ingest process publishes its
+ * batch after its own commit, so two batches of a tenant stored a
+ * millisecond apart can reach Redis the other way round. Sent as they come,
+ * a client would see cursor 20 before 15, and one that dropped just then and
+ * reconnected with ?since=20 would never get 15. So every notification
+ * record carries `prev`, the tenant's cursor before its own
+ * (notification_heads), and a record whose `prev` has not been routed yet
+ * waits here until it has.
+ *
+ * A frame that never comes (its process died between commit and publish;
+ * the retried job publishes it later, without `prev`) would stall the
+ * tenant: after `waitMs` the waiting frames go out anyway, in order. The
+ * first frame of a tenant this node sees is routed at once: the node cannot
+ * know what was published before it subscribed.
+ */
 export class CursorOrder<T> {
   private readonly tenants = new Map<string, TenantState<T>>();
   private readonly maxHeld: number;
