@@ -103,51 +103,46 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
  * order), and its status moves on as if it had just been stored. Only rows
  * still 'scheduled' fire, so a cancelled, recalled or already fired one is
  * left alone and a firing job that runs twice fires once. `missing` are ids
- * not stored yet (their ingest job is still to run).
+ * not stored yet (their ingest job is still to run). Fired rows get `prev`
+ * and move the tenant's head, as herald_store_notifications does for stored
+ * rows.
  */
 export async function fireScheduled(em: EntityManager, tenant: string, ids: string[]): Promise<{ fired: StoredRow[]; missing: string[] }> {
   return em.transactional(async (tem) => {
     await tem.execute(`select pg_advisory_xact_lock(hashtext('herald.seq.' || ?))`, [tenant]);
     const list = `{${ids.join(',')}}`;
+    // the update also moves the tenant's head and reads the one before it (the statement's snapshot
+    // predates its own writes): the lock is held for no extra round trip
     const fired = await tem.execute<StoredRow[]>(
-      `update notifications set seq = nextval('notification_seq'),
-         status = case when channels <@ '{app}'::text[] then 'sent' else 'processing' end,
-         sent_at = case when channels <@ '{app}'::text[] then now() end,
-         updated_at = now()
-       where tenant = ? and id = any(?::uuid[]) and status = 'scheduled'
-       returning ${RETURNING}`,
-      [tenant, list],
+      `with fired as (
+         update notifications set seq = nextval('notification_seq'),
+           status = case when channels <@ '{app}'::text[] then 'sent' else 'processing' end,
+           sent_at = case when channels <@ '{app}'::text[] then now() end,
+           updated_at = now()
+         where tenant = ? and id = any(?::uuid[]) and status = 'scheduled'
+         returning ${RETURNING}
+       ),
+       moved as (
+         insert into notification_heads as h (tenant, last_seq)
+         select tenant, max(seq::bigint) from fired group by tenant
+         on conflict (tenant) do update set last_seq = greatest(h.last_seq, excluded.last_seq)
+       )
+       select fired.*, coalesce((select last_seq::text from notification_heads where tenant = ?), '0') as prev from fired`,
+      [tenant, list, tenant],
     );
+    chain(fired);
     const found = await tem.execute<Array<{ id: string }>>(`select id from notifications where tenant = ? and id = any(?::uuid[])`, [tenant, list]);
     const stored = new Set(found.map((r) => r.id));
-    await chainFired(tem, tenant, fired);
     return { fired, missing: ids.filter((id) => !stored.has(id)) };
   });
 }
 
 /**
- * Gives fired rows their `prev` and moves the tenant's head past them, under
- * the lock the caller holds (as herald_store_notifications does for stored
- * rows).
- */
-async function chainFired(em: EntityManager, tenant: string, fired: StoredRow[]): Promise<void> {
-  if (!fired.length) return;
-  const [head] = await em.execute<Array<{ last_seq: string }>>(`select last_seq::text from notification_heads where tenant = ?`, [tenant]);
-  for (const row of fired) row.prev = head?.last_seq ?? '0';
-  const last = chain(fired);
-  await em.execute(
-    `insert into notification_heads as h (tenant, last_seq) values (?, ?)
-     on conflict (tenant) do update set last_seq = greatest(h.last_seq, excluded.last_seq)`,
-    [tenant, last],
-  );
-}
-
-/**
  * Links rows that carry their tenant's head in `prev` into one chain per
  * tenant, in cursor order: the lowest keeps the head, each next one points at
- * the one before it. Returns the highest cursor.
+ * the one before it.
  */
-function chain(rows: StoredRow[]): string | null {
+function chain(rows: StoredRow[]): void {
   const byCursor = [...rows].sort((a, b) => compareCursors(a.seq!, b.seq!));
   const last = new Map<string, string>();
   for (const row of byCursor) {
@@ -155,7 +150,6 @@ function chain(rows: StoredRow[]): string | null {
     if (before) row.prev = before;
     last.set(row.tenant, row.seq!);
   }
-  return byCursor.at(-1)?.seq ?? null;
 }
 
 /**
