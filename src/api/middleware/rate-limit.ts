@@ -1,55 +1,11 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Redis } from 'ioredis';
 import { HeraldError } from '../../errors.js';
+import type { RateDecision } from './gcra.js';
+import { LeasedBuckets } from './rate-lease.js';
 import { SCOPES, type Principal } from '../../auth/jwt.js';
 import type { Config } from '../../config.js';
 import type { ApiEnv } from '../env.js';
-
-/**
- * GCRA (generic cell rate algorithm) in one Lua script, so every api process
- * shares one bucket per token subject and a check is one round trip and one
- * small key. The bucket holds the "theoretical arrival time" (TAT): a request
- * is allowed when it does not push the TAT more than one period past now.
- * That admits a burst of `limit` requests, then one every period/limit ms.
- * Redis's own clock is used so api hosts with skewed clocks agree.
- *
- * KEYS[1] bucket; ARGV[1] limit per period; ARGV[2] period in ms.
- * Returns { allowed (1|0), remaining, retry_after_ms, reset_ms }.
- */
-export const GCRA_LUA = `
-local limit = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
-local interval = period / limit
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - period
-if now < allow_at then
-  return { 0, 0, math.ceil(allow_at - now), math.ceil(tat - now) }
-end
-redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
-return { 1, math.floor((now - allow_at) / interval), 0, math.ceil(new_tat - now) }
-`;
-
-export interface RateDecision {
-  allowed: boolean;
-  limit: number;
-  remaining: number;
-  retryAfterMs: number;
-  resetMs: number;
-}
-
-type WithGcra = Redis & { heraldGcra(key: string, limit: number, periodMs: number): Promise<[number, number, number, number]> };
-
-/** Takes one request from `key`'s bucket of `limit` per `periodMs`. */
-export async function takeToken(redis: Redis, key: string, limit: number, periodMs = 60_000): Promise<RateDecision> {
-  const r = redis as WithGcra;
-  if (typeof r.heraldGcra !== 'function') redis.defineCommand('heraldGcra', { numberOfKeys: 1, lua: GCRA_LUA });
-  const [allowed, remaining, retryAfterMs, resetMs] = await r.heraldGcra(key, limit, periodMs);
-  return { allowed: allowed === 1, limit, remaining, retryAfterMs, resetMs };
-}
 
 /** `admin=600,templates:write=1000` → Map (validated by src/config.ts). */
 export function parseScopeLimits(spec: string): Map<string, number> {
@@ -94,16 +50,18 @@ export class TooManyRequestsError extends HeraldError {
  * draft-ietf-httpapi-ratelimit-headers); a refused request gets 429 with
  * Retry-After. When Redis cannot be asked the request goes through (fail
  * open): inbox reads keep working during a Redis outage, and sends fail
- * with 503 on their own.
+ * with 503 on their own. Busy subjects take their tokens a lease at a time
+ * (./rate-lease.ts).
  */
-export function rateLimit(deps: { redis: Redis; prefix: string; limits: RateLimits }): MiddlewareHandler<ApiEnv> {
+export function rateLimit(deps: { redis: Redis; prefix: string; limits: RateLimits; leaseMs?: number }): MiddlewareHandler<ApiEnv> {
   let warned = false;
+  const buckets = new LeasedBuckets(deps.redis, { leaseMs: deps.leaseMs });
   return async function limitRate(c, next) {
     const who = c.get('principal');
     const limit = limitFor(deps.limits, who);
     let decision: RateDecision | undefined;
     try {
-      decision = await takeToken(deps.redis, `${deps.prefix}:ratelimit:${who.tenant}:${who.sub}`, limit);
+      decision = await buckets.take(`${deps.prefix}:ratelimit:${who.tenant}:${who.sub}`, limit);
       warned = false;
     } catch (err) {
       if (!warned) c.get('logger').warn({ err: (err as Error).message }, 'rate limiter unavailable; letting requests through');
