@@ -141,6 +141,7 @@ function pct(sorted: number[], p: number) {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : 'n/a');
 
 interface Latency {
@@ -259,7 +260,8 @@ async function measure(target: Target, clients: WsLoad[]): Promise<Figures> {
   const rawBytesPerSocket = per(before.rss, rawRss);
   console.log(
     `[${target.name}] ${connected} connected (${failed} failed) in ${connectSeconds.toFixed(1)} s; ` +
-      `after GC: RSS ${(before.rss / 2 ** 20).toFixed(1)} → ${(after.rss / 2 ** 20).toFixed(1)} MiB, heap ${(before.heapUsed / 2 ** 20).toFixed(1)} → ${(after.heapUsed / 2 ** 20).toFixed(1)} MiB`,
+      `after GC: RSS ${mib(before.rss)} → ${mib(after.rss)} MiB, heap used ${mib(before.heapUsed)} → ${mib(after.heapUsed)} MiB ` +
+        `(heap total ${mib(before.heapTotal)} → ${mib(after.heapTotal)}, external ${mib(before.external)} → ${mib(after.external)})`,
   );
 
   // (b) fixed rate, personal notifications, one run per sender

@@ -13,6 +13,7 @@ import { admitConnection, memberOf, parseMember, releaseConnection } from './con
 import { TopicIndex, type Conn } from './conn.js';
 import { controlChannel, forEachRecord, realtimeChannel, splitTopicLine } from './events.js';
 import { readUpgrade, sendJson, sendProblem } from './http.js';
+import { Interner } from './intern.js';
 import { CursorOrder } from './order.js';
 import { forgetNode, reportConnections } from './presence.js';
 import { Sweeper } from './sweeper.js';
@@ -257,20 +258,25 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     conn.seam = null;
   };
 
-  const newConn = (who: Principal, since: string | null): Conn => ({
-    id: (nextConn++).toString(36),
-    who: { sub: who.sub, tenant: who.tenant, roles: who.roles, stores: who.stores },
-    topics: audiencesOf(who).map((a) => topicOf(who.tenant, a)),
-    since,
-    state: 'sync',
-    buffered: [],
-    seam: null,
-    lastSeen: 0,
-    lastPing: 0,
-    ws: null,
-    onDrain: null,
-    sweepIndex: -1,
-  });
+  const shared = new Interner();
+  const newConn = (who: Principal, since: string | null): Conn => {
+    const tenant = shared.string(who.tenant);
+    return {
+      id: (nextConn++).toString(36),
+      who: { sub: who.sub, tenant, roles: shared.list(who.roles), stores: shared.list(who.stores) },
+      // the user's own topic is this socket's alone; the role, store and tenant topics are shared
+      topics: audiencesOf(who).map((a) => (a.startsWith('u:') ? topicOf(tenant, a) : shared.string(topicOf(tenant, a)))),
+      since,
+      state: 'sync',
+      buffered: [],
+      seam: null,
+      lastSeen: 0,
+      lastPing: 0,
+      ws: null,
+      onDrain: null,
+      sweepIndex: -1,
+    };
+  };
 
   const hooks: SyncHooks = {
     send: (conn, frame) => (conn.ws ? conn.ws.send(frame, false) !== 2 : false),
