@@ -3,7 +3,7 @@
  * the tenant, role and store names of their tokens and the topics built
  * from them. Each socket's token is parsed on its own, so without this
  * every socket holds its own copy of "acme␟r:staff", "acme␟*" and the rest
- * (~300 bytes per socket of the node's heap, measured with 19,000 sockets
+ * (~550 bytes per socket of the node's heap, measured with 19,000 sockets
  * in bench/realtime). A node sees few distinct ones; past `max` (default
  * 100,000) new ones are simply not pooled.
  */

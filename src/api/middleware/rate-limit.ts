@@ -53,9 +53,9 @@ export class TooManyRequestsError extends HeraldError {
  * with 503 on their own. Busy subjects take their tokens a lease at a time
  * (./rate-lease.ts).
  */
-export function rateLimit(deps: { redis: Redis; prefix: string; limits: RateLimits; leaseMs?: number }): MiddlewareHandler<ApiEnv> {
+export function rateLimit(deps: { redis: Redis; prefix: string; limits: RateLimits }): MiddlewareHandler<ApiEnv> {
   let warned = false;
-  const buckets = new LeasedBuckets(deps.redis, { leaseMs: deps.leaseMs });
+  const buckets = new LeasedBuckets(deps.redis);
   return async function limitRate(c, next) {
     const who = c.get('principal');
     const limit = limitFor(deps.limits, who);
