@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createHarness, uniq, type Harness } from './helpers/harness.js';
+import { TemplateCache } from '../src/domain/templates-cache.js';
+import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 
 /**
  * Two api processes (two apps, each with its own template cache and Redis
@@ -66,4 +67,31 @@ test('a change made through the other process invalidates this one too', async (
     body: { content: 'two {x}' },
   });
   expect((await send(a, svcA, name)).content).toBe('two X');
+});
+
+test('a write answers only after a process that is slow to hear the change has dropped its copy', async () => {
+  const name = uniq('slow');
+  await a.request('POST', '/api/v1/notifications/templates', { token: writer, body: { name, title: 't', content: 'old {x}' } });
+  // a third process: its own cache whose subscriber connection the test can hold back
+  const subscriber = a.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+  const slow = new TemplateCache({ redis: a.redis, prefix: a.prefix, logger: a.deps.logger, subscriber });
+  try {
+    await waitFor(async () => ((await slow.get(a.orm.em.fork(), a.tenant, name)) && slow.size === 1) || undefined, 5_000);
+
+    subscriber.stream.pause();
+    let answered = false;
+    const put = a.request('PUT', `/api/v1/notifications/templates/${name}`, { token: writer, body: { content: 'new {x}' } }).then((r) => {
+      answered = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(answered).toBe(false);
+    expect((await slow.get(a.orm.em.fork(), a.tenant, name))?.content).toBe('old {x}');
+
+    subscriber.stream.resume();
+    expect((await put).status).toBe(200);
+    expect((await slow.get(a.orm.em.fork(), a.tenant, name))?.content).toBe('new {x}');
+  } finally {
+    slow.close();
+  }
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
@@ -5,6 +6,17 @@ import { SYSTEM_TENANT, findByName, type TemplateRow } from './templates.js';
 
 /** The pub/sub channel on which every process hears that a tenant's templates changed. */
 export const templatesChannel = (prefix: string) => `${prefix}:templates:changed`;
+/** The channel on which each process says it has dropped its copies for one change. */
+const ackChannel = (prefix: string) => `${prefix}:templates:dropped`;
+
+/** How long a change waits for every subscribed process to drop its copies. */
+const ACK_WAIT_MS = 2_000;
+
+interface PendingChange {
+  heard: number;
+  need: number;
+  done: () => void;
+}
 
 /**
  * Template lookups cached per process (seed 1: "模板缓存: 永久(直到更新)").
@@ -13,31 +25,57 @@ export const templatesChannel = (prefix: string) => `${prefix}:templates:changed
  * from memory unless the subscription is live, so a process that lost Redis
  * for a moment, and missed a message, reads PostgreSQL until it is back.
  * A generation counter keeps a read that raced with a change from caching
- * the old row.
+ * the old row. A change answers only when every process that heard it has
+ * said it dropped its copies (PUBLISH tells how many heard), so no process
+ * renders the old version after the write's response; a process that stays
+ * silent for 2 s is logged and not waited for.
  */
 export class TemplateCache {
   private readonly entries = new Map<string, TemplateRow>();
   private readonly sub: Redis;
   private live = false;
   private generation = 0;
+  private readonly pending = new Map<string, PendingChange>();
 
-  constructor(private readonly deps: { redis: Redis; prefix: string; logger: Logger }) {
+  /** `subscriber`: a connection of its own for the subscription (default: a duplicate of `redis`). */
+  constructor(private readonly deps: { redis: Redis; prefix: string; logger: Logger; subscriber?: Redis }) {
     // a subscriber needs its own connection; it must queue commands while (re)connecting
-    this.sub = deps.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false });
+    this.sub = deps.subscriber ?? deps.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false });
     this.sub.on('error', (err) => deps.logger.debug({ err: err.message }, 'template cache subscriber error'));
     this.sub.on('close', () => this.drop(null, false));
-    this.sub.on('message', (_channel: string, tenant: string) => this.drop(tenant, true));
+    const changes = templatesChannel(deps.prefix);
+    this.sub.on('message', (channel: string, message: string) => {
+      if (channel === changes) this.heardChange(message);
+      else this.heardAck(message);
+    });
     // 'ready' comes at the first connect and after every reconnect
     this.sub.on('ready', () => this.subscribe());
+    if (this.sub.status === 'ready') this.subscribe();
   }
 
   private subscribe(): void {
-    this.sub.subscribe(templatesChannel(this.deps.prefix)).then(
+    this.sub.subscribe(templatesChannel(this.deps.prefix), ackChannel(this.deps.prefix)).then(
       () => {
         this.drop(null, true);
       },
       (err) => this.deps.logger.debug({ err: err.message }, 'template cache could not subscribe'),
     );
+  }
+
+  /** `<change id> <tenant>`: drop, then say so. */
+  private heardChange(message: string): void {
+    const space = message.indexOf(' ');
+    this.drop(message.slice(space + 1), true);
+    this.deps.redis.publish(ackChannel(this.deps.prefix), message.slice(0, space)).catch((err: Error) => {
+      this.deps.logger.debug({ err: err.message }, 'template cache could not acknowledge a change');
+    });
+  }
+
+  private heardAck(id: string): void {
+    const change = this.pending.get(id);
+    if (!change) return;
+    change.heard++;
+    if (change.heard >= change.need) change.done();
   }
 
   private drop(tenant: string | null, live: boolean): void {
@@ -58,10 +96,33 @@ export class TemplateCache {
     return row;
   }
 
-  /** Tells every process (this one included) that a tenant's templates changed. */
+  /**
+   * Tells every process (this one included) that a tenant's templates
+   * changed, and resolves once each of them has dropped its copies.
+   */
   async changed(tenant: string): Promise<void> {
     this.drop(tenant, this.live);
-    await this.deps.redis.publish(templatesChannel(this.deps.prefix), tenant);
+    const id = randomUUID();
+    let timer: NodeJS.Timeout | undefined;
+    const dropped = new Promise<void>((resolve) => {
+      // acks can arrive before PUBLISH answers how many there will be
+      const change: PendingChange = { heard: 0, need: Infinity, done: resolve };
+      this.pending.set(id, change);
+      timer = setTimeout(() => {
+        this.deps.logger.warn({ tenant, heard: change.heard, need: change.need }, 'template change: not every process acknowledged it in time');
+        resolve();
+      }, ACK_WAIT_MS);
+    });
+    try {
+      const need = await this.deps.redis.publish(templatesChannel(this.deps.prefix), `${id} ${tenant}`);
+      const change = this.pending.get(id)!;
+      change.need = need;
+      if (change.heard >= need) change.done();
+      await dropped;
+    } finally {
+      clearTimeout(timer);
+      this.pending.delete(id);
+    }
   }
 
   get size(): number {
