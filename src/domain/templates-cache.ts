@@ -102,6 +102,11 @@ export class TemplateCache {
    */
   async changed(tenant: string): Promise<void> {
     this.drop(tenant, this.live);
+    if (!this.live) {
+      // no subscription here, so no acks to hear: tell the others and go on
+      await this.deps.redis.publish(templatesChannel(this.deps.prefix), `- ${tenant}`);
+      return;
+    }
     const id = randomUUID();
     let timer: NodeJS.Timeout | undefined;
     const dropped = new Promise<void>((resolve) => {
