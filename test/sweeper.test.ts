@@ -27,13 +27,11 @@ test('every item is visited once per period, a small slice per tick (10 ms ticks
 
 test('an item removed while visited (a closed socket) does not make the sweep skip the one moved into its slot', () => {
   const seen: number[] = [];
-  let sweeper: Sweeper<Item>;
-  const list = items(10);
-  sweeper = new Sweeper<Item>((item) => {
+  const sweeper = new Sweeper<Item>((item) => {
     seen.push(item.id);
     if (item.id % 3 === 0) sweeper.remove(item);
   }, { periodMs: 100, tickMs: 100 });
-  for (const item of list) sweeper.add(item);
+  for (const item of items(10)) sweeper.add(item);
   sweeper.tick(0);
   expect([...seen].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   expect(sweeper.size).toBe(6);

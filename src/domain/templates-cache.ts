@@ -9,6 +9,9 @@ export const templatesChannel = (prefix: string) => `${prefix}:templates:changed
 /** The channel on which each process says it has dropped its copies for one change. */
 const ackChannel = (prefix: string) => `${prefix}:templates:dropped`;
 
+/** The change id of a publisher that waits for no acks (its own subscription is down). */
+const NO_ACK = '-';
+
 /** How long a change waits for every subscribed process to drop its copies. */
 const ACK_WAIT_MS = 2_000;
 
@@ -66,7 +69,9 @@ export class TemplateCache {
   private heardChange(message: string): void {
     const space = message.indexOf(' ');
     this.drop(message.slice(space + 1), true);
-    this.deps.redis.publish(ackChannel(this.deps.prefix), message.slice(0, space)).catch((err: Error) => {
+    const id = message.slice(0, space);
+    if (id === NO_ACK) return;
+    this.deps.redis.publish(ackChannel(this.deps.prefix), id).catch((err: Error) => {
       this.deps.logger.debug({ err: err.message }, 'template cache could not acknowledge a change');
     });
   }
@@ -102,27 +107,24 @@ export class TemplateCache {
    */
   async changed(tenant: string): Promise<void> {
     this.drop(tenant, this.live);
+    const publish = (id: string) => this.deps.redis.publish(templatesChannel(this.deps.prefix), `${id} ${tenant}`);
+    // no subscription here, so no acks to hear: tell the others and go on
     if (!this.live) {
-      // no subscription here, so no acks to hear: tell the others and go on
-      await this.deps.redis.publish(templatesChannel(this.deps.prefix), `- ${tenant}`);
+      await publish(NO_ACK);
       return;
     }
     const id = randomUUID();
-    let timer: NodeJS.Timeout | undefined;
-    const dropped = new Promise<void>((resolve) => {
-      // acks can arrive before PUBLISH answers how many there will be
-      const change: PendingChange = { heard: 0, need: Infinity, done: resolve };
-      this.pending.set(id, change);
-      timer = setTimeout(() => {
-        this.deps.logger.warn({ tenant, heard: change.heard, need: change.need }, 'template change: not every process acknowledged it in time');
-        resolve();
-      }, ACK_WAIT_MS);
-    });
+    const change: PendingChange = { heard: 0, need: Infinity, done: () => undefined };
+    const dropped = new Promise<void>((resolve) => (change.done = resolve));
+    // acks can arrive before PUBLISH answers how many there will be
+    this.pending.set(id, change);
+    const timer = setTimeout(() => {
+      this.deps.logger.warn({ tenant, heard: change.heard, need: change.need }, 'template change: not every process acknowledged it in time');
+      change.done();
+    }, ACK_WAIT_MS);
     try {
-      const need = await this.deps.redis.publish(templatesChannel(this.deps.prefix), `${id} ${tenant}`);
-      const change = this.pending.get(id)!;
-      change.need = need;
-      if (change.heard >= need) change.done();
+      change.need = await publish(id);
+      if (change.heard >= change.need) change.done();
       await dropped;
     } finally {
       clearTimeout(timer);
