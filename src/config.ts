@@ -77,6 +77,13 @@ const schema = z.object({
     .default(''),
   /** api: a request still running after this many ms is answered 503 (default 30000) */
   REQUEST_TIMEOUT_MS: int(30_000, 100),
+  /**
+   * api: an idle keep-alive connection is closed after this many ms (default 65000). Keep it above the idle
+   * timeout of whatever pools connections in front of the api (AWS ALB 60 s, nginx upstream keepalive 60 s):
+   * the side that closes first races the other's next request onto a closing socket, and that request fails.
+   * Node's own default is 5 s.
+   */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(65_000, 1000),
   /** every process pushes its metrics to Redis this often, in ms; GET /metrics on the api merges them (default 5000) */
   METRICS_PUSH_INTERVAL_MS: int(5000, 100),
   /** when set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (default: open, for a private network) */

@@ -13,6 +13,7 @@ describe('configuration', () => {
       RATE_LIMIT_USER_PER_MIN: 100,
       RATE_LIMIT_SERVICE_PER_MIN: 60000,
       MAX_CONNECTIONS_PER_USER: 3,
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: 65_000,
       jwtSecretIsDefault: true,
     });
   });

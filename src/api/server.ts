@@ -22,6 +22,9 @@ const server = serve({ fetch: createApp(deps).fetch, port: config.PORT }, (info)
 );
 // A client that trickles its request cannot hold a socket past the request timeout either.
 (server as Server).requestTimeout = config.REQUEST_TIMEOUT_MS + 5000;
+// Outlive the idle timeout of a load balancer or proxy pooling connections to the api, so it is always the one
+// that closes an idle connection (HTTP_KEEP_ALIVE_TIMEOUT_MS in src/config.ts). Shutdown closes idle ones at once.
+(server as Server).keepAliveTimeout = config.HTTP_KEEP_ALIVE_TIMEOUT_MS;
 // Shutdown: stop accepting, let requests in flight finish, and close keep-alive
 // sockets as soon as they fall idle (server.close() alone closes only those idle at the call).
 life.add(
