@@ -146,7 +146,11 @@ const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : 'n/a');
 
 interface Latency {
   label: string;
+  /** sends accepted (a frame is due for each) */
   sent: number;
+  /** sends not accepted, and why */
+  refused: number;
+  refusedWhy?: string;
   received: number;
   p50: number;
   p95: number;
@@ -174,10 +178,17 @@ interface Figures {
 
 // ---------- one system under test
 
+interface Fired {
+  accepted: number;
+  refused: number;
+  /** what happened to the refused ones */
+  why?: string;
+}
+
 interface Sender {
   label: string;
-  /** sends `count` personal notifications at RATE/s, the n-th to user n % LAT_USERS stamped with its bench_t0; resolves with how many were accepted */
-  fire(count: number): Promise<number>;
+  /** sends `count` personal notifications at RATE/s, the n-th to user n % LAT_USERS stamped with its bench_t0 */
+  fire(count: number): Promise<Fired>;
 }
 
 /** A Sender from a function that sends one (paced in this process). */
@@ -195,7 +206,7 @@ function paced(label: string, send: (i: number, t0: number) => Promise<boolean>)
         await sleep(2);
       }
       await Promise.all(pending);
-      return accepted;
+      return { accepted, refused: total - accepted };
     },
   };
 }
@@ -213,7 +224,7 @@ const memory = async (node: ChildProcess) => (await ask(node, { cmd: 'mem' })).m
 
 /** RATE sends per second for SECONDS, then every frame's latency (waits up to 30 s for stragglers). */
 async function fixedRate(sender: Sender, clients: WsLoad[], seconds = SECONDS): Promise<Latency> {
-  const accepted = await sender.fire(RATE * seconds);
+  const { accepted, refused, why } = await sender.fire(RATE * seconds);
   const latencies: number[] = [];
   const segs: number[] = [];
   const deadline = now() + 30_000;
@@ -229,6 +240,8 @@ async function fixedRate(sender: Sender, clients: WsLoad[], seconds = SECONDS): 
   return {
     label: sender.label,
     sent: accepted,
+    refused,
+    refusedWhy: why,
     received: latencies.length,
     p50: pct(latencies, 50),
     p95: pct(latencies, 95),
@@ -273,7 +286,7 @@ async function measure(target: Target, clients: WsLoad[]): Promise<Figures> {
     const l = await fixedRate(sender, clients);
     latency.push(l);
     console.log(
-      `[${target.name}] ${l.received}/${l.sent} frames; p50 ${ms(l.p50)} p95 ${ms(l.p95)} p99 ${ms(l.p99)} max ${ms(l.max)}; ` +
+      `[${target.name}] ${l.received}/${l.sent} frames${l.refused ? ` (${l.refused} sends not accepted: ${l.refusedWhy ?? 'failed'})` : ''}; p50 ${ms(l.p50)} p95 ${ms(l.p95)} p99 ${ms(l.p99)} max ${ms(l.max)}; ` +
         `load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     );
     await sleep(2000);
@@ -392,7 +405,7 @@ async function herald(clients: WsLoad[]): Promise<Figures> {
             fire: async (count) => {
               const body = JSON.stringify({ title: 'bench', content: CONTENT, type: 'info', user_id: 'u{i}', metadata: { bench_t0: 0 } }).replace('"bench_t0":0', '"bench_t0":{t0}');
               const r = await load!.run({ path: '/api/v1/notifications', headers, bodyTemplate: body, rate: RATE, count, users: LAT_USERS });
-              return r.ok;
+              return { accepted: r.ok, refused: r.sent - r.ok, why: `${r.failed} answered other than 2xx, ${r.lost} in flight when the api closed the connection` };
             },
           },
           // the node alone, fed exactly like the baseline: a frame in Herald's wire format published on Redis
@@ -426,7 +439,8 @@ function report(base: Figures, mine: Figures) {
   const [b] = base.latency;
   for (const l of mine.latency) {
     console.log(`(b) ${l.label} (herald) vs ${b.label} (baseline)`);
-    row('    frames received / sent', `${b.received}/${b.sent}`, `${l.received}/${l.sent}`);
+    row('    frames received / sends accepted', `${b.received}/${b.sent}`, `${l.received}/${l.sent}`);
+    if (b.refused || l.refused) row('    sends not accepted', String(b.refused), String(l.refused));
     for (const k of ['p50', 'p95', 'p99', 'max'] as const) row(`    ${k}`, ms(b[k]), ms(l[k]));
     if (l.segments) {
       const [api, store, push] = l.segments;

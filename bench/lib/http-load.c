@@ -19,7 +19,8 @@
  *       <rate> per second (each due at start + n/rate; one request in flight
  *       per connection, the rest wait in order, their t0 taken when due, so
  *       waiting counts as latency), waits for every answer, closes the
- *       connections → "done <sent> <answered 2xx> <failed>"
+ *       connections → "done <sent> <answered 2xx> <answered otherwise> <lost>"
+ *       (lost: in flight when the server closed the connection)
  *   exit   (or end of stdin)
  * Answers are read as HTTP/1.1 with Content-Length or chunked bodies.
  * Build: cc -O2 -o http-load http-load.c (bench/lib/build-c.ts does it).
@@ -56,7 +57,7 @@ static char host[64];
 static int ep;
 
 /* the running command */
-static long sent, answered, ok, failed;
+static long sent, answered, ok, failed, lost;
 static struct buf *waiting; /* requests due but not yet written, a ring */
 static size_t wait_head, wait_len, wait_cap;
 
@@ -178,7 +179,7 @@ static void on_readable(struct conn *c) {
   ssize_t n = read(c->fd, tmp, sizeof tmp);
   if (n < 0 && errno == EAGAIN) return;
   if (n <= 0) { /* the server closed the connection: the request in flight failed */
-    if (c->busy) failed++, answered++;
+    if (c->busy) lost++, answered++;
     close_conn(c);
     open_conn(c);
     next(c);
@@ -199,7 +200,7 @@ static void on_readable(struct conn *c) {
 }
 
 static void run(const char *path, double rate, long count, long users) {
-  sent = answered = ok = failed = 0;
+  sent = answered = ok = failed = lost = 0;
   wait_head = wait_len = 0;
   if (!waiting) {
     wait_cap = 1 << 16;
@@ -235,7 +236,7 @@ static void run(const char *path, double rate, long count, long users) {
   free(req.p);
   for (int i = 0; i < nconns; i++) close_conn(&conns[i]);
   headers.len = 0;
-  printf("done %ld %ld %ld\n", sent, ok, failed);
+  printf("done %ld %ld %ld %ld\n", sent, ok, failed, lost);
   fflush(stdout);
 }
 

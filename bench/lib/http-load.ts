@@ -17,9 +17,19 @@ export interface HttpLoadRun {
   users: number;
 }
 
+export interface HttpLoadResult {
+  sent: number;
+  /** answered 2xx */
+  ok: number;
+  /** answered with another status */
+  failed: number;
+  /** in flight when the server closed the connection */
+  lost: number;
+}
+
 export interface HttpLoad {
   /** POSTs count requests at rate/s and resolves once every one is answered */
-  run(r: HttpLoadRun): Promise<{ sent: number; ok: number; failed: number }>;
+  run(r: HttpLoadRun): Promise<HttpLoadResult>;
   exit(): void;
 }
 
@@ -39,9 +49,9 @@ export function startHttpLoad(url: string, sockets = 256): HttpLoad {
       const lines = [...Object.entries(r.headers).map(([k, v]) => `header ${k}: ${v}`), `body ${r.bodyTemplate}`, `run ${r.path} ${r.rate} ${r.count} ${r.users}`];
       return new Promise((resolve, reject) => {
         waiting.push((line) => {
-          const m = /^done (\d+) (\d+) (\d+)$/.exec(line);
+          const m = /^done (\d+) (\d+) (\d+) (\d+)$/.exec(line);
           if (!m) return reject(new Error(`http-load answered "${line}"`));
-          resolve({ sent: Number(m[1]), ok: Number(m[2]), failed: Number(m[3]) });
+          resolve({ sent: Number(m[1]), ok: Number(m[2]), failed: Number(m[3]), lost: Number(m[4]) });
         });
         child.stdin.write(lines.join('\n') + '\n');
       });
