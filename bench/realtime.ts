@@ -31,8 +31,8 @@
  * (bench/lib/raw-http.ts, still used for the broadcasts) ~110-130 µs per
  * request, taken from the api and the worker it measures on the same two
  * cores; the C one ~50 µs.
- * THREADS (default 1) sets the node's WS_THREADS and the baseline server's
- * threads alike.
+ * THREADS (default: WS_THREADS's default) sets the node's WS_THREADS and
+ * the baseline server's threads alike; THREADS=1 measures one thread.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -42,6 +42,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { signToken } from '../src/auth/jwt.js';
+import { loadConfig } from '../src/config.js';
 import { topicOf } from '../src/domain/audience.js';
 import { encodeMessage, realtimeChannel } from '../src/realtime/events.js';
 import { migrate } from '../src/db/orm.js';
@@ -61,8 +62,8 @@ const BCAST_ROUNDS = Number(process.env.BCAST_ROUNDS ?? 5);
 /** the node's heartbeat interval (default 10 s, so every socket is pinged during (b); 54 s in production) */
 const PING_MS = Number(process.env.PING_MS ?? 10_000);
 const CLIENT_PROCS = Number(process.env.CLIENT_PROCS ?? 4);
-/** threads of the realtime node (WS_THREADS) and of the baseline server alike (default 1, WS_THREADS's default) */
-const THREADS = Number(process.env.THREADS ?? 1);
+/** threads of the realtime node (WS_THREADS) and of the baseline server alike (default: WS_THREADS's default, 2 on two cores or more) */
+const THREADS = Number(process.env.THREADS ?? loadConfig({}).WS_THREADS);
 /** a client that just read frames looks again this many µs later (bench/lib/ws-load.ts; default 200) */
 const CLIENT_NAP_US = Number(process.env.CLIENT_NAP_US ?? 200);
 const WARMUP = Number(process.env.WARMUP ?? 2000);

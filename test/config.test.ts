@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { describe, expect, test } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 
@@ -14,6 +15,7 @@ describe('configuration', () => {
       RATE_LIMIT_SERVICE_PER_MIN: 60000,
       MAX_CONNECTIONS_PER_USER: 3,
       HTTP_KEEP_ALIVE_TIMEOUT_MS: 65_000,
+      WS_THREADS: Math.min(2, availableParallelism()),
       jwtSecretIsDefault: true,
     });
   });

@@ -40,7 +40,9 @@ beforeAll(async () => {
   procs.api = spawnEntry('src/api/server.ts', env);
   await procs.api.waitForLog((l) => l.msg === 'api listening', 60_000, 'the api');
   procs.ingest = spawnEntry('workers/ingest.ts', env);
-  procs.realtime = spawnEntry('src/realtime/server.ts', env);
+  // one thread, so five processes report five registries (each thread of WS_THREADS > 1 reports its own:
+  // test/realtime-threads.test.ts)
+  procs.realtime = spawnEntry('src/realtime/server.ts', { ...env, WS_THREADS: '1' });
   procs.email = spawnEntry('workers/email.ts', env);
   procs.sms = spawnEntry('workers/sms.ts', env); // no Aliyun credentials: every SMS fails as not_configured
   await procs.ingest.waitForLog((l) => l.msg === 'ingest worker started', 60_000, 'ingest');
