@@ -8,9 +8,9 @@
  * Prints `{"port":N}` on stdout once listening; forked with --expose-gc it
  * answers `{ cmd: 'mem' }` (bench/lib/memory.ts).
  */
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData, type Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
-import { assertNative, createApp, listen } from '../src/realtime/uws.js';
+import { assertNative, closeListenSocket, createApp, listen, type us_listen_socket } from '../src/realtime/uws.js';
 import { answerGcRequests, gcWorkers, startWorker } from '../src/worker-thread.js';
 import { onMemoryRequest } from './lib/memory.js';
 import { freePort } from './lib/processes.js';
@@ -19,7 +19,7 @@ assertNative();
 const channel = process.env.BASELINE_CHANNEL ?? 'herald-bench-baseline';
 const threads = Number(process.env.BASELINE_THREADS ?? 1);
 
-async function serve(port: number): Promise<number> {
+async function serve(port: number): Promise<{ port: number; socket: us_listen_socket }> {
   const app = createApp();
   app.ws<{ topics: string[] }>('/*', {
     idleTimeout: 0,
@@ -38,25 +38,35 @@ async function serve(port: number): Promise<number> {
     app.publish(msg.toString('utf8', 0, i), msg.subarray(i + 1));
   });
   await sub.subscribe(channel);
-  return (await listen(app, port)).port;
+  return listen(app, port);
 }
 
 if (!isMainThread) {
-  await serve((workerData as { port: number }).port);
+  const { socket } = await serve((workerData as { port: number }).port);
   answerGcRequests();
+  // a thread ended with its listen socket open aborts the process (uv_loop_close() with open handles)
+  parentPort!.on('message', (msg: { type?: string }) => {
+    if (msg?.type !== 'stop') return;
+    closeListenSocket(socket);
+    setTimeout(() => process.exit(0), 20);
+  });
   parentPort!.postMessage({ type: 'listening' });
 } else {
   let port: number;
+  let workers: Worker[] = [];
   if (threads <= 1) {
-    port = await serve(0);
+    port = (await serve(0)).port;
     if (process.send) onMemoryRequest();
   } else {
     // a fixed port for all: uSockets sets SO_REUSEPORT only when the port is not 0
     port = await freePort();
-    const workers = Array.from({ length: threads }, () => startWorker(new URL(import.meta.url), { port }));
+    workers = Array.from({ length: threads }, () => startWorker(new URL(import.meta.url), { port }));
     await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
     if (process.send) onMemoryRequest(() => gcWorkers(workers));
   }
   process.stdout.write(JSON.stringify({ port }) + '\n');
-  process.on('SIGTERM', () => process.exit(0));
+  process.on('SIGTERM', () => {
+    for (const w of workers) w.postMessage({ type: 'stop' });
+    void Promise.all(workers.map((w) => new Promise((resolve) => w.once('exit', resolve)))).then(() => process.exit(0));
+  });
 }
