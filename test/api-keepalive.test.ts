@@ -8,7 +8,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, expect, test } from 'vitest';
 import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
-import { uniq } from './helpers/harness.js';
+import { uniq, waitFor } from './helpers/harness.js';
 import { freePort, spawnEntry, type Proc } from './helpers/procs.js';
 
 const procs: Proc[] = [];
@@ -48,9 +48,8 @@ async function keepAlive(port: number) {
     async get(): Promise<string> {
       received = '';
       socket.write(`GET /health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: keep-alive\r\n\r\n`);
-      const started = Date.now();
-      while (!/\r\n\r\n/.test(received) && closedAt === null && Date.now() - started < 10_000) await sleep(10);
-      return received.split('\r\n')[0] || `no answer (connection closed: ${closedAt !== null})`;
+      await waitFor(() => /\r\n\r\n/.test(received) || closedAt !== null, 10_000, 'an answer');
+      return received.split('\r\n')[0] || 'no answer (connection closed)';
     },
     destroy: () => socket.destroy(),
   };
@@ -68,7 +67,7 @@ test('an idle keep-alive connection outlives Node’s 5 s default, and HTTP_KEEP
   const idleFrom = Date.now();
 
   // the short one is closed by the api after its 1.5 s, not at Node's 5 s
-  while (b.closedAt() === null && Date.now() - idleFrom < 4500) await sleep(50);
+  await waitFor(() => b.closedAt(), 4500, 'the api to close the idle connection');
   expect(b.closedAt()).not.toBeNull();
   expect(b.closedAt()! - idleFrom).toBeGreaterThanOrEqual(1400);
 
