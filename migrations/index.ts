@@ -11,6 +11,7 @@ import { Migration20261122060000_drop_sender_index } from './Migration2026112206
 import { Migration20261122070000_store_notifications_fn } from './Migration20261122070000_store_notifications_fn.js';
 import { Migration20261122080000_drop_created_at_index } from './Migration20261122080000_drop_created_at_index.js';
 import { Migration20261202000000_tenant_heads } from './Migration20261202000000_tenant_heads.js';
+import { Migration20261205000000_rejections } from './Migration20261205000000_rejections.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -29,4 +30,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122070000_store_notifications_fn', class: Migration20261122070000_store_notifications_fn },
   { name: 'Migration20261122080000_drop_created_at_index', class: Migration20261122080000_drop_created_at_index },
   { name: 'Migration20261202000000_tenant_heads', class: Migration20261202000000_tenant_heads },
+  { name: 'Migration20261205000000_rejections', class: Migration20261205000000_rejections },
 ];

@@ -3,7 +3,9 @@
  * when `max` items wait, or at the end of the current event-loop turn (so a
  * lone caller waits for nothing), later when `everyMs` or `inFlight` say so.
  * Each caller's promise settles with its batch, so nobody is told "done"
- * before the batch holding their items is.
+ * before the batch holding their items is; it resolves with what the flush
+ * returned (the same value for every caller of that batch), so a flush can
+ * say what became of each item.
  *
  * `inFlight` caps how many flushes run at once (default: no cap). Items that
  * arrive while the cap is reached wait for the next flush to end and then go
@@ -16,21 +18,21 @@
  * each flush then carries what came in since the last one, so a lone item
  * waits for nothing and a busy stream costs one flush per `everyMs`.
  */
-export class Batcher<T> {
+export class Batcher<T, R = void> {
   private items: T[] = [];
-  private waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  private waiters: Array<{ resolve: (result: R) => void; reject: (err: unknown) => void }> = [];
   private scheduled = false;
   private running = 0;
   private lastFlush = -Infinity;
   private timer?: NodeJS.Timeout;
 
   constructor(
-    private readonly flushFn: (items: T[]) => Promise<void>,
+    private readonly flushFn: (items: T[]) => Promise<R>,
     private readonly opts: { max: number; inFlight?: number; everyMs?: number },
   ) {}
 
-  add(items: T[]): Promise<void> {
-    return new Promise((resolve, reject) => {
+  add(items: T[]): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       this.items.push(...items);
       this.waiters.push({ resolve, reject });
       if (this.items.length >= this.opts.max) this.flush();
@@ -59,7 +61,7 @@ export class Batcher<T> {
     this.lastFlush = performance.now();
     this.flushFn(items)
       .then(
-        () => waiters.forEach((w) => w.resolve()),
+        (result) => waiters.forEach((w) => w.resolve(result)),
         (err) => waiters.forEach((w) => w.reject(err)),
       )
       .finally(() => {

@@ -16,6 +16,17 @@ export const notificationCreated = new Counter({
   registers: [registry],
 });
 
+/**
+ * Accepted notifications PostgreSQL refused to store for their content (the ingest worker isolates each one
+ * and stores the rest of its batch), per reason: invalid_data, constraint, too_complex, invalid_draft.
+ */
+export const notificationRejected = new Counter({
+  name: 'notification_rejected_total',
+  help: 'Accepted notifications that could not be stored, per reason.',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
 /** Deliveries that reached the user's device or provider, per channel ('app' for the inbox). */
 export const notificationSent = new Counter({
   name: 'notification_sent_total',

@@ -26,7 +26,27 @@ export interface AcceptDeps {
   zones?: ZoneLookup;
 }
 
-const idemKey = (prefix: string, p: Principal, key: string) => `${prefix}:idem:${p.tenant}:${p.sub}:${key}`;
+const idemKey = (prefix: string, p: Pick<Principal, 'tenant' | 'sub'>, key: string) => `${prefix}:idem:${p.tenant}:${p.sub}:${key}`;
+
+// KEYS[1] an idempotency key, ARGV[1] a notification id: forget the key when its answer names that notification
+const FORGET_IF_NAMES = `local v = redis.call('GET', KEYS[1])
+if v and string.find(v, ARGV[1], 1, true) then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/**
+ * Forgets the idempotency keys whose remembered answer names one of these
+ * notifications (the ingest worker could not store them), so that the
+ * sender's retry with the same key is accepted anew instead of being
+ * answered with ids that will never exist. A key already reused for a new
+ * answer is left alone.
+ */
+export async function forgetIdempotencyKeys(redis: Redis, prefix: string, drafts: NotificationDraft[]): Promise<void> {
+  const keyed = drafts.filter((d) => d.idempotency_key);
+  if (!keyed.length) return;
+  const pipe = redis.pipeline();
+  for (const d of keyed) pipe.eval(FORGET_IF_NAMES, 1, idemKey(prefix, { tenant: d.tenant, sub: d.sender }, d.idempotency_key!), d.id);
+  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
+}
 
 /**
  * Accepts validated requests: turns each into drafts, honours idempotency

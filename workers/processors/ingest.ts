@@ -1,8 +1,10 @@
-import type { Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { IngestJob, IngestResult, NotificationDraft } from '../../queues/jobs.js';
 import { Batcher } from '../../queues/batcher.js';
+import { forgetIdempotencyKeys } from '../../src/domain/accept.js';
 import { storeNotifications } from '../../src/domain/ingest.js';
-import { notificationCreated } from '../../src/metrics.js';
+import { recordRejections, storeIsolating, type Rejection } from '../../src/domain/rejections.js';
+import { notificationCreated, notificationRejected } from '../../src/metrics.js';
 import { dispatchStored, type DispatchDeps } from './dispatch.js';
 import { createFireProcessor } from './fire.js';
 
@@ -15,24 +17,56 @@ export interface IngestOptions {
   batchWaitMs?: number;
 }
 
-/** Stores a batch in one INSERT, then dispatches what was stored. */
-export async function ingestBatch(deps: IngestDeps, drafts: NotificationDraft[]): Promise<void> {
-  const rows = await storeNotifications(deps.orm.em.fork(), drafts);
+/**
+ * Stores a batch in one INSERT, then dispatches what was stored. A batch
+ * PostgreSQL refuses for its content is split until each bad notification is
+ * alone (src/domain/rejections.ts): the others are stored and dispatched as
+ * usual, each bad one is recorded (its sender sees it failed, by id), counted
+ * and its idempotency key forgotten. Returns the rejected ones by id.
+ * Anything else (PostgreSQL or Redis unavailable) throws, and every job of
+ * the batch is retried.
+ */
+export async function ingestBatch(deps: IngestDeps, drafts: NotificationDraft[]): Promise<Map<string, Rejection>> {
+  const { rows, rejected } = await storeIsolating(drafts, (list) => storeNotifications(deps.orm.em.fork(), list));
+  if (rejected.length) {
+    await recordRejections(deps.orm.em.fork(), rejected);
+    await forgetIdempotencyKeys(deps.redis, deps.prefix, rejected.map((r) => r.draft));
+    for (const r of rejected) notificationRejected.inc({ reason: r.reason });
+    deps.logger.error(
+      { rejected: rejected.map((r) => ({ id: r.draft.id, tenant: r.draft.tenant, sender: r.draft.sender, reason: r.reason, detail: r.detail })), stored: rows.length },
+      'notifications rejected: PostgreSQL refused their content; the rest of the batch is stored',
+    );
+  }
   for (const r of rows) notificationCreated.inc({ type: r.type, priority: r.priority });
   await dispatchStored(deps, rows);
   deps.logger.debug({ stored: rows.length }, 'ingested');
+  return new Map(rejected.map((r) => [r.draft.id, r]));
 }
 
-/** The ingest queue's processor: jobs running at the same time share one INSERT. */
+/**
+ * The ingest queue's processor: jobs running at the same time share one
+ * INSERT. A job that carried a rejected notification fails for good
+ * (UnrecoverableError: retrying cannot change its content), naming it, so
+ * bull-board shows it among the failed jobs; the job's other notifications
+ * are stored, and retrying it by hand stores nothing twice.
+ */
 export function createIngestProcessor(deps: IngestDeps, opts: IngestOptions = {}) {
-  const batcher = new Batcher<NotificationDraft>((drafts) => ingestBatch(deps, drafts), {
+  const batcher = new Batcher<NotificationDraft, Map<string, Rejection>>((drafts) => ingestBatch(deps, drafts), {
     max: opts.batchMax ?? 1000,
     everyMs: opts.batchWaitMs ?? 2,
   });
   const fire = createFireProcessor(deps, { batchMax: opts.batchMax, batchWaitMs: opts.batchWaitMs });
   return async (job: Job<IngestJob>): Promise<IngestResult> => {
     if (job.data.fire) return fire(job.data.fire);
-    await batcher.add(job.data.notifications);
-    return { stored: job.data.notifications.length };
+    const drafts = job.data.notifications;
+    const rejected = await batcher.add(drafts);
+    const mine = drafts.filter((d) => rejected.has(d.id));
+    if (mine.length) {
+      const named = mine.slice(0, 5).map((d) => `${d.id} (${rejected.get(d.id)!.detail})`);
+      throw new UnrecoverableError(
+        `${mine.length} of ${drafts.length} notifications could not be stored and are recorded as failed; the other ${drafts.length - mine.length} are stored: ${named.join('; ')}${mine.length > 5 ? '; …' : ''}`,
+      );
+    }
+    return { stored: drafts.length };
   };
 }

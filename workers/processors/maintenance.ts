@@ -17,7 +17,7 @@ const PURGE_BATCH = 5000;
 
 /**
  * Retention: notifications created more than `days` ago go, with their
- * receipts (cascade) and delivery records. A notification still waiting to
+ * receipts (cascade), delivery records and records of rejected ones. A notification still waiting to
  * fire stays whatever its age (it was scheduled far ahead on purpose).
  *
  * Ids are UUIDv7 (time first), so the old notifications are the start of
@@ -64,7 +64,20 @@ export async function purgeExpired(
     deliveries += rows.length;
     if (rows.length < PURGE_BATCH) break;
   }
-  if (notifications || deliveries) deps.logger.info({ notifications, deliveries, older_than: cutoff.toISOString() }, 'retention purge');
+  // records of notifications that could not be stored (src/domain/rejections.ts): UUIDv7 ids too
+  let rejections = 0;
+  for (;;) {
+    const rows = await em.execute<Array<{ id: string }>>(
+      `delete from notification_rejections where id in (
+         select id from notification_rejections where id < ?::uuid and (?::text is null or tenant = ?) order by id limit ${PURGE_BATCH})
+       returning id`,
+      [below, scope.tenant ?? null, scope.tenant ?? null],
+    );
+    rejections += rows.length;
+    if (rows.length < PURGE_BATCH) break;
+  }
+  if (notifications || deliveries || rejections)
+    deps.logger.info({ notifications, deliveries, rejections, older_than: cutoff.toISOString() }, 'retention purge');
   return { notifications, deliveries };
 }
 
