@@ -33,6 +33,14 @@ const schema = z.object({
   JWT_SECRET: z.string().min(16).optional(),
   /** optional JWKS URL for RS256/ES256 tokens */
   JWT_JWKS_URL: z.string().url().optional(),
+  /**
+   * longest lifetime (exp - iat, or exp - now without iat) accepted for a token without a sending or admin
+   * scope, in seconds (default 2592000 = 30 days). A token without exp is refused: a leaked one would
+   * otherwise work for ever.
+   */
+  JWT_USER_MAX_TTL_S: int(30 * 86_400, 60),
+  /** the same for tokens with notify:send, templates:write or admin, in seconds (default 31536000 = 365 days) */
+  JWT_SERVICE_MAX_TTL_S: int(365 * 86_400, 60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** ingest worker: jobs processed at once (default 100) */
   INGEST_CONCURRENCY: int(100, 1),
@@ -72,6 +80,17 @@ const schema = z.object({
    * latency (bench/realtime, README)
    */
   WS_THREADS: z.coerce.number().int().min(1).max(256).default(() => Math.min(2, availableParallelism())),
+  /**
+   * realtime: WebSocket upgrades per minute allowed to one token subject, across all nodes (a Redis GCRA
+   * bucket like the HTTP limit); past it the upgrade is refused with 429 and Retry-After before any query.
+   * A client looping on connect cannot spend the node's CPU. 0 turns it off (default 30)
+   */
+  WS_UPGRADE_USER_PER_MIN: int(30, 0),
+  /**
+   * realtime: WebSocket upgrades per minute from one client IP address, across all nodes, checked before the
+   * token is read. 0 turns it off (default 3000: a few thousand users behind one NAT can reconnect at once)
+   */
+  WS_UPGRADE_IP_PER_MIN: int(3000, 0),
 
   // --- Operations (issue #6)
   /** per-scope rate limits overriding the two above, e.g. `admin=600,templates:write=1000`; a token gets the highest of its scopes (default none) */
@@ -96,6 +115,11 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(10_000, 100),
   /** npm start: where the embedded PostgreSQL keeps its data when DATABASE_URL is unset and nothing answers on localhost:5432 (default .herald/postgres) */
   EMBEDDED_PG_DIR: z.string().min(1).default('.herald/postgres'),
+  /**
+   * npm start: where the Redis it starts itself keeps its data (AOF on) when REDIS_URL is unset, nothing
+   * answers on localhost:6379 and redis-server is on the PATH (default .herald/redis)
+   */
+  EMBEDDED_REDIS_DIR: z.string().min(1).default('.herald/redis'),
 
   // --- Channels (issue #4): provider credentials and endpoints. A channel whose
   // credentials are absent is "not configured": its deliveries fail at once
@@ -145,6 +169,14 @@ const schema = z.object({
   CHANNEL_LOCK_MS: int(30_000, 1000),
   /** channel workers: ms between checks for jobs whose worker died, so another takes them over (default 30000) */
   CHANNEL_STALLED_INTERVAL_MS: int(30_000, 100),
+  /**
+   * email: what to do with a delivery found in `sending` when its job runs again (the worker died between
+   * handing the message to SMTP and recording the answer, so it may or may not have gone out). `resend`
+   * sends it again with the same Message-ID (at least once; mail systems that de-duplicate by Message-ID
+   * show it once); `skip` records it failed with reason unknown_outcome and sends nothing (at most once).
+   * Default resend: a notification platform must not lose a message.
+   */
+  EMAIL_ON_UNKNOWN: z.enum(['resend', 'skip']).default('resend'),
   /** ms one provider call may take before it counts as a retryable timeout (default 10000) */
   PROVIDER_TIMEOUT_MS: int(10_000, 100),
   /** provider rate limits, sends per second per channel (BullMQ limiter, shared by all workers of a channel) */

@@ -31,6 +31,11 @@ export async function buildApiDeps(config: Config, logger: Logger, life: Lifecyc
     redis,
     rateLimitRedis,
     queues: { ingest: producers.ingest },
-    verifier: createVerifier({ secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL }),
+    verifier: createVerifier({
+      secret: config.JWT_SECRET,
+      jwksUrl: config.JWT_JWKS_URL,
+      userMaxTtlS: config.JWT_USER_MAX_TTL_S,
+      serviceMaxTtlS: config.JWT_SERVICE_MAX_TTL_S,
+    }),
   };
 }

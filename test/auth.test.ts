@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { SignJWT } from 'jose';
+import { SignJWT, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createVerifier } from '../src/auth/jwt.js';
 import { TEST_JWT_SECRET } from './helpers/env.js';
@@ -50,6 +50,26 @@ describe('every /api/v1 route needs a valid bearer token', () => {
   test('a token without sub → 401', async () => {
     const noSub = await new SignJWT({ tenant: h.tenant }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(key);
     expect((await h.request('GET', '/api/v1/notifications', { token: noSub })).status).toBe(401);
+  });
+
+  test('a token without exp → 401 naming the reason: it would never expire', async () => {
+    const forever = await new SignJWT({ tenant: h.tenant, scope: 'notify:send' }).setProtectedHeader({ alg: 'HS256' }).setSubject('svc').setIssuedAt().sign(key);
+    const r = await h.request('GET', '/api/v1/notifications', { token: forever });
+    expect(r.status).toBe(401);
+    expect(r.body.detail).toContain('token has no exp');
+  });
+
+  test('a token living longer than its kind allows → 401 (user 30 days, service 365 days)', async () => {
+    const lasting = (scope: string, days: number) =>
+      new SignJWT({ tenant: h.tenant, scope }).setProtectedHeader({ alg: 'HS256' }).setSubject('long').setIssuedAt().setExpirationTime(`${days}d`).sign(key);
+    const user31 = await h.request('GET', '/api/v1/notifications', { token: await lasting('', 31) });
+    expect(user31.status).toBe(401);
+    expect(user31.body.detail).toMatch(/allowed for user tokens/);
+    expect((await h.request('GET', '/api/v1/notifications', { token: await lasting('', 30) })).status).toBe(200);
+    expect((await h.request('GET', '/api/v1/notifications', { token: await lasting('notify:send', 300) })).status).toBe(200);
+    const service366 = await h.request('GET', '/api/v1/notifications', { token: await lasting('notify:send', 366) });
+    expect(service366.status).toBe(401);
+    expect(service366.body.detail).toMatch(/allowed for service tokens/);
   });
 
   test('a malformed Authorization header → 401', async () => {
@@ -105,6 +125,21 @@ describe('isolation', () => {
     expect(batch.body.count).toBe(0);
   });
 
+  test("the sender rule needs notify:send: a token without it, with the service's sub, reads nothing the service sent", async () => {
+    const svc = await h.serviceToken();
+    const service = JSON.parse(Buffer.from(svc.split('.')[1], 'base64url').toString()).sub as string;
+    const sent = await h.request('POST', '/api/v1/notifications', { token: svc, body: { title: 'payroll', content: 'for dave only', user_id: 'dave' } });
+    const dave = await h.token({ sub: 'dave' });
+    await waitFor(async () => (await h.request('GET', `/api/v1/notifications/${sent.body.id}`, { token: dave })).status === 200);
+    expect((await h.request('GET', `/api/v1/notifications/${sent.body.id}`, { token: svc })).status).toBe(200);
+    for (const scope of ['', 'templates:write', 'admin']) {
+      const impostor = await h.token({ sub: service, scope });
+      const r = await h.request('GET', `/api/v1/notifications/${sent.body.id}`, { token: impostor });
+      expect(r.status, `scope '${scope}'`).toBe(404);
+      expect(JSON.stringify(r.body)).not.toContain('for dave only');
+    }
+  });
+
   test('a user of another tenant with the same id sees nothing of this tenant', async () => {
     const svc = await h.serviceToken();
     await h.request('POST', '/api/v1/notifications', { token: svc, body: { title: 't', content: 'tenant only', broadcast: true } });
@@ -134,5 +169,32 @@ describe('npm run token', () => {
     const p = await createVerifier({ secret: TEST_JWT_SECRET }).verify(stdout.trim());
     expect(p).toMatchObject({ sub: 'user-123', tenant: 't1', roles: ['store_manager', 'cashier'], stores: ['store-9'] });
     expect([...p.scopes].sort()).toEqual(['admin', 'notify:send']);
+  });
+
+  const token = (args: string[], env: Record<string, string> = {}) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/token.ts', ...args], { env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, ...env } });
+
+  test('its default lifetime passes the lifetime rules, even with a shorter maximum configured', async () => {
+    const user = await token(['--sub', 'u']);
+    expect(decodeJwt(user.stdout.trim()).exp! - decodeJwt(user.stdout.trim()).iat!).toBe(30 * 86_400);
+    expect((await createVerifier({ secret: TEST_JWT_SECRET }).verify(user.stdout.trim())).sub).toBe('u');
+    const short = await token(['--sub', 'u'], { JWT_USER_MAX_TTL_S: '3600' });
+    expect((await createVerifier({ secret: TEST_JWT_SECRET, userMaxTtlS: 3600 }).verify(short.stdout.trim())).sub).toBe('u');
+    const svc = await token(['--sub', 'svc', '--scope', 'notify:send', '--expires', '200d']);
+    expect((await createVerifier({ secret: TEST_JWT_SECRET }).verify(svc.stdout.trim())).sub).toBe('svc');
+  });
+
+  test('an --expires longer than the maximum is refused with a message saying so', async () => {
+    const err = await token(['--sub', 'u', '--expires', '31d']).then(
+      () => null,
+      (e) => e as { code: number; stdout: string; stderr: string },
+    );
+    expect(err?.code).toBe(2);
+    expect(err?.stdout).toBe('');
+    expect(err?.stderr).toMatch(/--expires 31d is longer than the 2592000 s \(30 days\) the api accepts for user tokens/);
+    expect(err?.stderr).toContain('JWT_USER_MAX_TTL_S');
+    const bad = await token(['--sub', 'u', '--expires', 'someday']).then(() => null, (e) => e as { code: number; stderr: string });
+    expect(bad?.code).toBe(2);
+    expect(bad?.stderr).toContain('--expires someday');
   });
 });

@@ -41,15 +41,65 @@ export function principalFromClaims(claims: JWTPayload): Principal {
   };
 }
 
+/** How long a verified token may live, in seconds (exp − iat). */
+export interface TokenLifetimes {
+  /** a token without a sending or admin scope (a user's), default 30 days */
+  userMaxTtlS?: number;
+  /** a token with notify:send, templates:write or admin (a service's or an operator's), default 365 days */
+  serviceMaxTtlS?: number;
+}
+
+export const DEFAULT_USER_MAX_TTL_S = 30 * 86_400;
+export const DEFAULT_SERVICE_MAX_TTL_S = 365 * 86_400;
+
+const SERVICE_SCOPES: readonly string[] = [SCOPES.send, SCOPES.templatesWrite, SCOPES.admin];
+
+/** The longest lifetime `lifetimes` allow a token with these scopes, and what to call such a token. */
+export function maxLifetimeOf(scopes: Iterable<string>, lifetimes: TokenLifetimes = {}): { maxS: number; kind: 'user' | 'service' } {
+  const service = [...scopes].some((s) => SERVICE_SCOPES.includes(s));
+  return service
+    ? { maxS: lifetimes.serviceMaxTtlS ?? DEFAULT_SERVICE_MAX_TTL_S, kind: 'service' }
+    : { maxS: lifetimes.userMaxTtlS ?? DEFAULT_USER_MAX_TTL_S, kind: 'user' };
+}
+
+/**
+ * A token's lifetime in seconds: exp − iat, counted from now instead when
+ * iat is absent or lies in the future (a forward-dated iat must not let a
+ * token live longer than its maximum from today). Undefined without exp.
+ */
+export function lifetimeOf(claims: JWTPayload, nowS = Math.floor(Date.now() / 1000)): number | undefined {
+  if (typeof claims.exp !== 'number') return undefined;
+  const from = typeof claims.iat === 'number' ? Math.min(claims.iat, nowS) : nowS;
+  return claims.exp - from;
+}
+
+/**
+ * The principal of a token whose signature and times were checked, admitted
+ * only when it carries exp and lives no longer than its kind allows: a
+ * leaked token without exp would otherwise work for ever. Both verification
+ * paths (HS256 without jose, JWKS with jose) end here, so they refuse the
+ * same tokens.
+ */
+export function admitClaims(claims: JWTPayload, lifetimes: TokenLifetimes = {}): Principal {
+  const lifetime = lifetimeOf(claims);
+  if (lifetime === undefined) throw new InvalidTokenError('token has no exp');
+  const principal = principalFromClaims(claims);
+  const { maxS, kind } = maxLifetimeOf(principal.scopes, lifetimes);
+  if (lifetime > maxS) throw new InvalidTokenError(`token lifetime ${lifetime}s is longer than the ${maxS}s allowed for ${kind} tokens`);
+  return principal;
+}
+
 /**
  * HS256 with the shared secret; RS256/ES256 from a JWKS URL when one is configured.
+ * Every token must carry exp and live no longer than `lifetimes` allow (admitClaims).
  *
  * Verified tokens are remembered (by their full text, signature included)
  * until they expire: a service sends thousands of requests with one token,
  * and re-running the signature check on each costs more than the rest of
- * the request. At most `cacheSize` tokens (default 10,000) are kept.
+ * the request. Only admitted tokens are remembered, so a cached token never
+ * outlives its own exp. At most `cacheSize` tokens (default 10,000) are kept.
  */
-export function createVerifier(opts: { secret: string; jwksUrl?: string; cacheSize?: number }): Verifier {
+export function createVerifier(opts: { secret: string; jwksUrl?: string; cacheSize?: number } & TokenLifetimes): Verifier {
   const jwks = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl)) : undefined;
   const cacheSize = opts.cacheSize ?? 10_000;
   const cache = new Map<string, { principal: Principal; expiresAt: number }>();
@@ -60,7 +110,7 @@ export function createVerifier(opts: { secret: string; jwksUrl?: string; cacheSi
     return undefined;
   };
   const remember = (token: string, payload: JWTPayload, principal: Principal) => {
-    if (!payload.exp) return;
+    if (typeof payload.exp !== 'number') return;
     if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
     cache.set(token, { principal, expiresAt: payload.exp * 1000 });
   };
@@ -70,7 +120,7 @@ export function createVerifier(opts: { secret: string; jwksUrl?: string; cacheSi
     if (hit) return hit;
     const payload = verifyHs256(token, secret, !jwks);
     if (!payload) return undefined;
-    const principal = principalFromClaims(payload);
+    const principal = admitClaims(payload, opts);
     remember(token, payload, principal);
     return principal;
   };
@@ -82,7 +132,7 @@ export function createVerifier(opts: { secret: string; jwksUrl?: string; cacheSi
       if (now) return now;
       try {
         const { payload } = await jwtVerify(token, jwks!, { algorithms: ['RS256', 'ES256'] });
-        const principal = principalFromClaims(payload);
+        const principal = admitClaims(payload, opts);
         remember(token, payload, principal);
         return principal;
       } catch (err) {
@@ -139,7 +189,7 @@ export interface TokenClaims {
   roles?: string[];
   stores?: string[];
   scope?: string;
-  /** lifetime, e.g. '1h', '30d' (default '12h') */
+  /** lifetime, e.g. '1h', '30d' (default '12h'); a number is an absolute exp, in seconds since 1970 */
   expiresIn?: string | number;
 }
 

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Principal } from '../auth/jwt.js';
+import { SCOPES, type Principal } from '../auth/jwt.js';
 import { NotFoundError } from '../errors.js';
 import { audiencesOf } from './audience.js';
 import { RETURNING } from './ingest.js';
@@ -154,14 +154,17 @@ export async function inboxHead(em: EntityManager, who: Reader): Promise<{ unrea
 /**
  * One notification of this inbox, or 404 (also for another user's: never
  * 403, never its content). Its sender sees it too, in every state (a
- * scheduled, cancelled or recalled one is in no inbox).
+ * scheduled, cancelled or recalled one is in no inbox), but only with a
+ * token that may send: a user token whose sub happens to equal a service's
+ * must not read what that service sent to others.
  */
-export async function getFromInbox(em: EntityManager, who: Reader, id: string): Promise<NotificationJson> {
+export async function getFromInbox(em: EntityManager, who: Reader & Pick<Principal, 'scopes'>, id: string): Promise<NotificationJson> {
+  const asSender = who.scopes.has(SCOPES.send);
   const [row] = await read<StoredRow[]>(em,
     `select ${COLS}, r.read_at from notifications n ${JOIN_RECEIPT}
      where n.id = ? and n.tenant = ?
-       and ((n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null) or n.sender = ?)`,
-    bind([who.sub, id, who.tenant, audiencesOf(who), who.sub]),
+       and ((n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null) or (?::boolean and n.sender = ?))`,
+    bind([who.sub, id, who.tenant, audiencesOf(who), asSender, who.sub]),
   );
   if (!row) throw new NotFoundError(`Notification ${id} was not found.`);
   return presentRow(row);

@@ -25,7 +25,7 @@ export async function runRealtimeNode(config: Config, logger: Logger, life: Life
       redis,
       subscriber,
       // each socket's token is checked once: a cache of verified tokens would only cost memory per socket
-      verifier: createVerifier({ secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, cacheSize: 1 }),
+      verifier: createVerifier({ secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, cacheSize: 1, userMaxTtlS: config.JWT_USER_MAX_TTL_S, serviceMaxTtlS: config.JWT_SERVICE_MAX_TTL_S }),
     },
     {
       port: config.WS_PORT,

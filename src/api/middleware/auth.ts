@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import type { Verifier } from '../../auth/jwt.js';
+import { InvalidTokenError, type Verifier } from '../../auth/jwt.js';
 import { ForbiddenError, UnauthorizedError } from '../../errors.js';
 import type { ApiEnv } from '../env.js';
 
@@ -11,8 +11,10 @@ export function bearerAuth(verifier: Verifier): MiddlewareHandler<ApiEnv> {
     if (!match) throw new UnauthorizedError();
     try {
       c.set('principal', await verifier.verify(match[1].trim()));
-    } catch {
-      throw new UnauthorizedError('The bearer token is invalid or expired.');
+    } catch (err) {
+      // the reason (expired, no exp, lifetime too long, bad signature) tells a client's developer what to fix
+      const why = err instanceof InvalidTokenError ? `: ${err.message}` : '';
+      throw new UnauthorizedError(`The bearer token is invalid or expired${why}.`);
     }
     await next();
   };
