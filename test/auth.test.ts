@@ -52,6 +52,16 @@ describe('every /api/v1 route needs a valid bearer token', () => {
     expect((await h.request('GET', '/api/v1/notifications', { token: noSub })).status).toBe(401);
   });
 
+  test('a token whose sub, tenant, roles or stores hold a NUL or a lone surrogate → 401, not a 500 from every query', async () => {
+    for (const claims of [{ sub: 'a\u0000b' }, { sub: 'u', tenant: 't\u0000' }, { sub: 'u', roles: ['r\ud800'] }, { sub: 'u', stores: ['\u0000'] }]) {
+      const { sub, ...rest } = claims;
+      const bad = await new SignJWT({ tenant: h.tenant, ...rest }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('1h').sign(key);
+      const r = await h.request('GET', '/api/v1/notifications', { token: bad });
+      expect(r.status).toBe(401);
+      expect(r.body.detail).toContain('NUL character or a lone surrogate');
+    }
+  });
+
   test('a token without exp → 401 naming the reason: it would never expire', async () => {
     const forever = await new SignJWT({ tenant: h.tenant, scope: 'notify:send' }).setProtectedHeader({ alg: 'HS256' }).setSubject('svc').setIssuedAt().sign(key);
     const r = await h.request('GET', '/api/v1/notifications', { token: forever });

@@ -69,6 +69,17 @@ describe('a poison notification in a shared batch', () => {
     expect(JSON.parse(record.draft).title).toBe('bad\u0000title');
     expect(await rejectedCount('invalid_data')).toBe(before + 1);
 
+    // its sender reads it by id: failed, and why; anyone else still gets 404
+    const sender = await h.token({ sub: 'svc', scope: 'notify:send' });
+    const seen = await h.request('GET', `/api/v1/notifications/${ids[700]}`, { token: sender });
+    expect(seen.status).toBe(200);
+    expect(seen.body).toMatchObject({ id: ids[700], status: 'failed', failure_reason: 'invalid_data', user_id: 'bulk-700', title: 'bad\u0000title' });
+    expect(seen.body.error).toMatch(/^not stored: 22021: invalid byte sequence/);
+    const other = await h.request('GET', `/api/v1/notifications/${ids[700]}`, { token: await h.token({ sub: 'other-svc', scope: 'notify:send' }) });
+    expect(other.status).toBe(404);
+    const sameSubNoScope = await h.request('GET', `/api/v1/notifications/${ids[700]}`, { token: await h.token({ sub: 'svc' }) });
+    expect(sameSubNoScope.status).toBe(404);
+
     // bull-board: the job that carried it failed at once (no retries for a day), naming it
     const [job] = await jobsHolding(ids[700]);
     await waitFor(async () => (await job.getState()) === 'failed', 10_000, 'the job to fail');

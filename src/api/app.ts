@@ -10,6 +10,7 @@ import { adminRoutes } from './routes/admin.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { notFound, onError } from './middleware/problem.js';
 import { requestContext } from './middleware/request-context.js';
+import { strictUrl } from './middleware/strict-url.js';
 import { healthRoutes } from './routes/health.js';
 import { inboxRoutes } from './routes/inbox.js';
 import { sendRoutes } from './routes/send.js';
@@ -33,6 +34,8 @@ export function createApp(deps: ApiDeps) {
   app.use('*', accessLog());
   app.use('*', httpMetrics());
   app.use('*', requestTimeout(deps.config.REQUEST_TIMEOUT_MS));
+  // a malformed or NUL-bearing path segment or query value is a 400 here, before any route decodes it
+  app.use('*', strictUrl(() => app.routes));
   app.route('/', healthRoutes(deps));
   app.route('/', metricsRoutes(deps));
   app.route('/', adminRoutes(deps));

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { SignJWT, jwtVerify, createRemoteJWKSet, type JWTPayload } from 'jose';
+import { isStorable } from '../db/text.js';
 
 /** Who is calling, as the token says. */
 export interface Principal {
@@ -32,13 +33,17 @@ const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is
 export function principalFromClaims(claims: JWTPayload): Principal {
   if (typeof claims.sub !== 'string' || !claims.sub) throw new InvalidTokenError('token has no sub');
   const scope = typeof claims.scope === 'string' ? claims.scope : '';
-  return {
+  const principal = {
     sub: claims.sub,
     tenant: typeof claims.tenant === 'string' && claims.tenant ? claims.tenant : 'default',
     roles: strings(claims.roles),
     stores: strings(claims.stores),
     scopes: new Set(scope.split(/\s+/).filter(Boolean)),
   };
+  // these names end up in every query and row of the caller: a NUL in one would fail them all, far from here
+  if (![principal.sub, principal.tenant, ...principal.roles, ...principal.stores].every(isStorable))
+    throw new InvalidTokenError('token claims sub, tenant, roles or stores hold a NUL character or a lone surrogate');
+  return principal;
 }
 
 /** How long a verified token may live, in seconds (exp − iat). */

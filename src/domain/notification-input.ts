@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Channel, NotificationDraft, NotificationType, Priority, Target } from '../../queues/jobs.js';
 import type { FieldError } from '../errors.js';
 import { newId } from './ids.js';
+import { parseRfc3339, rfc3339Time } from './rfc3339.js';
 import { isTimeZone, parseWallClock } from './zoned-time.js';
 
 export const TYPES = ['info', 'success', 'warning', 'error', 'alert', 'system'] as const satisfies readonly NotificationType[];
@@ -29,7 +30,6 @@ const metadata = z.record(z.string(), z.unknown()).refine((m) => Buffer.byteLeng
 });
 
 const id = z.string().trim().min(1).max(128);
-const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i;
 
 /** Both seeds' request shapes: seed 1 (message, extra_data, user_id/role/store_id) and seed 2 (content, metadata, user_ids). */
 export const notificationSchema = z.strictObject({
@@ -48,11 +48,7 @@ export const notificationSchema = z.strictObject({
   metadata: metadata.optional(),
   extra_data: metadata.optional(),
   source: z.string().max(100).optional(),
-  schedule_at: z
-    .string()
-    .regex(rfc3339, 'must be an RFC 3339 time with an offset, e.g. 2026-12-01T09:00:00+08:00')
-    .refine((s) => !Number.isNaN(Date.parse(s)), 'is not a valid time')
-    .optional(),
+  schedule_at: rfc3339Time().optional(),
   /** a wall-clock time with no offset, sent at that time in each recipient's own time zone (src/domain/schedule-local.ts) */
   schedule_local: z
     .string()
@@ -90,7 +86,7 @@ function crossFieldErrors(input: NotificationInput, prefix: (string | number)[],
   if (input.metadata && input.extra_data) errors.push({ path: p('extra_data'), message: 'send metadata or extra_data, not both' });
   if (!input.user_id && !input.user_ids && !input.role && !input.store_id && !input.broadcast)
     errors.push({ path: p('user_id'), message: 'a target is required: user_id, user_ids, role, store_id or broadcast: true' });
-  if (input.schedule_at && Date.parse(input.schedule_at) <= now) errors.push({ path: p('schedule_at'), message: 'is in the past' });
+  if (input.schedule_at && parseRfc3339(input.schedule_at)!.getTime() <= now) errors.push({ path: p('schedule_at'), message: 'is in the past' });
   if (input.schedule_at && input.schedule_local) errors.push({ path: p('schedule_local'), message: 'send schedule_at or schedule_local, not both' });
   if (input.timezone && !input.schedule_local) errors.push({ path: p('timezone'), message: 'only applies to schedule_local' });
   return errors;
@@ -136,6 +132,6 @@ export function toDrafts(input: NotificationInput, ctx: { tenant: string; sender
     idempotency_key: input.idempotency_key ?? null,
     sender: ctx.sender,
     created_at: created,
-    schedule_at: input.schedule_at ? new Date(input.schedule_at).toISOString() : null,
+    schedule_at: input.schedule_at ? parseRfc3339(input.schedule_at)!.toISOString() : null,
   }));
 }

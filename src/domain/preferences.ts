@@ -5,6 +5,7 @@ import type { Orm } from '../db/orm.js';
 import { ValidationError } from '../errors.js';
 import { CHANNELS, TYPES, fieldErrors, notificationSchema } from './notification-input.js';
 import { NO_PREFERENCES, decide, type Decision, type Preferences } from './preferences-rules.js';
+import { parseRfc3339, rfc3339Time } from './rfc3339.js';
 import { isTimeZone } from './zoned-time.js';
 
 /**
@@ -26,11 +27,7 @@ export const preferencesSchema = z.strictObject({
   do_not_disturb_start: clock.nullable().optional(),
   do_not_disturb_end: clock.nullable().optional(),
   timezone: tz.nullable().optional(),
-  mute_until: z
-    .string()
-    .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i, 'must be an RFC 3339 time with an offset')
-    .nullable()
-    .optional(),
+  mute_until: rfc3339Time().nullable().optional(),
 });
 
 interface Row {
@@ -68,7 +65,7 @@ export async function putPreferences(em: EntityManager, tenant: string, userId: 
     if (b.do_not_disturb.end) next.dnd_end = b.do_not_disturb.end;
     if (b.do_not_disturb.timezone) next.timezone = b.do_not_disturb.timezone;
   }
-  if (b.mute_until !== undefined) next.mute_until = b.mute_until ? new Date(b.mute_until) : null;
+  if (b.mute_until !== undefined) next.mute_until = b.mute_until ? parseRfc3339(b.mute_until) : null;
   if ((next.dnd_start === null) !== (next.dnd_end === null))
     throw new ValidationError([{ path: next.dnd_start ? 'do_not_disturb_end' : 'do_not_disturb_start', message: 'a do-not-disturb window needs both start and end' }]);
   const [row] = await em.execute<Row[]>(

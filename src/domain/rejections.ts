@@ -1,6 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { NotificationDraft } from '../../queues/jobs.js';
+import { pgErrorKind } from '../db/pg-errors.js';
 import { query } from '../db/query.js';
+import { storableText } from '../db/text.js';
 import { presentDraft, type NotificationJson } from './present.js';
 
 /** A notification PostgreSQL refused to store, and why. */
@@ -18,18 +20,19 @@ export interface Rejection {
  * out of connections or disk, a lock or serialization conflict, a schema not
  * migrated yet): those are retried as they are, never split.
  *
- * SQLSTATE classes: 22 data exception (a NUL in text or jsonb, an
- * unsupported Unicode escape, a value out of range), 23 integrity
- * constraint, 54 program limit (nesting too deep for jsonb). A TypeError or
- * RangeError thrown before anything reached PostgreSQL comes from a draft the
- * worker cannot read (a job written by another version).
+ * Bad data is what the api answers 400 for (src/db/pg-errors.ts: a NUL in
+ * text or jsonb, an unsupported Unicode escape, a value out of range, jsonb
+ * nested too deep), and here also an integrity constraint (SQLSTATE 23). A
+ * TypeError or RangeError thrown before anything reached PostgreSQL comes
+ * from a draft the worker cannot read (a job written by another version).
  */
 export function dataFault(err: unknown): { reason: string; detail: string } | null {
   const code = String((err as { code?: unknown })?.code ?? '');
-  const detail = pgMessage(err);
-  if (code.startsWith('22')) return { reason: 'invalid_data', detail: `${code}: ${detail}` };
-  if (code.startsWith('23')) return { reason: 'constraint', detail: `${code}: ${detail}` };
-  if (code.startsWith('54')) return { reason: 'too_complex', detail: `${code}: ${detail}` };
+  const detail = code ? `${code}: ${pgMessage(err)}` : pgMessage(err);
+  const kind = pgErrorKind(err);
+  if (kind === 'unavailable') return null;
+  if (kind === 'bad-input') return { reason: code.startsWith('54') ? 'too_complex' : 'invalid_data', detail };
+  if (code.startsWith('23')) return { reason: 'constraint', detail };
   if (!code && (err instanceof TypeError || err instanceof RangeError)) return { reason: 'invalid_draft', detail };
   return null;
 }
@@ -63,8 +66,6 @@ export async function storeIsolating<R>(drafts: NotificationDraft[], store: (dra
   }
 }
 
-/** Text PostgreSQL can hold: NUL and lone surrogates become U+FFFD. */
-const storable = (s: string) => s.replace(/\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
 
 /** Records rejections; a rejection recorded before (a retried job) is left as it was. */
 export async function recordRejections(em: EntityManager, rejected: Rejection[]): Promise<void> {
@@ -72,11 +73,11 @@ export async function recordRejections(em: EntityManager, rejected: Rejection[])
   const json = JSON.stringify(
     rejected.map(({ draft, reason, detail }) => ({
       id: draft.id,
-      tenant: storable(draft.tenant),
-      sender: storable(draft.sender),
-      idempotency_key: draft.idempotency_key == null ? null : storable(draft.idempotency_key),
+      tenant: storableText(draft.tenant),
+      sender: storableText(draft.sender),
+      idempotency_key: draft.idempotency_key == null ? null : storableText(draft.idempotency_key),
       reason,
-      detail: storable(detail),
+      detail: storableText(detail),
       // JSON.stringify writes NUL and lone surrogates as \u escapes: plain ASCII text PostgreSQL stores
       draft: JSON.stringify(draft),
     })),

@@ -1,6 +1,7 @@
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { DriverException } from '@mikro-orm/core';
 import { HTTPException } from 'hono/http-exception';
+import { pgErrorKind } from '../../db/pg-errors.js';
 import { HeraldError, type FieldError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { ApiEnv } from '../env.js';
@@ -17,18 +18,14 @@ export function problemResponse(c: Context, p: Problem, headers: Record<string, 
   return c.body(JSON.stringify(p), p.status as 400, { 'content-type': 'application/problem+json', ...headers });
 }
 
-/**
- * PostgreSQL cannot be reached (MikroORM wraps every driver error in a
- * DriverException; these codes are the connection failures, not bad queries).
- */
-function isDatabaseDown(err: unknown): boolean {
-  if (!(err instanceof DriverException)) return false;
-  const code = String((err as { code?: unknown }).code ?? '');
-  return (
-    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|EPIPE|57P0[123]|08\w{3})$/.test(code) ||
-    /Connection terminated|timeout exceeded when trying to connect|Knex: Timeout acquiring a connection/i.test(err.message)
-  );
-}
+/** What a database failure says about its cause (MikroORM wraps every driver error in a DriverException). */
+const dbErrorKind = (err: unknown) => (err instanceof DriverException ? pgErrorKind(err) : null);
+
+const BAD_REQUEST = 'https://herald.dev/problems/bad-request';
+
+/** Generic words for a value PostgreSQL refused: its own message quotes the statement and other rows. */
+const REFUSED_DETAIL =
+  'The database refused a value in this request (a character, number or time it cannot store, or a structure too large). Correct the request; retrying it unchanged fails again.';
 
 /** Redis refused the command: its connection is down (the producer connection never queues). */
 function isRedisDown(err: unknown): boolean {
@@ -47,7 +44,18 @@ export function onError(fallback: Logger): ErrorHandler<ApiEnv> {
       const status = err.status;
       return problemResponse(c, { type: 'about:blank', title: err.message || 'HTTP error', status, detail: err.message });
     }
-    if (isDatabaseDown(err)) {
+    if (err instanceof URIError) {
+      log.warn({ err }, 'malformed URL encoding');
+      return problemResponse(c, { type: BAD_REQUEST, title: 'Bad Request', status: 400, detail: 'The URL is not valid percent-encoded UTF-8.' });
+    }
+    const dbKind = dbErrorKind(err);
+    if (dbKind === 'bad-input') {
+      // the end of the message is PostgreSQL's own words; the start can be a whole statement with its values
+      const { code, message } = err as { code?: string; message: string };
+      log.warn({ err: { code, message: message.slice(-300) } }, 'database refused a value of the request');
+      return problemResponse(c, { type: BAD_REQUEST, title: 'Bad Request', status: 400, detail: REFUSED_DETAIL });
+    }
+    if (dbKind === 'unavailable') {
       log.error({ err }, 'database unavailable');
       return problemResponse(
         c,

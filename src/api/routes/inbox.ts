@@ -2,9 +2,12 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { SCOPES, type Principal } from '../../auth/jwt.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
+import { isCursor } from '../../domain/cursors.js';
 import { isUuid } from '../../domain/ids.js';
 import * as inbox from '../../domain/inbox.js';
+import { getRejection } from '../../domain/rejections.js';
 import { PRIORITIES, TYPES, fieldErrors } from '../../domain/notification-input.js';
+import { isRfc3339, parseRfc3339 } from '../../domain/rfc3339.js';
 import { publishEvents } from '../../realtime/events.js';
 import { clusterConnections } from '../../realtime/presence.js';
 import { readJson } from '../body.js';
@@ -16,7 +19,7 @@ const csv = <T extends string>(values: readonly T[]) =>
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
     .pipe(z.array(z.enum(values as unknown as [T, ...T[]])));
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-const cursor = z.string().regex(/^\d{1,19}$/, 'must be a cursor from an earlier answer');
+const cursor = z.string().refine(isCursor, 'must be a cursor from an earlier answer');
 
 const listQuery = z.object({
   is_read: bool.optional(),
@@ -25,7 +28,7 @@ const listQuery = z.object({
   /** a cursor (rows after it, oldest first) or an RFC 3339 time (rows created since) */
   since: z
     .string()
-    .refine((s) => /^\d{1,19}$/.test(s) || !Number.isNaN(Date.parse(s)), 'must be a cursor or an RFC 3339 time')
+    .refine((s) => isCursor(s) || isRfc3339(s), 'must be a cursor or an RFC 3339 time')
     .optional(),
   cursor: cursor.optional(),
   limit: z.coerce.number().int().min(1).max(100).optional(),
@@ -75,7 +78,7 @@ export function inboxRoutes(deps: ApiDeps) {
     const q = parseQuery(listQuery, c);
     const who = c.get('principal');
     const sinceCursor = q.since && /^\d+$/.test(q.since) ? q.since : undefined;
-    const sinceTime = q.since && !sinceCursor ? new Date(q.since) : undefined;
+    const sinceTime = q.since && !sinceCursor ? (parseRfc3339(q.since) ?? undefined) : undefined;
     const pageSize = q.page_size ?? q.limit ?? 20;
     const offset = q.page ? (q.page - 1) * pageSize : (q.offset ?? 0);
     const keyset = Boolean(q.cursor || sinceCursor);
@@ -141,7 +144,18 @@ export function inboxRoutes(deps: ApiDeps) {
     return c.json({ success: true, count: changed.length });
   });
 
-  app.get('/notifications/:id', async (c) => c.json(await inbox.getFromInbox(reader(), c.get('principal'), idParam(c))));
+  app.get('/notifications/:id', async (c) => {
+    const who = c.get('principal');
+    const id = idParam(c);
+    try {
+      return c.json(await inbox.getFromInbox(reader(), who, id));
+    } catch (err) {
+      // accepted but never stored (PostgreSQL refused its content): its sender learns it failed, and why
+      const rejected = err instanceof NotFoundError && who.scopes.has(SCOPES.send) ? await getRejection(em(), who, id) : null;
+      if (rejected) return c.json(rejected);
+      throw err;
+    }
+  });
 
   app.put('/notifications/:id/read', async (c) => {
     const who = c.get('principal');

@@ -10,7 +10,8 @@ import type { ApiDeps, ApiEnv } from '../env.js';
 const manages = (p: Principal) => p.scopes.has(SCOPES.send) || p.scopes.has(SCOPES.admin);
 
 function userIdParam(c: Context<ApiEnv>): string {
-  const id = decodeURIComponent(c.req.param('user_id') ?? '').trim();
+  // Hono has decoded the segment once already; decoding again would turn %2541 into A, and % into a URIError
+  const id = (c.req.param('user_id') ?? '').trim();
   if (!id || id.length > 128) throw new ValidationError([{ path: 'user_id', message: 'must be 1 to 128 characters' }]);
   return id;
 }
