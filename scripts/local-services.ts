@@ -1,9 +1,29 @@
 /**
  * What `npm start` checks before it starts Herald on one machine: is there a
  * PostgreSQL, and is there a Redis (and is it configured the way BullMQ needs).
+ * When DATABASE_URL / REDIS_URL are left unset and nothing answers on their
+ * default ports, it runs its own (data under .herald/) so a newcomer gets going.
  */
 import { Socket } from 'node:net';
+import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { loadConfig, type Config } from '../src/config.js';
+import { openEmbeddedPostgres } from '../src/db/embedded.js';
+import type { Lifecycle } from '../src/lifecycle.js';
+import type { Logger } from '../src/logger.js';
+import { findOnPath, startEmbeddedRedis } from './embedded-redis.js';
+
+export interface LocalServiceDeps {
+  config: Config;
+  logger: Logger;
+  /** the embedded servers register their stop here */
+  life: Lifecycle;
+  /** the repository root, against which the EMBEDDED_*_DIR settings are resolved */
+  root: string;
+}
+
+const DEFAULTS = loadConfig({});
+const hidePassword = (url: string) => url.replace(/:[^:@/]+@/, ':***@');
 
 /** True when something accepts a TCP connection at host:port within timeoutMs. */
 export function tcpAnswers(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
@@ -47,6 +67,63 @@ export async function checkRedis(url: string, timeoutMs = 2000): Promise<RedisCh
   }
 }
 
+/**
+ * The Redis `npm start` runs against: REDIS_URL when it answers; when REDIS_URL
+ * is unset, nothing answers on 127.0.0.1:6379 and redis-server is on the PATH,
+ * one it starts itself (AOF on, noeviction, data in EMBEDDED_REDIS_DIR),
+ * stopped by `life` once the roles are down. Otherwise `help` says what to do.
+ */
+export async function localRedis(deps: LocalServiceDeps): Promise<{ url: string } | { help: string }> {
+  const { config, logger, life } = deps;
+  const checked = await checkRedis(config.REDIS_URL);
+  if (checked.ok) {
+    for (const w of checked.warnings) logger.warn(w);
+    return { url: config.REDIS_URL };
+  }
+  const binary = findOnPath('redis-server');
+  if (config.REDIS_URL !== DEFAULTS.REDIS_URL || !binary || (await tcpAnswers('127.0.0.1', 6379))) {
+    return { help: redisHelp(config.REDIS_URL, checked.error ?? 'no answer') };
+  }
+  const dataDir = resolve(deps.root, config.EMBEDDED_REDIS_DIR);
+  logger.info({ dataDir, binary }, 'nothing answers on localhost:6379 and REDIS_URL is not set: starting an embedded Redis');
+  const starting = startEmbeddedRedis({ dataDir, port: 6379, binary, onLog: (line) => logger.debug({ redis: line }) });
+  // Registered before it answers, so a Ctrl-C while it loads its data still stops it.
+  life.add('embedded Redis', async () => {
+    const redis = await starting.catch(() => undefined);
+    if (!redis) return;
+    await redis.stop();
+    logger.info('embedded Redis stopped');
+  });
+  try {
+    const redis = await starting;
+    logger.info({ url: redis.url, redisPid: redis.pid, dataDir }, 'embedded Redis started');
+    return { url: redis.url };
+  } catch (err) {
+    return { help: redisHelp(config.REDIS_URL, `the embedded Redis did not start: ${(err as Error).message}`) };
+  }
+}
+
+/**
+ * The PostgreSQL `npm start` runs against: DATABASE_URL; when it is unset and
+ * nothing answers on localhost:5432, an embedded one (data in EMBEDDED_PG_DIR),
+ * stopped by `life` once everything else is down.
+ */
+export async function localPostgres(deps: LocalServiceDeps): Promise<string> {
+  const { config, logger, life } = deps;
+  if (config.DATABASE_URL !== DEFAULTS.DATABASE_URL || (await tcpAnswers('127.0.0.1', 5432))) return config.DATABASE_URL;
+  const dataDir = resolve(deps.root, config.EMBEDDED_PG_DIR);
+  logger.info({ dataDir }, 'nothing answers on localhost:5432 and DATABASE_URL is not set: starting an embedded PostgreSQL');
+  const pg = await openEmbeddedPostgres({ dataDir, port: 5432, onLog: (line) => logger.debug({ postgres: line }) });
+  // Registered before it starts, so a Ctrl-C during a slow first start still stops it.
+  life.add('embedded PostgreSQL', async () => {
+    await pg.stop();
+    logger.info('embedded PostgreSQL stopped');
+  });
+  await pg.start();
+  logger.info({ url: hidePassword(pg.url) }, 'embedded PostgreSQL started');
+  return pg.url;
+}
+
 /** The message `npm start` prints when no Redis answers. */
 export function redisHelp(url: string, error: string): string {
   return [
@@ -55,13 +132,14 @@ export function redisHelp(url: string, error: string): string {
     '  docker run -d --name herald-redis -p 6379:6379 redis:7 redis-server --appendonly yes --maxmemory-policy noeviction',
     '  docker compose up -d redis          (from this repository)',
     '  sudo apt-get install redis-server   (Debian/Ubuntu)   |   brew install redis && brew services start redis   (macOS)',
+    '  or only put redis-server on the PATH and leave REDIS_URL unset: npm start then runs one itself (data in .herald/redis)',
     'Or set REDIS_URL to a Redis you already run.',
   ].join('\n');
 }
 
 /** The message `npm start` prints when PostgreSQL cannot be reached or migrated. */
 export function postgresHelp(url: string, err: Error): string {
-  const shown = url.replace(/:[^:@/]+@/, ':***@');
+  const shown = hidePassword(url);
   return [
     `Herald could not prepare its database at ${shown}: ${err.message}`,
     'Start PostgreSQL there (or fix DATABASE_URL), then run npm start again. Any of:',

@@ -1,10 +1,11 @@
 /**
- * `npm start` for a newcomer. The full run happens in a network namespace of
- * its own (unshare -n), so "nothing answers on localhost:5432" is true there
- * and its default ports cannot collide with anything else on this machine.
+ * `npm start` for a newcomer. The full runs happen in a network namespace of
+ * their own (unshare -n), so "nothing answers on localhost:5432 / 6379" is
+ * true there and the default ports cannot collide with anything else on this
+ * machine.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
@@ -52,19 +53,26 @@ test('with an unreachable DATABASE_URL, npm start stops and says what to do', { 
   expect(out).not.toContain('secret-pw');
 });
 
-test('with only Redis, npm start brings up an embedded PostgreSQL and every role; Ctrl-C stops them all', { timeout: 180_000 }, async () => {
+test('with REDIS_URL unset, nothing on localhost:6379 and no redis-server on the PATH, npm start says how to get a Redis', { timeout: 60_000 }, async () => {
+  const script = ['set -e', 'ip link set lo up', `PATH=/nonexistent exec "${process.execPath}" --import tsx scripts/start.ts`].join('\n');
+  const start = spawnProcess('unshare', ['-n', 'sh', '-c', script], { JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info' });
+  procs.push(start);
+  expect(await start.exited).toBe(1);
+  const out = start.lines.join('\n');
+  expect(out).toContain('Herald needs Redis');
+  expect(out).toContain('put redis-server on the PATH');
+  expect(out).not.toContain('starting an embedded Redis');
+});
+
+test('with nothing on localhost, npm start brings up an embedded Redis, an embedded PostgreSQL and every role; Ctrl-C stops them all, databases last', { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'herald-start-'));
   chmodSync(dir, 0o755);
   dirs.push(dir);
-  const script = [
-    'set -e',
-    'ip link set lo up',
-    `redis-server --port 6379 --save "" --appendonly no --daemonize yes --pidfile ${dir}/redis.pid --logfile ${dir}/redis.log`,
-    `exec "${process.execPath}" --import tsx scripts/start.ts`,
-  ].join('\n');
+  const script = ['set -e', 'ip link set lo up', `exec "${process.execPath}" --import tsx scripts/start.ts`].join('\n');
   const start = spawnProcess('unshare', ['-n', 'sh', '-c', script], {
     JWT_SECRET: TEST_JWT_SECRET,
     EMBEDDED_PG_DIR: join(dir, 'pg', 'data'),
+    EMBEDDED_REDIS_DIR: join(dir, 'redis'),
     LOG_LEVEL: 'info',
     QUEUE_PREFIX: uniq('test-start'),
   });
@@ -77,7 +85,9 @@ test('with only Redis, npm start brings up an embedded PostgreSQL and every role
   };
   const inNamespace = (...args: string[]) =>
     execFileSync('nsenter', [`--net=/proc/${start.child.pid}/ns/net`, ...args], { encoding: 'utf8', timeout: 10_000 });
+  const redisPid = () => start.logs().find((l) => l.msg === 'embedded Redis started')?.redisPid as number | undefined;
   try {
+    await waitFor(() => sees('embedded Redis started'), 30_000, 'the embedded Redis');
     await waitFor(() => sees('embedded PostgreSQL started'), 60_000, 'the embedded PostgreSQL');
     await waitFor(() => sees('api listening') && sees('realtime node listening') && sees('ingest worker started'), 90_000, 'the roles to start');
     // Every Procfile role runs, each line prefixed with its name.
@@ -87,10 +97,17 @@ test('with only Redis, npm start brings up an embedded PostgreSQL and every role
     const ready = JSON.parse(inNamespace('curl', '-s', 'http://127.0.0.1:8000/ready'));
     expect(ready).toEqual({ status: 'ready', checks: { postgres: 'ok', migrations: 'ok', redis: 'ok' } });
     expect(JSON.parse(inNamespace('curl', '-s', 'http://127.0.0.1:8001/health')).status).toBe('ok');
+    const setting = (name: string) => inNamespace('redis-cli', '-p', '6379', 'config', 'get', name).split('\n')[1];
+    expect([setting('appendonly'), setting('maxmemory-policy'), setting('dir')]).toEqual(['yes', 'noeviction', join(dir, 'redis')]);
 
     start.child.kill('SIGINT');
     expect(await start.exited).toBe(0);
-    expect(saw('embedded PostgreSQL stopped')).toBe(true);
+    // the roles first, then Redis, then PostgreSQL; the Redis process is gone and its data is on disk
+    const order = ['stopping every role', 'embedded Redis stopped', 'embedded PostgreSQL stopped'].map((m) => start.lines.findIndex((l) => l.includes(m)));
+    expect(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1]))).toBe(true);
+    expect(procfileRoles.every((role) => start.lines.findIndex((l) => new RegExp(`${role}\\s*\\|.*exited`).test(l)) < order[1])).toBe(true);
+    expect(() => process.kill(redisPid()!, 0)).toThrow();
+    expect(readdirSync(join(dir, 'redis'))).toContain('appendonlydir');
     for (const role of procfileRoles) expect(start.lines.some((l) => new RegExp(`${role}\\s*\\|.*exited \\(0\\)`).test(l))).toBe(true);
   } catch (err) {
     throw new Error(`${(err as Error).message}\n--- npm start said:\n${start.lines.slice(-40).join('\n')}`);
@@ -101,7 +118,7 @@ test('with only Redis, npm start brings up an embedded PostgreSQL and every role
       await Promise.race([start.exited, new Promise((r) => setTimeout(r, 20_000))]);
     }
     try {
-      process.kill(Number(readFileSync(join(dir, 'redis.pid'), 'utf8')), 'SIGKILL');
+      if (redisPid()) process.kill(redisPid()!, 'SIGKILL');
     } catch {
       /* already gone */
     }

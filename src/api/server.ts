@@ -8,6 +8,7 @@ import { Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import { startMetricsReporting } from '../metrics-report.js';
 import { createApp } from './app.js';
+import { closeIdleAfterPendingReads } from './keep-alive.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'api');
@@ -25,6 +26,8 @@ const server = serve({ fetch: createApp(deps).fetch, port: config.PORT }, (info)
 // Outlive the idle timeout of a load balancer or proxy pooling connections to the api, so it is always the one
 // that closes an idle connection (HTTP_KEEP_ALIVE_TIMEOUT_MS in src/config.ts). Shutdown closes idle ones at once.
 (server as Server).keepAliveTimeout = config.HTTP_KEEP_ALIVE_TIMEOUT_MS;
+// ...and never drop a request that reached an idle connection in time but was read after a stall.
+closeIdleAfterPendingReads(server as Server);
 // Shutdown: stop accepting, let requests in flight finish, and close keep-alive
 // sockets as soon as they fall idle (server.close() alone closes only those idle at the call).
 life.add(
