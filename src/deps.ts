@@ -1,4 +1,4 @@
-import { producerConnection } from '../queues/connection.js';
+import { producerConnection, whenReady } from '../queues/connection.js';
 import { createProducers } from '../queues/producers.js';
 import type { ApiDeps } from './api/env.js';
 import { createVerifier } from './auth/jwt.js';
@@ -22,6 +22,12 @@ export async function buildApiDeps(config: Config, logger: Logger, life: Lifecyc
   const rateLimitRedis = producerConnection(config.REDIS_URL, { enableAutoPipelining: true, connectionName: 'herald-api-ratelimit' });
   rateLimitRedis.on('error', () => undefined); // the main connection logs outages
   life.add('redis-ratelimit', () => rateLimitRedis.quit());
+  // The api listens once this returns: wait (a little) for Redis, or the first requests would find the rate
+  // limiter's connection still opening and go through unlimited. An api started while Redis is down still
+  // starts, answering sends 503 until Redis is back.
+  await Promise.all([whenReady(redis), whenReady(rateLimitRedis)]).catch((err) =>
+    logger.warn({ err: (err as Error).message }, 'Redis is not answering yet: starting anyway (sends answer 503 until it does)'),
+  );
   const producers = createProducers(redis, config.QUEUE_PREFIX);
   life.add('queues', () => producers.close());
   return {

@@ -31,6 +31,8 @@ export async function runChannelWorker(channel: ExternalChannel): Promise<void> 
       queues,
       ingest: producers.ingest,
       timeoutMs: config.PROVIDER_TIMEOUT_MS,
+      // SMTP cannot be asked whether an interrupted message went out: the operator chooses at least or at most once
+      onUnknown: channel === 'email' ? config.EMAIL_ON_UNKNOWN : 'resend',
       // the user's preferences (issue #5): channel off → skipped; do-not-disturb and mute → held until they end
       gate: preferenceGate(orm),
       connection,
@@ -39,5 +41,13 @@ export async function runChannelWorker(channel: ExternalChannel): Promise<void> 
   );
   life.add(`${channel} worker`, () => worker.close());
   startMetricsReporting(config, logger, life, channel);
-  logger.info({ concurrency: config.CHANNEL_CONCURRENCY, rate_per_sec: rateLimitOf(channel, config) }, `${channel} worker started`);
+  if (config.CHANNEL_LOCK_MS <= config.PROVIDER_TIMEOUT_MS)
+    logger.warn(
+      { lock_ms: config.CHANNEL_LOCK_MS, provider_timeout_ms: config.PROVIDER_TIMEOUT_MS },
+      'CHANNEL_LOCK_MS is not above PROVIDER_TIMEOUT_MS: a worker cut off from Redis during a slow provider call may lose its job to another, which sends again',
+    );
+  logger.info(
+    { concurrency: config.CHANNEL_CONCURRENCY, rate_per_sec: rateLimitOf(channel, config), ...(channel === 'email' ? { email_on_unknown: config.EMAIL_ON_UNKNOWN } : {}) },
+    `${channel} worker started`,
+  );
 }

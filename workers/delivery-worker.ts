@@ -23,12 +23,13 @@ export function createDeliveryWorker(deps: DeliverDeps & { connection: Redis }, 
   const channel = deps.provider.channel;
   const queue = QUEUE[channel];
   const backoff = deliveryBackoff(channel);
-  const worker = new Worker<DeliveryJob, DeliveryResult>(queue, createDeliverProcessor(deps), {
+  const lockDuration = opts.lockDurationMs ?? 30_000;
+  const worker = new Worker<DeliveryJob, DeliveryResult>(queue, createDeliverProcessor({ ...deps, lockMs: lockDuration }), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: opts.concurrency ?? 20,
     autorun: opts.autorun ?? true,
-    lockDuration: opts.lockDurationMs ?? 30_000,
+    lockDuration,
     ...(opts.stalledIntervalMs ? { stalledInterval: opts.stalledIntervalMs } : {}),
     ...(opts.ratePerSec ? { limiter: { max: opts.ratePerSec, duration: 1000 } } : {}),
     settings: { backoffStrategy: (attemptsMade: number, type?: string) => (type === JITTER_BACKOFF ? backoff(attemptsMade) : 1000) },

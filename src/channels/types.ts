@@ -17,6 +17,16 @@ export interface SendResult {
 }
 
 /**
+ * A provider connection held for one delivery: the message is ready and
+ * goes on the wire as soon as `send` is called. Released once the attempt
+ * is over, whatever happened.
+ */
+export interface Reservation {
+  send(signal: AbortSignal): Promise<SendResult>;
+  release(): void;
+}
+
+/**
  * retryable: try again after backoff; throttled: the provider asked us to
  * slow down (rate limiter, no attempt used); permanent: retrying cannot help.
  */
@@ -39,6 +49,14 @@ export interface ChannelProvider {
    * of this delivery reach the provider? Asked before sending again.
    */
   findPrevious?(message: OutgoingMessage, signal: AbortSignal): Promise<SendResult | null>;
+  /**
+   * For providers that send over a few held connections (SMTP): prepares
+   * the message and waits for a free connection. The delivery is claimed
+   * (recorded `sending`) only once it holds one, so a record says `sending`
+   * while its message can go out at once, never while it waits behind
+   * others.
+   */
+  reserve?(message: OutgoingMessage): Promise<Reservation>;
   close?(): Promise<void>;
 }
 
@@ -49,7 +67,13 @@ export class DeliveryError extends Error {
     readonly kind: FailureKind,
     readonly code: string,
     message: string,
-    readonly opts: { retryAfterMs?: number; rejected?: string[]; reason?: string } = {},
+    readonly opts: {
+      retryAfterMs?: number;
+      rejected?: string[];
+      reason?: string;
+      /** the provider may have accepted the message before the failure (no answer to a complete SMTP DATA) */
+      outcomeUnknown?: boolean;
+    } = {},
   ) {
     super(message);
   }

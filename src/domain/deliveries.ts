@@ -141,8 +141,10 @@ export async function markSkipped(em: EntityManager, id: string, reason: string)
 
 /**
  * sending → queued after a retryable failure: a retry is scheduled. With
- * `outcomeUnknown` (the provider may have accepted it: a timeout) the record
- * stays `sending`, so the retry first asks the provider whether it went out.
+ * `outcomeUnknown` (the provider may have accepted it: a timeout, an SMTP
+ * reply lost after the end of DATA) the record stays `sending`, so the retry
+ * treats it as interrupted: it asks the provider whether it went out, or,
+ * for one that cannot be asked (email), resends it under the same id.
  */
 export async function markRetrying(em: EntityManager, id: string, reason: string, error: string, outcomeUnknown = false): Promise<void> {
   await em.execute(

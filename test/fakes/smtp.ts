@@ -10,6 +10,7 @@ import { SMTPServer } from 'smtp-server';
 export async function startSmtpServer() {
   const mails: ParsedMail[] = [];
   const rejections: number[] = [];
+  let held: { promise: Promise<void>; open(): void } | null = null;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
@@ -23,6 +24,8 @@ export async function startSmtpServer() {
             return callback(err);
           }
           mails.push(mail);
+          const reply = held?.promise;
+          if (reply) return reply.then(() => callback());
           callback();
         })
         .catch((err) => callback(err));
@@ -36,6 +39,23 @@ export async function startSmtpServer() {
     mails,
     rejectNext(code: number) {
       rejections.push(code);
+    },
+    /**
+     * From now on the server takes each message whole (it is in `mails`)
+     * but answers the end of DATA only after `open()`: a client killed or
+     * timed out meanwhile never learns that its message was accepted.
+     */
+    hold() {
+      let open!: () => void;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      held = {
+        promise,
+        open() {
+          held = null;
+          open();
+        },
+      };
+      return held;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

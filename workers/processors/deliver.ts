@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { DELIVERY_MAX_THROTTLES } from '../../queues/defaults.js';
 import type { DeliveryJob, DeliveryResult, IngestJob } from '../../queues/jobs.js';
 import type { DeliveryQueues } from '../../src/channels/queues.js';
-import type { ChannelProvider, DeliveryError, OutgoingMessage, SendResult } from '../../src/channels/types.js';
+import type { ChannelProvider, DeliveryError, OutgoingMessage, Reservation, SendResult } from '../../src/channels/types.js';
 import type { Orm } from '../../src/db/orm.js';
 import {
   claimDelivery,
@@ -42,8 +42,22 @@ export interface DeliverDeps {
   ingest: Queue<IngestJob>;
   /** ms one provider call may take (default 10 000) */
   timeoutMs?: number;
+  /** ms a job's lock lives (the worker's lockDuration); checked and extended once more right before the provider call */
+  lockMs?: number;
   gate?: DeliveryGate;
+  /**
+   * A delivery found `sending` when its job runs again, or an attempt cut
+   * off after the message was complete, for a provider that cannot be asked
+   * whether it went out (email): `resend` sends it again under the same
+   * Message-ID (at least once); `skip` records it failed with reason
+   * `unknown_outcome`, sends nothing and tries no fallback channel (at most
+   * once). Default resend.
+   */
+  onUnknown?: 'resend' | 'skip';
 }
+
+/** The reason recorded on a delivery that may or may not have gone out and is not sent again. */
+export const UNKNOWN_OUTCOME = 'unknown_outcome';
 
 /** Network failures after the request may have been sent: the provider's answer was lost, not necessarily the message. */
 const AMBIGUOUS = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
@@ -84,33 +98,54 @@ export function createDeliverProcessor(deps: DeliverDeps) {
   }
 
   async function settleSent(d: DeliveryJob, result: SendResult, log: Logger): Promise<DeliveryResult> {
+    const answeredAt = performance.now();
     const em = deps.orm.em.fork();
     const latency = await markSent(em, d.delivery_id, result.providerMessageId);
     if (latency !== null) {
+      // record_ms: from the provider's answer to the durable record, the time a crash would leave undecided
+      const recordMs = Math.round((performance.now() - answeredAt) * 100) / 100;
       notificationSent.inc({ channel });
       deliveryDuration.observe({ channel }, latency / 1000);
-      log.info({ provider_message_id: result.providerMessageId, latency_ms: latency }, 'delivered');
+      log.info({ provider_message_id: result.providerMessageId, latency_ms: latency, record_ms: recordMs }, 'delivered');
     }
     return { status: 'sent', provider_message_id: result.providerMessageId };
+  }
+
+  /** Failed without a fallback: the message may have reached the recipient, so nothing else is sent on its behalf. */
+  async function settleUnknown(d: DeliveryJob, error: string, log: Logger): Promise<void> {
+    const em = deps.orm.em.fork();
+    if (await markFailed(em, d.delivery_id, UNKNOWN_OUTCOME, error)) {
+      notificationFailed.inc({ channel, reason: UNKNOWN_OUTCOME });
+      log.warn({ reason: UNKNOWN_OUTCOME, error }, 'delivery may or may not have gone out: recorded failed, not sent again');
+    }
+    await settleNotification(em, d.notification_id, 'failed');
   }
 
   /** A job whose record is already final: make sure what should follow it did (a crash may have cut it short). */
   async function resume(d: DeliveryJob, log: Logger): Promise<DeliveryResult> {
     const em = deps.orm.em.fork();
     const row = await getDelivery(em, d.delivery_id);
-    if (row?.status === 'failed') await settleFailed(d, row.reason ?? 'failed', row.last_error ?? '', log);
+    if (row?.status === 'failed' && row.reason === UNKNOWN_OUTCOME) await settleNotification(em, d.notification_id, 'failed');
+    else if (row?.status === 'failed') await settleFailed(d, row.reason ?? 'failed', row.last_error ?? '', log);
     if (row?.status === 'skipped') await settleNotification(em, d.notification_id, 'skipped');
     log.info({ status: row?.status }, 'delivery already settled: nothing sent');
     return { status: (row?.status ?? 'failed') as DeliveryResult['status'], provider_message_id: row?.provider_message_id ?? null };
   }
 
-  return async function deliver(job: Job<DeliveryJob>, token?: string): Promise<DeliveryResult> {
+  /** Interrupted attempts are settled as unknown instead of being sent again (EMAIL_ON_UNKNOWN=skip). */
+  const skipsUnknown = !provider.findPrevious && deps.onUnknown === 'skip';
+
+  async function attempt(job: Job<DeliveryJob>, token: string | undefined, held: Reservation | null, log: Logger): Promise<DeliveryResult> {
     const d = job.data;
-    const log = deps.logger.child({ delivery: d.delivery_id, notification: d.notification_id, channel, job: job.id });
     const em = deps.orm.em.fork();
     const claim = await claimDelivery(em, d);
     if (!claim) return resume(d, log);
 
+    if (claim.previous === 'sending' && skipsUnknown) {
+      const error = 'an earlier attempt stopped after the message was handed to the provider and before its answer was recorded';
+      await settleUnknown(d, error, log);
+      throw new UnrecoverableError(`${UNKNOWN_OUTCOME}: ${error}`);
+    }
     if (provider.missing.length) {
       const error = `${channel} is not configured: set ${provider.missing.join(', ')}`;
       await settleFailed(d, 'not_configured', error, log);
@@ -135,6 +170,13 @@ export function createDeliverProcessor(deps: DeliverDeps) {
       throw new DelayedError();
     }
 
+    // the last moment before the message leaves: a worker whose lock lapsed (stalled by a long pause, cut off
+    // from Redis) may have lost the job to another worker, which then sends it; this one must not as well
+    if (token && deps.lockMs && !(await job.extendLock(token, deps.lockMs))) {
+      log.warn('the job lock was lost before the provider call: nothing sent, the job is another worker\'s now');
+      throw new Error('job lock lost before the provider call');
+    }
+
     const message = toMessage(d);
     const signal = AbortSignal.timeout(deps.timeoutMs ?? 10_000);
     let result: SendResult;
@@ -145,7 +187,7 @@ export function createDeliverProcessor(deps: DeliverDeps) {
         log.info('an interrupted attempt had reached the provider: recorded, not resent');
         return await settleSent(d, previous, log);
       }
-      result = await provider.send(message, signal);
+      result = held ? await held.send(signal) : await provider.send(message, signal);
     } catch (err) {
       const e: DeliveryError = provider.classify(err);
       if (e.opts.rejected?.length && channel === 'push' && !d.direct) await removePushTokens(em, d.tenant, d.recipient, e.opts.rejected);
@@ -156,19 +198,38 @@ export function createDeliverProcessor(deps: DeliverDeps) {
         log.warn({ code: e.code, retry_after_ms: e.opts.retryAfterMs }, 'provider throttled: rate limit applied');
         throw Worker.RateLimitError();
       }
-      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       const detail = `${e.code}: ${e.message}`;
+      // a timed-out or cut call may have gone out: a provider that can be asked is asked before the retry resends
+      const unknown = e.opts.outcomeUnknown ?? (Boolean(provider.findPrevious) && (e.reason === 'timeout' || AMBIGUOUS.has(e.code)));
+      if (unknown && skipsUnknown) {
+        await settleUnknown(d, detail, log);
+        throw new UnrecoverableError(`${UNKNOWN_OUTCOME}: ${detail}`);
+      }
+      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       if (e.kind === 'permanent' || last) {
         await settleFailed(d, e.reason, detail, log);
         throw new UnrecoverableError(detail);
       }
-      // a timed-out or cut call may have gone out: a provider that can be asked is asked before the retry resends
-      const unknown = Boolean(provider.findPrevious) && (e.reason === 'timeout' || AMBIGUOUS.has(e.code));
       await markRetrying(em, d.delivery_id, e.reason, detail, unknown);
       log.warn({ code: e.code, attempt: job.attemptsMade + 1 }, 'delivery attempt failed: will retry');
       throw new Error(detail);
     }
+    // nothing between the provider's answer and its record: a crash in between is what sends twice
+    const sent = await settleSent(d, result, log);
     if (result.rejected?.length && channel === 'push' && !d.direct) await removePushTokens(em, d.tenant, d.recipient, result.rejected);
-    return settleSent(d, result, log);
+    return sent;
+  }
+
+  return async function deliver(job: Job<DeliveryJob>, token?: string): Promise<DeliveryResult> {
+    const d = job.data;
+    const log = deps.logger.child({ delivery: d.delivery_id, notification: d.notification_id, channel, job: job.id });
+    // a provider with held connections (SMTP) waits for a free one before the delivery is claimed, so
+    // the record turns `sending` only when its message can go out at once
+    const held = provider.reserve && !provider.missing.length && d.address ? await provider.reserve(toMessage(d)) : null;
+    try {
+      return await attempt(job, token, held, log);
+    } finally {
+      held?.release();
+    }
   };
 }

@@ -1,8 +1,19 @@
 import nodemailer, { type Transporter } from 'nodemailer';
+import type { SMTPEnvelope } from 'nodemailer/lib/smtp-connection';
 import type { Priority } from '../../../queues/jobs.js';
 import type { Config } from '../../config.js';
 import { escapeHtml } from '../escape.js';
-import { classifyUnknown, permanent, retryable, type ChannelProvider, type DeliveryError, type OutgoingMessage, type SendResult } from '../types.js';
+import {
+  classifyUnknown,
+  DeliveryError,
+  permanent,
+  retryable,
+  type ChannelProvider,
+  type OutgoingMessage,
+  type Reservation,
+  type SendResult,
+} from '../types.js';
+import { SmtpLines, SmtpOutcomeUnknown } from './smtp-lines.js';
 
 type SmtpConfig = Pick<Config, 'SMTP_HOST' | 'SMTP_PORT' | 'SMTP_USER' | 'SMTP_PASSWORD' | 'SMTP_FROM' | 'SMTP_SECURE' | 'PROVIDER_TIMEOUT_MS'>;
 
@@ -35,45 +46,65 @@ function templateEmail(m: Pick<OutgoingMessage, 'metadata'>): { subject?: string
 /** The domain of the From address, for Message-IDs (herald.local when it has none). */
 const domainOf = (from: string) => /@([^>\s]+)/.exec(from)?.[1] ?? 'herald.local';
 
+/** SMTP connections per worker process: messages beyond these wait before they are claimed, not inside a queue. */
+const SMTP_CONNECTIONS = 5;
+
+/** A message as it goes on the wire. */
+interface Composed {
+  envelope: SMTPEnvelope;
+  raw: Buffer;
+}
+
 /**
- * Email over SMTP with nodemailer (pooled connections). The Message-ID is
- * derived from the delivery id, so a repeated attempt of one delivery is the
- * same message to every mail system that de-duplicates by Message-ID.
+ * Email over SMTP (nodemailer builds the MIME message and speaks the
+ * protocol). The Message-ID is derived from the delivery id, so a repeated
+ * attempt of one delivery is the same message to every mail system that
+ * de-duplicates by Message-ID.
+ *
+ * What a crash can leave undecided is the time between the server's reply
+ * to the end of DATA and Herald's record of it; everything here keeps
+ * other work out of that time. The message is built before a connection is
+ * taken; a connection carries one message at a time and is reserved before
+ * the delivery is claimed, so a record says `sending` only while its
+ * message is on the wire; and a failure is reported as of unknown outcome
+ * only when it came after the end of DATA with no reply.
  */
 export class SmtpProvider implements ChannelProvider {
   readonly channel = 'email' as const;
   readonly vendor = 'smtp';
   readonly missing: string[];
   private readonly from: string;
-  private transport?: Transporter;
+  private composer?: Transporter;
+  private lines?: SmtpLines;
 
   constructor(private readonly cfg: SmtpConfig) {
     this.missing = cfg.SMTP_HOST ? [] : ['SMTP_HOST'];
     this.from = cfg.SMTP_FROM ?? cfg.SMTP_USER ?? 'herald@localhost';
   }
 
-  private getTransport(): Transporter {
-    this.transport ??= nodemailer.createTransport({
-      host: this.cfg.SMTP_HOST,
-      port: this.cfg.SMTP_PORT,
-      secure: this.cfg.SMTP_SECURE,
-      auth: this.cfg.SMTP_USER ? { user: this.cfg.SMTP_USER, pass: this.cfg.SMTP_PASSWORD ?? '' } : undefined,
-      pool: true,
-      maxConnections: 5,
-      connectionTimeout: this.cfg.PROVIDER_TIMEOUT_MS,
-      greetingTimeout: this.cfg.PROVIDER_TIMEOUT_MS,
-      socketTimeout: this.cfg.PROVIDER_TIMEOUT_MS,
-    });
-    return this.transport;
+  private getLines(): SmtpLines {
+    this.lines ??= new SmtpLines(
+      {
+        host: this.cfg.SMTP_HOST ?? '',
+        port: this.cfg.SMTP_PORT,
+        secure: this.cfg.SMTP_SECURE,
+        auth: this.cfg.SMTP_USER ? { user: this.cfg.SMTP_USER, pass: this.cfg.SMTP_PASSWORD ?? '' } : undefined,
+        timeoutMs: this.cfg.PROVIDER_TIMEOUT_MS,
+      },
+      SMTP_CONNECTIONS,
+    );
+    return this.lines;
   }
 
   messageId(deliveryId: string): string {
     return `<${deliveryId}@${domainOf(this.from)}>`;
   }
 
-  async send(m: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {
+  /** The whole MIME message in memory, CRLF line ends, through nodemailer's own message pipeline. */
+  private async compose(m: OutgoingMessage): Promise<Composed> {
+    this.composer ??= nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
     const template = templateEmail(m);
-    const sending = this.getTransport().sendMail({
+    const built = await this.composer.sendMail({
       from: this.from,
       to: m.address,
       subject: template.subject ?? m.title,
@@ -83,17 +114,49 @@ export class SmtpProvider implements ChannelProvider {
       priority: MAIL_PRIORITY[m.priority],
       headers: { 'X-Herald-Notification': m.notificationId, 'X-Herald-Delivery': m.deliveryId },
     });
-    const aborted = new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason);
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-    });
-    const info = await Promise.race([sending, aborted]);
-    if (info.rejected?.length && !info.accepted?.length) throw permanent('rejected', `recipient rejected: ${String(info.rejected[0])}`);
-    return { providerMessageId: info.messageId ?? this.messageId(m.deliveryId) };
+    return { envelope: built.envelope as SMTPEnvelope, raw: built.message as Buffer };
   }
 
-  /** SMTP replies: 4xx is temporary, 5xx permanent (bad mailbox, refused); connection trouble is retryable. */
+  /** Builds the message, then waits for a free connection; the message goes out on it as soon as `send` is called. */
+  async reserve(m: OutgoingMessage): Promise<Reservation> {
+    const composed = await this.compose(m);
+    const lines = this.getLines();
+    const line = await lines.acquire();
+    let released = false;
+    return {
+      send: async (signal) => {
+        await line.send(composed.envelope, composed.raw, signal);
+        return { providerMessageId: this.messageId(m.deliveryId) };
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        lines.release(line);
+      },
+    };
+  }
+
+  async send(m: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {
+    const held = await this.reserve(m);
+    try {
+      return await held.send(signal);
+    } finally {
+      held.release();
+    }
+  }
+
+  /**
+   * SMTP replies: 4xx is temporary, 5xx permanent (bad mailbox, refused); connection trouble is retryable.
+   * Trouble after the end of DATA, before any reply, is retryable with an unknown outcome.
+   */
   classify(err: unknown): DeliveryError {
+    if (err instanceof SmtpOutcomeUnknown) {
+      const inner = this.classify(err.cause);
+      return new DeliveryError('retryable', inner.code, `${inner.message} (after the end of DATA: the server may have accepted the message)`, {
+        ...inner.opts,
+        outcomeUnknown: true,
+      });
+    }
     const e = err as { responseCode?: number; code?: string; message?: string; response?: string };
     const code = e?.responseCode;
     if (typeof code === 'number') {
@@ -107,6 +170,7 @@ export class SmtpProvider implements ChannelProvider {
   }
 
   async close(): Promise<void> {
-    this.transport?.close();
+    this.lines?.close();
+    this.composer?.close();
   }
 }
