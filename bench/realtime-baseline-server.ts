@@ -4,7 +4,10 @@
  * limits). Sockets name their topics in the query (?t=a,b); each Redis message
  * on BASELINE_CHANNEL is `<topic>\n<payload>` and is published as is.
  * BASELINE_THREADS (default 1) threads, each its own uWS app and Redis
- * subscriber on one port, as Herald's node runs WS_THREADS.
+ * subscriber on one port, as Herald's node runs WS_THREADS. BASELINE_PORT
+ * (default: a free one) lets a restarted server take its predecessor's
+ * port; with BASELINE_WELCOME=1 each socket gets one small frame at open, as
+ * Herald's welcome (the reconnect storm times sockets to that frame).
  * Prints `{"port":N}` on stdout once listening; forked with --expose-gc it
  * answers `{ cmd: 'mem' }` (bench/lib/memory.ts).
  */
@@ -18,6 +21,8 @@ import { freePort } from './lib/processes.js';
 assertNative();
 const channel = process.env.BASELINE_CHANNEL ?? 'herald-bench-baseline';
 const threads = Number(process.env.BASELINE_THREADS ?? 1);
+const fixedPort = Number(process.env.BASELINE_PORT ?? 0);
+const welcome = process.env.BASELINE_WELCOME === '1';
 
 async function serve(port: number): Promise<{ port: number; socket: us_listen_socket }> {
   const app = createApp();
@@ -30,6 +35,7 @@ async function serve(port: number): Promise<{ port: number; socket: us_listen_so
     },
     open(ws) {
       for (const t of ws.getUserData().topics) ws.subscribe(t);
+      if (welcome) ws.send('{"event":"welcome"}', false);
     },
   });
   const sub = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
@@ -55,11 +61,11 @@ if (!isMainThread) {
   let port: number;
   let workers: Worker[] = [];
   if (threads <= 1) {
-    port = (await serve(0)).port;
+    port = (await serve(fixedPort)).port;
     if (process.send) onMemoryRequest();
   } else {
     // a fixed port for all: uSockets sets SO_REUSEPORT only when the port is not 0
-    port = await freePort();
+    port = fixedPort || (await freePort());
     workers = Array.from({ length: threads }, () => startWorker(new URL(import.meta.url), { port }));
     await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
     if (process.send) onMemoryRequest(() => gcWorkers(workers));

@@ -15,6 +15,15 @@
  *     p50/p95/p99/max from POST sent to frame received, and how many arrived.
  * (c) a broadcast to BCAST_SOCKETS sockets: time until the last one has it
  *     (BCAST_ROUNDS rounds).
+ * (d) a reconnect storm (STORM_ROUNDS rounds): the server is killed (-9)
+ *     with every socket connected and started again on the same port; once
+ *     it is ready every client reconnects at the same moment (STORM_LANES
+ *     connecting at once per client process, 0 = all), Herald's with
+ *     ?since=<cursor of its last welcome> as its clients do. Figures: time
+ *     until every socket has its welcome frame, p50/p99 per socket, from
+ *     that moment (the baseline sends one small frame at open for this).
+ *     Herald runs with WS_UPGRADE_IP_PER_MIN=0: every client comes from
+ *     127.0.0.x, where the per-IP upgrade limit would refuse most of them.
  *
  * Herald runs as real processes (api, ingest worker, realtime node) on a
  * benchmark database (herald_bench) and a fresh queue prefix. The node pings
@@ -67,6 +76,10 @@ const THREADS = Number(process.env.THREADS ?? loadConfig({}).WS_THREADS);
 /** a client that just read frames looks again this many µs later (bench/lib/ws-load.ts; default 200) */
 const CLIENT_NAP_US = Number(process.env.CLIENT_NAP_US ?? 200);
 const WARMUP = Number(process.env.WARMUP ?? 2000);
+/** reconnect storms per system (default 3) */
+const STORM_ROUNDS = Number(process.env.STORM_ROUNDS ?? 3);
+/** sockets connecting at once per client process in a storm (default 0: all of them) */
+const STORM_LANES = Number(process.env.STORM_LANES ?? 0);
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/herald_bench';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SECRET = 'herald-bench-secret-0123456789';
@@ -163,6 +176,18 @@ interface Latency {
   segments99?: [number, number, number];
 }
 
+interface Storm {
+  /** kill -9 → the new server ready */
+  restartMs: number;
+  /** sockets open (welcomed) again, and not within 120 s */
+  opened: number;
+  failed: number;
+  /** from the reconnect until the last socket had its welcome; per socket p50/p99 */
+  allMs: number;
+  p50: number;
+  p99: number;
+}
+
 interface Figures {
   connected: number;
   failed: number;
@@ -175,6 +200,7 @@ interface Figures {
   rawBytesPerSocket: number;
   latency: Latency[];
   bcast: Array<{ received: number; lastMs: number; firstMs: number }>;
+  storms: Storm[];
 }
 
 // ---------- one system under test
@@ -219,6 +245,8 @@ interface Target {
   waitWelcome: boolean;
   senders: Sender[];
   sendBroadcast(round: number): Promise<boolean>;
+  /** kills the server (-9), calls `killed` once it is gone, starts it again on the same port and resolves once it serves */
+  restart(killed: () => Promise<void>): Promise<void>;
 }
 
 const memory = async (node: ChildProcess) => (await ask(node, { cmd: 'mem' })).mem!;
@@ -314,8 +342,42 @@ async function measure(target: Target, clients: WsLoad[]): Promise<Figures> {
     console.log(`[${target.name}] broadcast ${round}: ${times.length}/${BCAST_SOCKETS}, first ${ms(Math.min(...times) - t0)}, last ${ms(Math.max(...times) - t0)}`);
   }
 
+  // (d) reconnect storms
+  const storms: Storm[] = [];
+  for (let round = 0; round < STORM_ROUNDS; round++) {
+    await sleep(2000);
+    const s = await reconnectStorm(target, clients, connected);
+    storms.push(s);
+    console.log(
+      `[${target.name}] storm ${round}: ${s.opened}/${connected} welcomed again (${s.failed} not within 120 s) in ${ms(s.allMs)}; ` +
+        `per socket p50 ${ms(s.p50)} p99 ${ms(s.p99)}; restart took ${ms(s.restartMs)}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+    );
+  }
+
   await Promise.all(clients.map((c) => c.close()));
-  return { connected, failed, connectSeconds, bytesPerSocket, heapPerSocket, rawBytesPerSocket, latency, bcast };
+  return { connected, failed, connectSeconds, bytesPerSocket, heapPerSocket, rawBytesPerSocket, latency, bcast, storms };
+}
+
+/** Kills the server under its connected sockets, starts it again, and times every client reconnecting at once. */
+async function reconnectStorm(target: Target, clients: WsLoad[], expected: number): Promise<Storm> {
+  const killedAt = now();
+  await target.restart(async () => {
+    // every client has seen its sockets go before the server is back, so all reconnect from the same start
+    const until = now() + 30_000;
+    while (sum(await Promise.all(clients.map((c) => c.dropped()))) < expected && now() < until) await sleep(50);
+  });
+  const t0 = now();
+  const restartMs = t0 - killedAt;
+  const results = await Promise.all(clients.map((c) => c.storm(true, STORM_LANES, 120_000)));
+  const times = results.flatMap((r) => r.openedAt.map((t) => t - t0)).sort((a, b) => a - b);
+  return {
+    restartMs,
+    opened: times.length,
+    failed: sum(results.map((r) => r.failed)),
+    allMs: times.at(-1) ?? NaN,
+    p50: pct(times, 50),
+    p99: pct(times, 99),
+  };
 }
 
 // ---------- the two systems
@@ -330,10 +392,14 @@ const forkNode = (entry: string, env: Record<string, string>) =>
 
 async function baseline(clients: WsLoad[]): Promise<Figures> {
   const channel = `${prefix}:baseline`;
-  const child = forkNode('bench/realtime-baseline-server.ts', { BASELINE_CHANNEL: channel, REDIS_URL, BASELINE_THREADS: String(THREADS) });
-  const port = await new Promise<number>((resolve) =>
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line).port)),
-  );
+  const start = async (env: Record<string, string> = {}) => {
+    const child = forkNode('bench/realtime-baseline-server.ts', { BASELINE_CHANNEL: channel, REDIS_URL, BASELINE_THREADS: String(THREADS), ...env });
+    const port = await new Promise<number>((resolve) =>
+      createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line).port)),
+    );
+    return { child, port };
+  };
+  let { child, port } = await start();
   const redis = new Redis(REDIS_URL);
   const pad = CONTENT.repeat(4);
   try {
@@ -349,6 +415,12 @@ async function baseline(clients: WsLoad[]): Promise<Figures> {
           )),
         ],
         sendBroadcast: async (round) => (await redis.publish(channel, `grp\n${JSON.stringify({ content: pad, metadata: { bench_kind: 'bcast', bench_id: String(round) } })}`), true),
+        async restart(killed) {
+          await kill9(child);
+          await killed();
+          // the same port, and a small frame at open to stand for Herald's welcome
+          ({ child } = await start({ BASELINE_PORT: String(port), BASELINE_WELCOME: '1' }));
+        },
       },
       clients,
     );
@@ -356,6 +428,13 @@ async function baseline(clients: WsLoad[]): Promise<Figures> {
     redis.disconnect();
     await stopRole(child);
   }
+}
+
+async function kill9(child: ChildProcess) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
 }
 
 async function herald(clients: WsLoad[]): Promise<Figures> {
@@ -374,9 +453,11 @@ async function herald(clients: WsLoad[]): Promise<Figures> {
     WS_PING_INTERVAL_MS: String(PING_MS),
     WS_THREADS: String(THREADS),
     WS_IDLE_TIMEOUT_MS: String(Math.max(30_000, PING_MS + 6000)),
+    // every client comes from 127.0.0.x: a per-IP upgrade limit would refuse most of the storm
+    WS_UPGRADE_IP_PER_MIN: '0',
   };
   const roles = [startRole('src/api/server.ts', env), startRole('workers/ingest.ts', env)];
-  const node = forkNode('bench/realtime-node.ts', env);
+  let node = forkNode('bench/realtime-node.ts', env);
   roles.push(node);
   const redis = new Redis(REDIS_URL);
   let load: HttpLoad | undefined;
@@ -417,6 +498,14 @@ async function herald(clients: WsLoad[]): Promise<Figures> {
         ],
         sendBroadcast: (round) =>
           post({ title: 'bench broadcast', content: CONTENT, broadcast: true, metadata: { bench_kind: 'bcast', bench_id: String(round) } }),
+        async restart(killed) {
+          await kill9(node);
+          await killed();
+          const fresh = forkNode('bench/realtime-node.ts', env);
+          roles[roles.indexOf(node)] = fresh;
+          node = fresh;
+          await waitHttp(`http://127.0.0.1:${wsPort}/ready`);
+        },
       },
       clients,
     );
@@ -453,7 +542,19 @@ function report(base: Figures, mine: Figures) {
   row('(c) broadcast: last receiver, median of rounds', ms(pct(lastOf(base), 50)), ms(pct(lastOf(mine), 50)));
   row('    broadcast: last receiver, best round', ms(lastOf(base)[0]), ms(lastOf(mine)[0]));
   row('    broadcast: receivers, worst round', String(Math.min(...base.bcast.map((x) => x.received))), String(Math.min(...mine.bcast.map((x) => x.received))));
+  for (let i = 0; i < Math.min(base.storms.length, mine.storms.length); i++) {
+    const [b, m] = [base.storms[i], mine.storms[i]];
+    row(`(d) storm ${i}: all ${SOCKETS} welcomed again`, `${ms(b.allMs)}${b.failed ? ` (${b.failed} not)` : ''}`, `${ms(m.allMs)}${m.failed ? ` (${m.failed} not)` : ''}`);
+    row('    per socket p50 / p99', `${b.p50.toFixed(0)} / ${b.p99.toFixed(0)} ms`, `${m.p50.toFixed(0)} / ${m.p99.toFixed(0)} ms`);
+    row('    kill -9 → server ready again', ms(b.restartMs), ms(m.restartMs));
+  }
   console.log('baseline: Redis PUBLISH → bare uWS publish; herald broadcast: POST /api/v1/notifications {broadcast:true} → frame.');
+  if (STORM_ROUNDS) {
+    console.log(
+      `storm: every client reconnects at once once the restarted server is ready (${STORM_LANES || 'no'} limit of sockets connecting at once per client process), ` +
+        'Herald with ?since=; time until each has its welcome (baseline: one small frame at open). Herald runs with WS_UPGRADE_IP_PER_MIN=0.',
+    );
+  }
 }
 
 async function main() {

@@ -28,7 +28,27 @@
  *         JSON has it, "" when absent), then "end"
  *   pending → "pending <records waiting for the next report>" (cheap: the
  *       bench polls it while a broadcast is arriving, then asks for the report)
- *   close   closes every socket → "closed"
+ *   close   closes every socket (and forgets them) → "closed"
+ *   reconnect <base ms> <cap ms>
+ *       from now on a socket that closes or fails to connect is opened again
+ *       like a real client would: after a random delay in [0, min(cap,
+ *       base·2^failures)] (full jitter; failures count the attempts since its
+ *       last success), waiting for its welcome again when the connect did.
+ *       Sockets opened by later connect commands are covered (a connect's
+ *       "failed" ones are then retried too); "reconnect 0 0" turns it off.
+ *       Reconnects share the 100 connecting lanes' limit with a connect.
+ *       → "reconnect <on|off>"
+ *   retrying → "retrying <sockets waiting or connecting again> <reconnects
+ *       that succeeded> <attempts made>" (totals since the start)
+ *   dropped → "dropped <sockets opened by connect commands that are closed now>"
+ *   storm <wait welcome 0|1> <lanes> <timeout ms>
+ *       opens every dropped socket again at the same moment (at most <lanes>
+ *       connecting at a time; 0: no limit), from its own local address and
+ *       with &since=<cursor> when its last welcome carried a cursor, as a
+ *       client does once its server is back. A socket not open (welcomed)
+ *       within the timeout counts as failed.
+ *       → "storm <n> <failed>", then for each socket opened again the time
+ *         it was open (welcomed), ms since the epoch, one a line, then "end"
  *   exit    (or end of stdin) exits
  *
  * The receive time is taken once per read(), before its frames are parsed.
@@ -79,6 +99,10 @@ struct conn {
   const struct target *target; /* while connecting */
   struct buf in;               /* bytes of a frame (or handshake) not yet complete */
   struct buf msg;              /* a fragmented message being reassembled */
+  struct home *own;            /* with reconnect on: where to connect again */
+  int attempts;                /* failed reconnect attempts since the last success */
+  int retrying;                /* a reconnect in flight (holds a lane) */
+  long slot;                   /* 1 + its index in slots (0: none) */
 };
 
 static struct conn conns[MAX_FD];
@@ -121,15 +145,215 @@ static double now_ms(void) {
 }
 
 static void start_next(void);
+static void drop(int fd);
+
+/*
+ * Reconnects (the "reconnect" command): a socket that closes is opened again
+ * after a jittered, growing delay, as a real client does after a server
+ * restart. The waiting ones sit in a min-heap by due time; the main loop
+ * sleeps until the first is due and starts as many as lanes allow.
+ */
+struct home {
+  struct target t;
+  struct sockaddr_in local;
+  int have_local;
+};
+
+struct retry {
+  double due;
+  struct home *home;
+  int attempts;
+};
+
+static long reconnect_base, reconnect_cap; /* ms; cap 0 = off */
+static struct retry *heap;
+static size_t heap_len, heap_cap;
+static int retry_inflight, closing_all;
+static unsigned long reconnected, retry_attempts;
+
+static struct home *new_home(const struct target *tg) {
+  struct home *h = malloc(sizeof *h);
+  if (!h) die("malloc");
+  h->t = *tg;
+  if (!(h->t.request = malloc(tg->request_len))) die("malloc");
+  memcpy(h->t.request, tg->request, tg->request_len);
+  h->local = local;
+  h->have_local = have_local;
+  return h;
+}
+
+static void free_home(struct home *h) {
+  free(h->t.request);
+  free(h);
+}
+
+static void heap_push(struct retry r) {
+  if (heap_len == heap_cap && !(heap = realloc(heap, (heap_cap = heap_cap ? heap_cap * 2 : 1024) * sizeof *heap))) die("realloc");
+  size_t i = heap_len++;
+  while (i && heap[(i - 1) / 2].due > r.due) {
+    heap[i] = heap[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  heap[i] = r;
+}
+
+static struct retry heap_pop(void) {
+  struct retry top = heap[0], last = heap[--heap_len];
+  size_t i = 0;
+  for (;;) {
+    size_t k = 2 * i + 1;
+    if (k >= heap_len) break;
+    if (k + 1 < heap_len && heap[k + 1].due < heap[k].due) k++;
+    if (heap[k].due >= last.due) break;
+    heap[i] = heap[k];
+    i = k;
+  }
+  if (heap_len) heap[i] = last;
+  return top;
+}
+
+/* Called as a socket is dropped: with reconnect on, it is due again after a full-jitter backoff. */
+static void retry_later(struct conn *c) {
+  struct home *h = c->own;
+  if (!h) return;
+  c->own = NULL;
+  if (!reconnect_cap || closing_all) return free_home(h);
+  /* an open socket that closed starts over; a failed attempt (refused, or closed before its welcome) backs off further */
+  int attempts = c->state == OPEN ? 0 : c->attempts + 1;
+  long ceiling = reconnect_base << (attempts < 16 ? attempts : 16);
+  if (ceiling > reconnect_cap || ceiling <= 0) ceiling = reconnect_cap;
+  heap_push((struct retry){now_ms() + (double)(random() % (ceiling + 1)), h, attempts});
+}
+
+static void retry_settle(int fd, int ok) {
+  struct conn *c = &conns[fd];
+  c->retrying = 0;
+  retry_inflight--;
+  if (ok) {
+    c->attempts = 0;
+    reconnected++;
+  }
+}
+
+static void start_retries(void) {
+  double now = now_ms();
+  while (heap_len && heap[0].due <= now && inflight + retry_inflight < LANES) {
+    struct retry r = heap_pop();
+    retry_attempts++;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0 || fd >= MAX_FD) {
+      if (fd >= 0) close(fd);
+      r.due = now + (double)reconnect_cap;
+      heap_push(r);
+      break;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (r.home->have_local) {
+      setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      bind(fd, (struct sockaddr *)&r.home->local, sizeof r.home->local);
+    }
+    struct conn *c = &conns[fd];
+    memset(c, 0, sizeof *c);
+    c->state = CONNECTING;
+    c->target = &r.home->t;
+    c->own = r.home;
+    c->attempts = r.attempts;
+    c->retrying = 1;
+    retry_inflight++;
+    struct epoll_event ev = {.events = EPOLLOUT, .data.fd = fd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    if (connect(fd, (struct sockaddr *)&r.home->t.addr, sizeof r.home->t.addr) < 0 && errno != EINPROGRESS) drop(fd);
+  }
+}
+
+/* How long epoll may sleep before a reconnect is due (-1: none waiting, or no lane free). */
+static int retry_timeout_ms(void) {
+  if (!heap_len || inflight + retry_inflight >= LANES) return -1;
+  double wait = heap[0].due - now_ms();
+  return wait <= 0 ? 0 : (int)wait + 1;
+}
+
+static void clear_retries(void) {
+  while (heap_len) free_home(heap_pop().home);
+}
+
+static void cmd_reconnect(char *args) {
+  long base = 0, cap = 0;
+  sscanf(args, "%ld %ld", &base, &cap);
+  reconnect_base = base > 0 ? base : 1;
+  reconnect_cap = cap > 0 ? cap : 0;
+  if (!reconnect_cap) clear_retries();
+  srandom((unsigned)(getpid() ^ (long)now_ms()));
+  say(reconnect_cap ? "reconnect on\n" : "reconnect off\n", 0UL, 0UL);
+}
+
+static void cmd_retrying(void) {
+  char tmp[128];
+  int n = snprintf(tmp, sizeof tmp, "retrying %lu %lu %lu\n", (unsigned long)heap_len + (unsigned long)retry_inflight, reconnected, retry_attempts);
+  append(&out, tmp, (size_t)n);
+  flush_out();
+}
+
+/*
+ * Storms (the "storm" command): every socket a connect command opened is
+ * remembered, so once its server is back the bench can open all the dropped
+ * ones again at the same moment and time each one's welcome.
+ */
+struct slot {
+  struct target t;      /* a copy of the connect's target */
+  struct target again;  /* the storm's request: t's with &since=<cursor> */
+  struct sockaddr_in local;
+  int have_local;
+  int fd;               /* -1 while closed */
+  char cursor[24];      /* the last welcome's cursor (digits), "" when none */
+  double opened_at;     /* when the running storm had it open (welcomed) again; 0: not yet */
+};
+
+static struct slot *slots;
+static size_t slot_count, slot_cap;
+static long *storm_queue;
+static size_t storm_len, storm_next;
+static int storming, storm_lanes;
+static double storm_deadline;
+
+/* Remembers a socket a connect command opens; returns its slot (1 + index). */
+static long remember(const struct target *tg, int fd) {
+  if (slot_count == slot_cap && !(slots = realloc(slots, (slot_cap = slot_cap ? slot_cap * 2 : 1024) * sizeof *slots))) die("realloc");
+  struct slot *sl = &slots[slot_count];
+  memset(sl, 0, sizeof *sl);
+  sl->t = *tg;
+  if (!(sl->t.request = malloc(tg->request_len))) die("malloc");
+  memcpy(sl->t.request, tg->request, tg->request_len);
+  sl->local = local;
+  sl->have_local = have_local;
+  sl->fd = fd;
+  return (long)++slot_count;
+}
+
+static void forget_slots(void) {
+  for (size_t i = 0; i < slot_count; i++) {
+    free(slots[i].t.request);
+    free(slots[i].again.request);
+  }
+  slot_count = 0;
+}
+
+/* Keeps the cursor of a welcome (digits only) for the socket's next storm. */
+static void keep_cursor(struct conn *c, const char *p, size_t len);
 
 /* A socket leaves the running connect command, connected or not. */
+static void retry_settle(int fd, int ok);
+
 static void settle(int fd, int ok) {
   struct conn *c = &conns[fd];
+  if (c->retrying) return retry_settle(fd, ok);
   if (!c->pending) return;
   c->pending = 0;
   inflight--;
   if (ok) connected++;
   else failed++;
+  if (ok && storming && c->slot) slots[c->slot - 1].opened_at = now_ms();
   start_next();
 }
 
@@ -142,6 +366,8 @@ static void drop(int fd) {
   close(fd);
   release(&c->in);
   release(&c->msg);
+  retry_later(c);
+  if (c->slot && slots[c->slot - 1].fd == fd) slots[c->slot - 1].fd = -1;
   c->state = FREE;
 }
 
@@ -181,6 +407,7 @@ static const char *field(const char *p, size_t len, const char *key, size_t *vle
 static void on_message(int fd, const char *p, size_t len, double t) {
   struct conn *c = &conns[fd];
   if (c->state == WELCOME) {
+    if (c->slot) keep_cursor(c, p, len);
     c->state = OPEN;
     open_count++;
     settle(fd, 1);
@@ -319,7 +546,10 @@ static void on_connected(int fd) {
   epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
 }
 
+static void start_storm(void);
+
 static void start_next(void) {
+  if (storming) return start_storm();
   while (connect_running && inflight < LANES && next_target < target_count) {
     struct target *tg = &targets[next_target++];
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -343,6 +573,8 @@ static void start_next(void) {
     c->state = CONNECTING;
     c->pending = 1;
     c->target = tg;
+    c->slot = remember(tg, fd);
+    if (reconnect_cap) c->own = new_home(tg);
     inflight++;
     struct epoll_event ev = {.events = EPOLLOUT, .data.fd = fd};
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
@@ -410,6 +642,124 @@ static void cmd_connect(char *args) {
   start_next();
 }
 
+/* The welcome's "cursor" value, when it is a number (a string of digits as Herald sends it). */
+static void keep_cursor(struct conn *c, const char *p, size_t len) {
+  size_t vlen;
+  const char *v = field(p, len, "\"cursor\":", &vlen);
+  struct slot *sl = &slots[c->slot - 1];
+  if (!vlen || vlen >= sizeof sl->cursor) return;
+  for (size_t i = 0; i < vlen; i++)
+    if (v[i] < '0' || v[i] > '9') return;
+  memcpy(sl->cursor, v, vlen);
+  sl->cursor[vlen] = 0;
+}
+
+/* The slot's request with &since=<cursor> (or ?since=) after its path. */
+static void build_again(struct slot *sl) {
+  free(sl->again.request);
+  sl->again = sl->t;
+  const char *req = sl->t.request, *end = strstr(req, " HTTP/1.1\r\n");
+  if (!sl->cursor[0] || !end) {
+    if (!(sl->again.request = strdup(req))) die("strdup");
+    return;
+  }
+  int path_len = (int)(end - req);
+  const char *sep = memchr(req, '?', (size_t)path_len) ? "&" : "?";
+  int n = asprintf(&sl->again.request, "%.*s%ssince=%s%s", path_len, req, sep, sl->cursor, end);
+  if (n < 0) die("asprintf");
+  sl->again.request_len = (size_t)n;
+}
+
+/* Opens the storm's next sockets, up to its lanes; answers once every one has settled. */
+static void start_storm(void) {
+  while (storming && (storm_lanes == 0 || inflight < storm_lanes) && storm_next < storm_len) {
+    long i = storm_queue[storm_next++];
+    struct slot *sl = &slots[i];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0 || fd >= MAX_FD) {
+      if (fd >= 0) close(fd);
+      failed++;
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (sl->have_local) {
+      setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      if (bind(fd, (struct sockaddr *)&sl->local, sizeof sl->local) < 0) {
+        close(fd);
+        failed++;
+        continue;
+      }
+    }
+    build_again(sl);
+    struct conn *c = &conns[fd];
+    memset(c, 0, sizeof *c);
+    c->state = CONNECTING;
+    c->pending = 1;
+    c->target = &sl->again;
+    c->slot = i + 1;
+    sl->fd = fd;
+    inflight++;
+    struct epoll_event ev = {.events = EPOLLOUT, .data.fd = fd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    if (connect(fd, (struct sockaddr *)&sl->t.addr, sizeof sl->t.addr) < 0 && errno != EINPROGRESS) drop(fd);
+  }
+  if (storming && inflight == 0 && storm_next == storm_len) {
+    storming = 0;
+    char tmp[64];
+    int n = snprintf(tmp, sizeof tmp, "storm %lu %lu\n", connected, failed);
+    append(&out, tmp, (size_t)n);
+    for (size_t q = 0; q < storm_len; q++) {
+      double t = slots[storm_queue[q]].opened_at;
+      if (!t) continue;
+      n = snprintf(tmp, sizeof tmp, "%.3f\n", t);
+      append(&out, tmp, (size_t)n);
+    }
+    append(&out, "end\n", 4);
+    flush_out();
+  }
+}
+
+/* Past the storm's timeout, the sockets not open yet count as failed. */
+static void storm_timeout(void) {
+  if (!storming || now_ms() < storm_deadline) return;
+  failed += storm_len - storm_next;
+  storm_next = storm_len;
+  for (int fd = 0; fd < MAX_FD; fd++)
+    if (conns[fd].state != FREE && conns[fd].pending && conns[fd].slot) drop(fd);
+  start_storm();
+}
+
+static void cmd_dropped(void) {
+  unsigned long n = 0;
+  for (size_t i = 0; i < slot_count; i++)
+    if (slots[i].fd < 0) n++;
+  say("dropped %lu\n", n, 0UL);
+}
+
+static void cmd_storm(char *args) {
+  int welcome = 1, how_many = 0;
+  long timeout = 120000;
+  sscanf(args, "%d %d %ld", &welcome, &how_many, &timeout);
+  if (storming || connect_running) {
+    say("storm 0 %lu\nend\n", 0UL, 0UL);
+    return;
+  }
+  if (!(storm_queue = realloc(storm_queue, (slot_count + 1) * sizeof *storm_queue))) die("realloc");
+  storm_len = storm_next = 0;
+  for (size_t i = 0; i < slot_count; i++) {
+    if (slots[i].fd >= 0) continue;
+    slots[i].opened_at = 0;
+    storm_queue[storm_len++] = (long)i;
+  }
+  wait_welcome = welcome;
+  storm_lanes = how_many;
+  storm_deadline = now_ms() + (double)timeout;
+  connected = failed = 0;
+  storming = 1;
+  start_storm();
+}
+
 static void cmd_report(void) {
   char head[96];
   int n = snprintf(head, sizeof head, "report %lu %lu\n", open_count, messages);
@@ -424,8 +774,12 @@ static void cmd_report(void) {
 }
 
 static void cmd_close(void) {
+  closing_all = 1;
+  clear_retries();
   for (int fd = 0; fd < MAX_FD; fd++)
     if (conns[fd].state != FREE) drop(fd);
+  closing_all = 0;
+  forget_slots();
   say("closed\n", 0UL, 0UL);
 }
 
@@ -434,6 +788,10 @@ static void on_command(char *cmd) {
   else if (strcmp(cmd, "report") == 0) cmd_report();
   else if (strcmp(cmd, "pending") == 0) say("pending %lu\n", pending_records, 0UL);
   else if (strcmp(cmd, "close") == 0) cmd_close();
+  else if (strncmp(cmd, "reconnect ", 10) == 0) cmd_reconnect(cmd + 10);
+  else if (strcmp(cmd, "retrying") == 0) cmd_retrying();
+  else if (strcmp(cmd, "dropped") == 0) cmd_dropped();
+  else if (strncmp(cmd, "storm ", 6) == 0) cmd_storm(cmd + 6);
   else if (strcmp(cmd, "exit") == 0) exit(0);
   else fprintf(stderr, "ws-load: unknown command %.40s\n", cmd);
 }
@@ -453,7 +811,10 @@ int main(int argc, char **argv) {
        between frames: a sender must wake a sleeping reader, which the server paid for on every
        socket of a broadcast (loopback runs the receiver's side in the sender's system call). */
     if (busy && nap_us) usleep((useconds_t)nap_us);
-    int n = epoll_wait(ep, events, 1024, busy && nap_us ? 0 : -1);
+    int timeout = busy && nap_us ? 0 : retry_timeout_ms();
+    /* a storm looks at its deadline at least once a second */
+    if (storming && (timeout < 0 || timeout > 1000)) timeout = 1000;
+    int n = epoll_wait(ep, events, 1024, timeout);
     busy = n > 0;
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -465,5 +826,7 @@ int main(int argc, char **argv) {
       else if (conns[fd].state == CONNECTING) on_connected(fd);
       else if (conns[fd].state != FREE) on_readable(fd);
     }
+    start_retries();
+    storm_timeout();
   }
 }

@@ -38,6 +38,14 @@ export interface WsLoad {
   report(): Promise<Report>;
   /** how many records the next report holds (cheap: no records cross the pipe) */
   pending(): Promise<number>;
+  /** sockets opened by connect() that are closed now (their server went away) */
+  dropped(): Promise<number>;
+  /**
+   * opens every dropped socket again at once (at most `lanes` connecting at a time, 0 = no limit), each
+   * with `&since=<cursor>` of its last welcome; resolves with the time (ms since the epoch) each was open
+   * (welcomed, with waitWelcome) again, and how many were not within timeoutMs
+   */
+  storm(waitWelcome: boolean, lanes: number, timeoutMs: number): Promise<{ openedAt: number[]; failed: number }>;
   /** closes every socket */
   close(): Promise<void>;
   exit(): void;
@@ -60,7 +68,7 @@ export function startWsLoad(path = buildWsLoad(), napUs = 0): WsLoad {
       report = null;
       return waiting.shift()?.(lines);
     }
-    if (line.startsWith('report ')) report = [line];
+    if (line.startsWith('report ') || line.startsWith('storm ')) report = [line];
     else waiting.shift()?.([line]);
   });
   child.on('exit', (code, signal) => {
@@ -95,6 +103,15 @@ export function startWsLoad(path = buildWsLoad(), napUs = 0): WsLoad {
     async pending() {
       const [line] = await ask('pending');
       return fields(line, 'pending')[0];
+    },
+    async dropped() {
+      const [line] = await ask('dropped');
+      return fields(line, 'dropped')[0];
+    },
+    async storm(waitWelcome, lanes, timeoutMs) {
+      const [head, ...lines] = await ask(`storm ${waitWelcome ? 1 : 0} ${lanes} ${timeoutMs}`);
+      const [, failed] = fields(head, 'storm');
+      return { openedAt: lines.map(Number), failed };
     },
     async close() {
       const [line] = await ask('close');

@@ -136,22 +136,6 @@ export async function countInbox(em: EntityManager, who: Reader, filter: InboxFi
 export const unreadCount = (em: EntityManager, who: Reader) => countInbox(em, who, { is_read: false });
 
 /**
- * What a realtime welcome needs in one query: the unread count and the
- * cursor of the newest notification in the inbox ('0' when empty). Both
- * walk the same index range, so the second costs nothing; as two queries
- * (a count and a one-row page) PostgreSQL spent ~1 ms planning each connect.
- */
-export async function inboxHead(em: EntityManager, who: Reader): Promise<{ unread: number; cursor: string }> {
-  const [row] = await read<Array<{ unread: string; cursor: string | null }>>(em,
-    `select count(*) filter (where r.read_at is null) as unread, max(n.seq)::text as cursor
-     from notifications n ${JOIN_RECEIPT}
-     where n.tenant = ? and n.audience = any(?::text[]) and ${conditions({}).sql}`,
-    bind([who.sub, who.tenant, audiencesOf(who)]),
-  );
-  return { unread: Number(row.unread), cursor: row.cursor ?? '0' };
-}
-
-/**
  * One notification of this inbox, or 404 (also for another user's: never
  * 403, never its content). Its sender sees it too, in every state (a
  * scheduled, cancelled or recalled one is in no inbox), but only with a

@@ -39,36 +39,48 @@ return victims
 `;
 
 let order = 0;
-/** Connect order: ms time with a per-process counter, so sockets opened in the same ms still order. */
-function connectScore(): number {
+/**
+ * Connect order: ms time with a per-process counter, so sockets opened in
+ * the same ms still order. Taken when the socket opens: its admission may
+ * run later, in a batch, and the oldest must still be the first opened.
+ */
+export function connectScore(): number {
   order = (order + 1) % 1000;
   return Date.now() * 1000 + order;
 }
 
-export interface AdmitArgs {
-  prefix: string;
+/** A socket to count against its user's limit. */
+export interface Admission {
   tenant: string;
   user: string;
   member: string;
-  max: number;
-  /** how long an idle user's set lives (default 1 day) */
-  ttlMs?: number;
+  /** connectScore() at open */
+  score: number;
 }
 
-/** Records a new socket; returns the members that must now be closed (oldest first). */
-export async function admitConnection(redis: Redis, a: AdmitArgs): Promise<string[]> {
-  const victims = (await redis.eval(
-    ADMIT,
-    2,
-    userKey(a.prefix, a.tenant, a.user),
-    nodesKey(a.prefix),
-    a.member,
-    connectScore(),
-    a.max,
-    Date.now(),
-    a.ttlMs ?? 86_400_000,
-  )) as string[];
-  return victims;
+type WithAdmit = Redis & { heraldWsAdmit(userKey: string, nodesKey: string, member: string, score: number, max: number, now: number, ttlMs: number): void };
+
+/**
+ * Records new sockets, in the order given, in one round trip (a pipeline:
+ * each user's set is its own key), and returns for each the members that
+ * must now be closed (oldest first). A reconnect storm opens thousands of
+ * sockets a second: one EVAL each, script text included, cost Redis and the
+ * node a command and a round trip per socket. `ttlMs`: how long an idle
+ * user's set lives (default 1 day).
+ */
+export async function admitConnections(redis: Redis, prefix: string, max: number, admissions: readonly Admission[], ttlMs = 86_400_000): Promise<string[][]> {
+  if (!admissions.length) return [];
+  const r = redis as WithAdmit;
+  if (typeof r.heraldWsAdmit !== 'function') redis.defineCommand('heraldWsAdmit', { numberOfKeys: 2, lua: ADMIT });
+  const pipeline = r.pipeline() as unknown as WithAdmit & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+  const now = Date.now();
+  for (const a of admissions) pipeline.heraldWsAdmit(userKey(prefix, a.tenant, a.user), nodesKey(prefix), a.member, a.score, max, now, ttlMs);
+  const replies = await pipeline.exec();
+  if (!replies) throw new Error('the connection-limit pipeline was discarded');
+  return replies.map(([err, victims]) => {
+    if (err) throw err;
+    return victims as string[];
+  });
 }
 
 export async function releaseConnection(redis: Redis, prefix: string, tenant: string, user: string, member: string): Promise<void> {

@@ -9,22 +9,27 @@ const STATUS_TEXT: Record<number, string> = {
   401: '401 Unauthorized',
   404: '404 Not Found',
   426: '426 Upgrade Required',
+  429: '429 Too Many Requests',
   503: '503 Service Unavailable',
 };
 
-export function sendJson(res: HttpResponse, status: number, body: unknown, contentType = 'application/json'): void {
+export function sendJson(res: HttpResponse, status: number, body: unknown, contentType = 'application/json', headers: Record<string, string> = {}): void {
   res.cork(() => {
-    res
-      .writeStatus(STATUS_TEXT[status] ?? `${status} Error`)
-      .writeHeader('content-type', contentType)
-      .writeHeader('cache-control', 'no-store')
-      .end(JSON.stringify(body));
+    res.writeStatus(STATUS_TEXT[status] ?? `${status} Error`).writeHeader('content-type', contentType).writeHeader('cache-control', 'no-store');
+    for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+    res.end(JSON.stringify(body));
   });
 }
 
-export function sendProblem(res: HttpResponse, status: number, title: string, detail: string, errors?: FieldError[]): void {
+export function sendProblem(res: HttpResponse, status: number, title: string, detail: string, errors?: FieldError[], headers?: Record<string, string>): void {
   const type = `https://herald.dev/problems/${title.toLowerCase().replace(/[^a-z]+/g, '-')}`;
-  sendJson(res, status, { type, title, status, detail, ...(errors ? { errors } : {}) }, 'application/problem+json');
+  sendJson(res, status, { type, title, status, detail, ...(errors ? { errors } : {}) }, 'application/problem+json', headers);
+}
+
+/** 429 for an upgrade over a limit: Retry-After in whole seconds (at least 1), no socket. */
+export function sendTooManyUpgrades(res: HttpResponse, retryAfterMs: number, detail: string): void {
+  const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  sendProblem(res, 429, 'Too Many Requests', `${detail} Retry after the time in Retry-After.`, undefined, { 'retry-after': String(seconds) });
 }
 
 /** What the upgrade handler needs from the request; uWS requests are only valid until the handler returns or awaits. */

@@ -8,16 +8,20 @@ import { isUuid } from '../domain/ids.js';
 import type { Logger } from '../logger.js';
 import { websocketConnections } from '../metrics.js';
 import { checkReadiness } from '../readiness.js';
+import { Batcher } from '../../queues/batcher.js';
 import { AckRecorder } from './acks.js';
-import { admitConnection, memberOf, parseMember, releaseConnection } from './connection-limit.js';
+import { addressKey } from './client-address.js';
+import { connectScore, memberOf, parseMember, releaseConnection } from './connection-limit.js';
 import { TopicIndex, type Conn } from './conn.js';
 import { controlChannel, forEachRecord, realtimeChannel, splitTopicLine } from './events.js';
-import { readUpgrade, sendJson, sendProblem } from './http.js';
+import { readUpgrade, sendJson, sendProblem, sendTooManyUpgrades } from './http.js';
 import { Interner } from './intern.js';
+import { openBatch, type Opening, type OpeningHooks } from './opening.js';
 import { CursorOrder } from './order.js';
 import { forgetNode, reportConnections } from './presence.js';
 import { Sweeper } from './sweeper.js';
-import { aboveSeam, syncConnection, type SyncHooks } from './sync.js';
+import { aboveSeam } from './sync.js';
+import { UpgradeLimit, type Attempt, type UsedUp } from './upgrade-limit.js';
 import * as uws from './uws.js';
 
 /**
@@ -38,6 +42,8 @@ export const CLOSE = {
   slowConsumer: 1013,
   tooManyConnections: 4001,
   idle: 4008,
+  /** the upgrade was over WS_UPGRADE_USER_PER_MIN or WS_UPGRADE_IP_PER_MIN after all (counted on other nodes): retry later */
+  tooManyUpgrades: 4029,
 } as const;
 
 export interface RealtimeDeps {
@@ -57,6 +63,10 @@ export interface RealtimeOptions {
   prefix: string;
   /** sockets per user across the cluster; the oldest is closed with 4001 (default 3) */
   maxConnectionsPerUser?: number;
+  /** upgrades per minute per token subject, across the cluster; past it 429 (default 30, 0 = no limit) */
+  upgradeUserPerMin?: number;
+  /** upgrades per minute per client address (IPv6: per /64), across the cluster; past it 429 (default 3000, 0 = no limit) */
+  upgradeIpPerMin?: number;
   /** bytes a socket may have waiting to be sent before it is closed with 1013 (default 1 MiB) */
   maxBackpressure?: number;
   /** ping a socket quiet for this long, ms (default 54000) */
@@ -80,6 +90,8 @@ export interface RealtimeOptions {
   reorderWaitMs?: number;
   /** this node's name in Redis (default random) */
   nodeId?: string;
+  /** on close, how long sockets get to answer the 1001 close frame before they are cut, ms (default 2000) */
+  closeGraceMs?: number;
 }
 
 /** A record of the Redis feed: its topic line, its cursor ('' for events without one), the frame's bytes. */
@@ -102,6 +114,8 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
   uws.assertNative();
   const opts = {
     maxConnectionsPerUser: 3,
+    upgradeUserPerMin: 30,
+    upgradeIpPerMin: 3000,
     maxBackpressure: 1024 * 1024,
     pingIntervalMs: 54_000,
     idleTimeoutMs: 60_000,
@@ -109,6 +123,7 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     replayPage: 500,
     seamGraceMs: 5000,
     reorderWaitMs: 1000,
+    closeGraceMs: 2000,
     ...options,
   };
   const nodeId = opts.nodeId ?? `rt-${randomBytes(5).toString('hex')}`;
@@ -202,9 +217,10 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
   };
 
   const onControl = (text: string) => {
-    const [kind, ...members] = text.split('\n');
+    const [kind, ...lines] = text.split('\n');
+    if (kind === 'limit') return learnLimits(lines);
     if (kind !== 'kick') return;
-    for (const m of members) {
+    for (const m of lines) {
       const { nodeId: node, connId } = parseMember(m);
       if (node === nodeId) conns.get(connId)?.ws?.end(CLOSE.tooManyConnections, 'too many connections');
     }
@@ -227,25 +243,50 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     if (!closing) feedInterrupted = true;
   };
 
-  // --- per-user limit across the cluster
-  const admit = (conn: Conn) => {
-    admitConnection(deps.redis, {
-      prefix: opts.prefix,
-      tenant: conn.who.tenant,
-      user: conn.who.sub,
-      member: memberOf(nodeId, conn.id),
-      max: opts.maxConnectionsPerUser,
-    })
-      .then(async (victims) => {
-        const remote: string[] = [];
-        for (const m of victims) {
-          const { nodeId: node, connId } = parseMember(m);
-          if (node === nodeId) conns.get(connId)?.ws?.end(CLOSE.tooManyConnections, 'too many connections');
-          else remote.push(m);
-        }
-        if (remote.length) await deps.redis.publish(control, ['kick', ...remote].join('\n'));
-      })
-      .catch((err) => logger.warn({ err: err.message, user: conn.who.sub }, 'connection limit unavailable'));
+  // --- upgrade limits across the cluster (src/realtime/upgrade-limit.ts): per client address, per token subject
+  const ipKeyOf = (res: uws.HttpResponse) => `${opts.prefix}:ratelimit:ws:ip:${addressKey(res.getRemoteAddress())}`;
+  const userKeyOf = (who: Principal) => `${opts.prefix}:ratelimit:ws:user:${who.tenant}\u001f${who.sub}`;
+  let limitWarned = false;
+  const limitOptions = {
+    onError: (err: Error) => {
+      if (!limitWarned) logger.warn({ err: err.message }, 'upgrade limits unavailable: counting only this node\'s upgrades');
+      limitWarned = true;
+    },
+    // a key used up here is refused at once on every node, not let through and closed
+    onUsedUp: (usedUp: UsedUp[]) => {
+      limitWarned = false;
+      deps.redis.publish(control, ['limit', ...usedUp.map((u) => `${u.key}\t${u.resetMs}`)].join('\n')).catch(() => undefined);
+    },
+  };
+  const ipLimit = new UpgradeLimit(deps.redis, { limit: opts.upgradeIpPerMin, ...limitOptions });
+  const userLimit = new UpgradeLimit(deps.redis, { limit: opts.upgradeUserPerMin, ...limitOptions });
+  const learnLimits = (lines: string[]) => {
+    for (const line of lines) {
+      const [key, resetMs] = line.split('\t');
+      const limit = key.startsWith(`${opts.prefix}:ratelimit:ws:ip:`) ? ipLimit : userLimit;
+      if (Number(resetMs) > 0) limit.learn(key, Number(resetMs));
+    }
+  };
+  const limitSweep = setInterval(() => {
+    ipLimit.sweep();
+    userLimit.sweep();
+  }, 10_000);
+  limitSweep.unref();
+  /**
+   * each socket's attempts by its id, from its upgrade to its open (uWS opens it inside res.upgrade; the
+   * user data its open sees is not the object given to res.upgrade, so the id is the key)
+   */
+  const attemptsOf = new Map<string, Attempt[]>();
+
+  // --- sockets just opened, a batch at a time: limits settled, per-user limit, welcome (src/realtime/opening.ts)
+  const kick = (members: string[]) => {
+    const remote: string[] = [];
+    for (const m of members) {
+      const { nodeId: node, connId } = parseMember(m);
+      if (node === nodeId) conns.get(connId)?.ws?.end(CLOSE.tooManyConnections, 'too many connections');
+      else remote.push(m);
+    }
+    if (remote.length) deps.redis.publish(control, ['kick', ...remote].join('\n')).catch((err) => logger.warn({ err: err.message }, 'could not kick'));
   };
 
   /** Hands a socket to its uWS topics: from here on frames reach it with no JavaScript per socket. */
@@ -278,7 +319,10 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     };
   };
 
-  const hooks: SyncHooks = {
+  const hooks: OpeningHooks = {
+    refuse: (conn, retryAfterMs) =>
+      conn.ws?.end(CLOSE.tooManyUpgrades, `too many connection attempts, retry in ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s`),
+    kick,
     send: (conn, frame) => (conn.ws ? conn.ws.send(frame, false) !== 2 : false),
     bufferedAmount: (conn) => conn.ws?.getBufferedAmount() ?? 0,
     goLive(conn, seam) {
@@ -295,7 +339,44 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     },
     fail: (conn, code, reason) => conn.ws?.end(code, reason),
   };
-  const syncDeps = { orm: deps.orm, logger, replayPage: opts.replayPage, maxBackpressure: opts.maxBackpressure };
+  const openingDeps = {
+    redis: deps.redis,
+    orm: deps.orm,
+    logger,
+    prefix: opts.prefix,
+    nodeId,
+    maxConnectionsPerUser: opts.maxConnectionsPerUser,
+    limits: [ipLimit, userLimit],
+    replayPage: opts.replayPage,
+    maxBackpressure: opts.maxBackpressure,
+  };
+  // a few batches at once; sockets that open meanwhile wait and go together (group commit)
+  const opening = new Batcher<Opening>(
+    (batch) => openBatch(openingDeps, hooks, batch).catch((err) => logger.error({ err, sockets: batch.length }, 'opening sockets failed')),
+    { max: 2000, inFlight: 4 },
+  );
+
+  /**
+   * Answers an upgrade request after a promise (a JWKS token). From a macrotask of its own: promise
+   * callbacks also run inside uWS's callbacks (Node drains them after each call into JavaScript), where an
+   * upgrade would land in the middle of another request's parsing. And never inside the response's own
+   * cork: there this uWS build's cork() reads the freshly upgraded socket's memory as HTTP state after the
+   * upgrade and can close it (uNetworking/uWebSockets#1929). While another socket is corked, res.cork()
+   * runs its callback as is: any open socket of this node lends its cork, and the 101 goes out uncorked
+   * (a few more writes, no misread). With no socket open, the upgrade is made uncorked (uWS prints a
+   * warning for it).
+   */
+  const upgradeLater = (res: uws.HttpResponse, live: () => boolean, answer: () => void) =>
+    setImmediate(() => {
+      if (!live()) return;
+      const lender = anyOpenSocket();
+      if (lender) lender.cork(() => res.cork(answer));
+      else answer();
+    });
+  const anyOpenSocket = () => {
+    for (const conn of conns.values()) if (conn.ws && conn.state !== 'closed') return conn.ws;
+    return null;
+  };
 
   const behavior: uws.WebSocketBehavior<Conn> = {
     compression: uws.COMPRESSION_DISABLED,
@@ -313,18 +394,27 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     closeOnBackpressureLimit: 1,
 
     upgrade(res, req, context) {
+      // per address first, before the token is even read
+      const byAddress = ipLimit.enabled ? ipLimit.attempt(ipKeyOf(res)) : null;
+      if (byAddress && !byAddress.allowed) return sendTooManyUpgrades(res, byAddress.retryAfterMs, 'Too many connection attempts from this address.');
       const parsed = readUpgrade(req);
       if (!parsed.ok) return sendProblem(res, parsed.status, parsed.title, parsed.detail, parsed.errors);
       const { token, since, key, protocol, extensions } = parsed.value;
       const unauthorized = () => sendProblem(res, 401, 'Unauthorized', 'The token is invalid or expired.');
       const accept = (who: Principal) => {
         if (closing) return sendProblem(res, 503, 'Service Unavailable', 'This realtime node is shutting down; connect again.');
-        res.upgrade(newConn(who, since), key, protocol, extensions, context);
+        const bySubject = userLimit.enabled ? userLimit.attempt(userKeyOf(who)) : null;
+        if (bySubject && !bySubject.allowed) return sendTooManyUpgrades(res, bySubject.retryAfterMs, 'Too many connection attempts for this user.');
+        const conn = newConn(who, since);
+        attemptsOf.set(conn.id, [byAddress, bySubject].filter((a): a is Attempt => a !== null));
+        res.upgrade(conn, key, protocol, extensions, context);
+        attemptsOf.delete(conn.id);
       };
       // Upgrade inside this callback whenever the token can be checked at once (HS256, or a token already
-      // verified): this uWS build (20.30.0) can close a socket upgraded later, from a promise, right after
-      // its open (uNetworking/uWebSockets#1929: cork() misreads the reallocated socket), and the client sees
-      // 1006 without a welcome. Only JWKS tokens still wait for their keys.
+      // verified), and the limits judged at once too (src/realtime/upgrade-limit.ts): this uWS build
+      // (20.30.0) can close a socket upgraded later from a promise inside res.cork(), right after its open
+      // (uNetworking/uWebSockets#1929: cork() misreads the reallocated socket), and the client sees 1006
+      // without a welcome. Only JWKS tokens still wait for their keys (upgradeLater).
       let who: Principal | undefined;
       try {
         who = deps.verifier.verifySync?.(token);
@@ -332,17 +422,18 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
         return unauthorized();
       }
       if (who) return accept(who);
+      // uWS marks a request whose Connection header is 5 characters long ("close") to be closed once
+      // answered, and an upgrade made outside uWS's callbacks would then go on over a closed socket
+      if (!/upgrade/i.test(req.getHeader('connection'))) {
+        return sendProblem(res, 400, 'Bad Request', 'A WebSocket upgrade needs Connection: Upgrade.', [{ path: 'connection', message: 'must include Upgrade' }]);
+      }
       let aborted = false;
       res.onAborted(() => {
         aborted = true;
       });
       deps.verifier.verify(token).then(
-        (verified) => {
-          if (!aborted) res.cork(() => accept(verified));
-        },
-        () => {
-          if (!aborted) unauthorized();
-        },
+        (verified) => upgradeLater(res, () => !aborted, () => accept(verified)),
+        () => upgradeLater(res, () => !aborted, unauthorized),
       );
     },
 
@@ -356,11 +447,7 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
       sweeper.add(conn);
       // inc/dec rather than set: several nodes in one process (tests) add up
       websocketConnections.inc();
-      admit(conn);
-      void syncConnection(syncDeps, hooks, conn).catch((err) => {
-        logger.error({ err, user: conn.who.sub }, 'sync failed');
-        conn.ws?.end(CLOSE.internalError, 'sync failed');
-      });
+      void opening.add([{ conn, score: connectScore(), attempts: attemptsOf.get(conn.id) ?? [] }]);
     },
 
     message(ws, message) {
@@ -465,6 +552,7 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
       uws.closeListenSocket(listenSocket);
       sweeper.stop();
       clearInterval(presenceTimer);
+      clearInterval(limitSweep);
       const open = [...conns.values()];
       // going away: clients reconnect (to another node) with ?since= and miss nothing
       for (const conn of open) conn.ws?.end(CLOSE.goingAway, 'server shutting down');
@@ -478,6 +566,13 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
         forgetNode(deps.redis, opts.prefix, nodeId),
         ...open.map((c) => releaseConnection(deps.redis, opts.prefix, c.who.tenant, c.who.sub, memberOf(nodeId, c.id))),
       ]);
+      // A thread that ends with a socket still open aborts the whole process (uv_loop_close() with open
+      // handles): give the clients a moment to answer the close frame, then cut what is left, idle
+      // keep-alive HTTP connections (a load balancer's health checks) included.
+      const until = Date.now() + opts.closeGraceMs;
+      while (conns.size && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      uws.closeApp(app);
+      await new Promise((r) => setImmediate(r));
       logger.info({ closed: open.length }, 'realtime node stopped');
     },
   };

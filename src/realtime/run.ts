@@ -31,6 +31,8 @@ export async function runRealtimeNode(config: Config, logger: Logger, life: Life
       port: config.WS_PORT,
       prefix: config.QUEUE_PREFIX,
       maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER,
+      upgradeUserPerMin: config.WS_UPGRADE_USER_PER_MIN,
+      upgradeIpPerMin: config.WS_UPGRADE_IP_PER_MIN,
       maxBackpressure: config.WS_MAX_BACKPRESSURE,
       pingIntervalMs: config.WS_PING_INTERVAL_MS,
       idleTimeoutMs: config.WS_IDLE_TIMEOUT_MS,

@@ -1,5 +1,6 @@
 import type { Orm } from '../db/orm.js';
-import { inboxHead, listInbox } from '../domain/inbox.js';
+import type { InboxHead } from '../domain/inbox-heads.js';
+import { listInbox } from '../domain/inbox.js';
 import type { Logger } from '../logger.js';
 import { compareCursors } from '../domain/cursors.js';
 import type { Conn } from './conn.js';
@@ -18,6 +19,13 @@ import type { Conn } from './conn.js';
  * ended too (the ingest worker publishes just *after* commit), so the caller
  * keeps filtering live frames against the seam for a grace period before it
  * hands the socket to uWS topics.
+ *
+ * The welcome's unread count and cursor are read for a whole batch of
+ * sockets at once (src/realtime/opening.ts), also after the buffering
+ * began. When that cursor is not above `since`, nothing was stored for the
+ * socket after `since` at the time of that read, and whatever was stored
+ * later is in the buffer: the replay is skipped, with `since` as the seam.
+ * A reconnect storm's sockets mostly come back with nothing to catch up.
  */
 export interface SyncDeps {
   orm: Orm;
@@ -38,25 +46,20 @@ export interface SyncHooks {
   fail(conn: Conn, code: number, reason: string): void;
 }
 
-export async function syncConnection(deps: SyncDeps, hooks: SyncHooks, conn: Conn): Promise<void> {
-  const em = deps.orm.em.fork();
-  let welcome: Record<string, unknown>;
-  try {
-    const head = await inboxHead(em, conn.who);
-    welcome = { unread_count: head.unread, cursor: head.cursor };
-  } catch (err) {
-    deps.logger.warn({ err, user: conn.who.sub }, 'welcome: could not read the inbox');
-    if (conn.since) return hooks.fail(conn, 1011, 'inbox unavailable, retry later');
-    welcome = { unread_count: null, cursor: null };
-  }
+/** `head`: the socket's inbox head, read after its buffering began; null when PostgreSQL could not be read. */
+export async function syncConnection(deps: SyncDeps, hooks: SyncHooks, conn: Conn, head: InboxHead | null): Promise<void> {
   if (conn.state !== 'sync') return;
+  if (!head && conn.since) return hooks.fail(conn, 1011, 'inbox unavailable, retry later');
+  const welcome = head ? { unread_count: head.unread, cursor: head.cursor } : { unread_count: null, cursor: null };
   hooks.send(
     conn,
     JSON.stringify({ event: 'welcome', server_time: new Date().toISOString(), user_id: conn.who.sub, tenant: conn.who.tenant, since: conn.since, ...welcome }),
   );
 
   if (!conn.since) return hooks.goLive(conn, null);
+  if (head && compareCursors(head.cursor, conn.since) <= 0) return hooks.goLive(conn, conn.since);
 
+  const em = deps.orm.em.fork();
   let last = conn.since;
   try {
     for (;;) {

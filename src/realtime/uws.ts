@@ -56,5 +56,14 @@ export function closeListenSocket(socket: uws.us_listen_socket): void {
   uws.us_listen_socket_close(socket);
 }
 
+/**
+ * Closes every socket of `app` still open, at once and without a close
+ * frame: WebSockets, idle keep-alive HTTP connections (a health checker's),
+ * and its listen sockets. This build has app.close() but its typings omit it.
+ */
+export function closeApp(app: uws.TemplatedApp): void {
+  (app as unknown as { close(): void }).close();
+}
+
 /** No per-message deflate: notification frames are small and compression costs memory per socket. */
 export const COMPRESSION_DISABLED = uws.DISABLED;

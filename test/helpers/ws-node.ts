@@ -2,23 +2,26 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { workerConnection } from '../../queues/connection.js';
 import { createVerifier } from '../../src/auth/jwt.js';
-import { startRealtimeNode, type RealtimeNode, type RealtimeOptions } from '../../src/realtime/node.js';
+import { startRealtimeNode, type RealtimeDeps, type RealtimeNode, type RealtimeOptions } from '../../src/realtime/node.js';
 import { TEST_JWT_SECRET } from './env.js';
 import type { Harness } from './harness.js';
 
 /**
  * Starts a real realtime node in-process on a free port, on the harness's
  * PostgreSQL, Redis and queue prefix; it is closed with the harness.
+ * `deps` replaces the command connection (a Redis behind a proxy a test
+ * cuts) or the verifier (JWKS tokens).
  */
 export async function startNode(
   h: Harness,
   opts: Partial<RealtimeOptions> = {},
+  deps: Partial<Pick<RealtimeDeps, 'redis' | 'verifier'>> = {},
 ): Promise<RealtimeNode & { url: (path?: string) => string; subscriberName: string }> {
   const subscriberName = `herald-test-rt-${randomBytes(4).toString('hex')}`;
   const subscriber = workerConnection(h.config.REDIS_URL, { connectionName: subscriberName });
   subscriber.on('error', () => undefined);
   const node = await startRealtimeNode(
-    { logger: h.deps.logger, orm: h.orm, redis: h.redis, subscriber, verifier: createVerifier({ secret: TEST_JWT_SECRET }) },
+    { logger: h.deps.logger, orm: h.orm, redis: h.redis, subscriber, verifier: createVerifier({ secret: TEST_JWT_SECRET }), ...deps },
     { port: 0, prefix: h.prefix, ...opts },
   );
   h.life.add('realtime node', async () => {
@@ -106,13 +109,8 @@ export class Client {
   }
 }
 
-/**
- * Opens a socket and waits for the welcome frame. A socket cut (1006, no
- * close frame) before its welcome is opened again once, as any client
- * would: under heavy load the node now and then sees a fresh socket cut
- * (1006) while its upgrade completes — rare, cause not found yet.
- */
-export async function connect(url: string, opts: WebSocket.ClientOptions = {}, retry = true): Promise<Client> {
+/** Opens a socket and waits for the welcome frame; a socket closed before its welcome is an error. */
+export async function connect(url: string, opts: WebSocket.ClientOptions = {}): Promise<Client> {
   const ws = new WebSocket(url, opts);
   const client = new Client(ws);
   await new Promise<void>((resolve, reject) => {
@@ -121,17 +119,14 @@ export async function connect(url: string, opts: WebSocket.ClientOptions = {}, r
     ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
   });
   await client.until(() => client.events('welcome').length > 0 || client.closed, 10_000, 'welcome');
-  if (!client.events('welcome').length) {
-    if (retry && client.closed?.code === 1006) return connect(url, opts, false);
-    throw new Error(`closed before its welcome: ${JSON.stringify(client.closed)}`);
-  }
+  if (!client.events('welcome').length) throw new Error(`closed before its welcome: ${JSON.stringify(client.closed)}`);
   return client;
 }
 
-/** Tries an upgrade that should be refused; resolves with the HTTP status and JSON body. */
-export function refusedUpgrade(url: string): Promise<{ status: number; body: any }> {
+/** Tries an upgrade that should be refused; resolves with the HTTP status, headers and JSON body. */
+export function refusedUpgrade(url: string, opts: WebSocket.ClientOptions = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, opts);
     ws.once('open', () => {
       ws.close();
       reject(new Error('the upgrade was accepted'));
@@ -139,7 +134,7 @@ export function refusedUpgrade(url: string): Promise<{ status: number; body: any
     ws.once('unexpected-response', (_req, res) => {
       let text = '';
       res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : null }));
     });
     ws.once('error', () => undefined);
   });

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { takeTokens, type RateDecision } from './gcra.js';
+import { takeTokens, type RateDecision } from '../../ratelimit/gcra.js';
 
 interface Lease {
   /** tokens this process holds and has not used */

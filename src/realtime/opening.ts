@@ -1,0 +1,114 @@
+import type { Redis } from 'ioredis';
+import type { Orm } from '../db/orm.js';
+import { inboxHeads, type InboxHead } from '../domain/inbox-heads.js';
+import type { Logger } from '../logger.js';
+import { admitConnections } from './connection-limit.js';
+import type { Conn } from './conn.js';
+import { syncConnection, type SyncDeps, type SyncHooks } from './sync.js';
+import type { Attempt, UpgradeLimit } from './upgrade-limit.js';
+
+/**
+ * What a socket goes through between its upgrade and its welcome, a batch of
+ * sockets at a time: after a node restart every client reconnects within a
+ * second or two, and one Redis script, one PostgreSQL statement and their
+ * round trips per socket made a reconnect cost several times a bare
+ * socket's. A batch holds the sockets opened in one turn of the event loop
+ * (more when earlier batches are still running: src/realtime/node.ts
+ * feeds them through queues/batcher.ts):
+ *   1. their upgrade limits are counted in Redis (src/realtime/upgrade-limit.ts,
+ *      one round trip): a socket over its limit is closed now, before it
+ *      costs a query or a place in its user's set;
+ *   2. then, side by side: the per-user connection limit (one pipeline,
+ *      src/realtime/connection-limit.ts) and the welcome's unread count and
+ *      cursor (a statement per 250 sockets, src/domain/inbox-heads.ts);
+ *   3. each socket gets its welcome and catches up (src/realtime/sync.ts).
+ * Every socket buffers its live frames from its open on (node.ts), so a
+ * frame published while its batch waits is neither lost nor out of order.
+ */
+
+/** A socket just opened, waiting for its batch. */
+export interface Opening {
+  conn: Conn;
+  /** connect order (connectScore() at open): the oldest of a user's sockets is the one closed past the limit */
+  score: number;
+  /** its upgrade's attempts against the per-IP and per-subject limits, allowed until settled */
+  attempts: Attempt[];
+}
+
+export interface OpeningDeps extends SyncDeps {
+  redis: Redis;
+  orm: Orm;
+  logger: Logger;
+  prefix: string;
+  nodeId: string;
+  maxConnectionsPerUser: number;
+  /** the limits whose attempts a batch waits for */
+  limits: UpgradeLimit[];
+}
+
+export interface OpeningHooks extends SyncHooks {
+  /** the socket's upgrade was over a limit after all (other nodes used the key's tokens): close it */
+  refuse(conn: Conn, retryAfterMs: number): void;
+  /** members (`<node>|<conn>`) past their user's limit: close them, here or on their node */
+  kick(members: string[]): void;
+}
+
+/**
+ * Statements of the welcome query hold at most this many sockets, and run
+ * side by side. Their answers are also when the welcomes go out, all in one
+ * go: a few milliseconds per 250, short enough for the node to keep taking
+ * the storm's next connections in between.
+ */
+const HEADS_PER_STATEMENT = 250;
+
+export async function openBatch(deps: OpeningDeps, hooks: OpeningHooks, batch: Opening[]): Promise<void> {
+  await Promise.all(deps.limits.map((limit) => limit.flush()));
+  const admitted: Opening[] = [];
+  for (const o of batch) {
+    if (o.conn.state === 'closed') continue;
+    const refused = o.attempts.find((a) => !a.allowed);
+    if (refused) hooks.refuse(o.conn, refused.retryAfterMs);
+    else admitted.push(o);
+  }
+  if (!admitted.length) return;
+  await Promise.all([countPerUser(deps, hooks, admitted), welcome(deps, hooks, admitted)]);
+}
+
+/** Each socket into its user's set across the cluster; the oldest past the limit are closed (4001). */
+async function countPerUser(deps: OpeningDeps, hooks: OpeningHooks, batch: Opening[]): Promise<void> {
+  try {
+    const victims = await admitConnections(
+      deps.redis,
+      deps.prefix,
+      deps.maxConnectionsPerUser,
+      batch.map((o) => ({ tenant: o.conn.who.tenant, user: o.conn.who.sub, member: `${deps.nodeId}|${o.conn.id}`, score: o.score })),
+    );
+    const members = victims.flat();
+    if (members.length) hooks.kick(members);
+  } catch (err) {
+    deps.logger.warn({ err: (err as Error).message, sockets: batch.length }, 'connection limit unavailable');
+  }
+}
+
+/** The unread counts and cursors of the batch's inboxes, then each socket's welcome and catch-up. */
+async function welcome(deps: OpeningDeps, hooks: OpeningHooks, batch: Opening[]): Promise<void> {
+  const parts: Conn[][] = [];
+  for (let i = 0; i < batch.length; i += HEADS_PER_STATEMENT) parts.push(batch.slice(i, i + HEADS_PER_STATEMENT).map((o) => o.conn));
+  await Promise.all(
+    parts.map(async (part) => {
+      let heads: Array<InboxHead | null>;
+      try {
+        heads = await inboxHeads(deps.orm.em.fork(), part.map((c) => c.who));
+      } catch (err) {
+        deps.logger.warn({ err, sockets: part.length }, 'welcome: could not read the inboxes');
+        heads = part.map(() => null);
+      }
+      part.forEach((conn, i) => {
+        void syncConnection(deps, hooks, conn, heads[i]).catch((err) => {
+          deps.logger.error({ err, user: conn.who.sub }, 'sync failed');
+          hooks.fail(conn, 1011, 'sync failed');
+        });
+      });
+    }),
+  );
+}
