@@ -80,7 +80,8 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
     '--port', String(opts.port),
     '--dir', opts.dataDir,
     '--appendonly', 'yes',
-    '--appendfsync', 'everysec',
+    // a 202 means the job is on disk: everysec would lose up to a second of accepted notifications to a crash
+    '--appendfsync', 'always',
     '--maxmemory-policy', 'noeviction',
     '--save', '',
     '--daemonize', 'no',

@@ -59,6 +59,13 @@ export async function checkRedis(url: string, timeoutMs = 2000): Promise<RedisCh
     if (Array.isArray(policy) && policy[1] && policy[1] !== 'noeviction') {
       warnings.push(`Redis maxmemory-policy is ${policy[1]}: BullMQ needs noeviction, or Redis may drop queued jobs under memory pressure.`);
     }
+    const aof = await redis.config('GET', 'appendonly').catch(() => null);
+    const fsync = await redis.config('GET', 'appendfsync').catch(() => null);
+    if (Array.isArray(aof) && aof[1] === 'no') {
+      warnings.push('Redis runs without its append-only file (appendonly no): a Redis restart loses every queued notification. Set appendonly yes and appendfsync always.');
+    } else if (Array.isArray(fsync) && fsync[1] && fsync[1] !== 'always') {
+      warnings.push(`Redis appendfsync is ${fsync[1]}: a Redis crash can lose notifications accepted in the last second or two. appendfsync always keeps every accepted one.`);
+    }
     return { ok: true, warnings };
   } catch (err) {
     return { ok: false, error: (err as Error).message, warnings: [] };
@@ -129,7 +136,7 @@ export function redisHelp(url: string, error: string): string {
   return [
     `Herald needs Redis (its queues and realtime fan-out live there), and nothing answers at ${url} (${error}).`,
     'Start one, then run npm start again. Any of:',
-    '  docker run -d --name herald-redis -p 6379:6379 redis:7 redis-server --appendonly yes --maxmemory-policy noeviction',
+    '  docker run -d --name herald-redis -p 6379:6379 redis:7 redis-server --appendonly yes --appendfsync always --maxmemory-policy noeviction',
     '  docker compose up -d redis          (from this repository)',
     '  sudo apt-get install redis-server   (Debian/Ubuntu)   |   brew install redis && brew services start redis   (macOS)',
     '  or only put redis-server on the PATH and leave REDIS_URL unset: npm start then runs one itself (data in .herald/redis)',

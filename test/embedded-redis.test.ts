@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, expect, test } from 'vitest';
 import { findOnPath, startEmbeddedRedis, type EmbeddedRedis } from '../scripts/embedded-redis.js';
-import { tcpAnswers } from '../scripts/local-services.js';
-import { freePort } from './helpers/procs.js';
+import { checkRedis, tcpAnswers } from '../scripts/local-services.js';
+import { waitFor } from './helpers/harness.js';
+import { freePort, spawnProcess } from './helpers/procs.js';
 
 const dirs: string[] = [];
 const servers: EmbeddedRedis[] = [];
@@ -45,6 +46,8 @@ test('starts a redis-server with AOF and noeviction on 127.0.0.1, keeps its data
   expect(await client.ping()).toBe('PONG');
   const setting = async (name: string) => (await client.config('GET', name))[1];
   expect(await setting('appendonly')).toBe('yes');
+  // every accepted notification's job on disk before its 202
+  expect(await setting('appendfsync')).toBe('always');
   expect(await setting('maxmemory-policy')).toBe('noeviction');
   expect(await setting('bind')).toBe('127.0.0.1');
   expect(await setting('save')).toBe('');
@@ -75,4 +78,29 @@ test('a port already taken is an error naming the reason, not a hang', { timeout
   const holder = await startEmbeddedRedis({ dataDir: join(dataDir, 'a'), port });
   servers.push(holder);
   await expect(startEmbeddedRedis({ dataDir: join(dataDir, 'b'), port })).rejects.toThrow(/redis-server stopped at once .*(in use|bind)/i);
+});
+
+test("npm start warns about a Redis that would lose accepted notifications: no AOF, or an AOF fsynced only every second", async () => {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'herald-aof-'));
+  dirs.push(dir);
+  // appendonly no, like this machine's own; its AOF, once turned on, goes to the temporary directory
+  const redis = spawnProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], {});
+  try {
+    await waitFor(() => redis.lines.some((l) => l.includes('Ready to accept connections')), 10_000, 'redis-server to start');
+    const url = `redis://127.0.0.1:${port}`;
+    expect((await checkRedis(url)).warnings.join('\n')).toMatch(/appendonly no/);
+    const admin = new Redis(url);
+    try {
+      await admin.config('SET', 'appendonly', 'yes');
+      await admin.config('SET', 'appendfsync', 'everysec');
+      expect((await checkRedis(url)).warnings.join('\n')).toMatch(/appendfsync is everysec/);
+      await admin.config('SET', 'appendfsync', 'always');
+      expect((await checkRedis(url)).warnings).toEqual([]);
+    } finally {
+      admin.disconnect();
+    }
+  } finally {
+    await redis.stop('SIGKILL');
+  }
 });

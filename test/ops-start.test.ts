@@ -35,7 +35,7 @@ test('with no Redis, npm start stops at once and says how to get one', { timeout
   expect(await start.exited).toBe(1);
   const out = start.lines.join('\n');
   expect(out).toContain('Herald needs Redis');
-  expect(out).toContain('docker run -d --name herald-redis -p 6379:6379 redis:7 redis-server --appendonly yes --maxmemory-policy noeviction');
+  expect(out).toContain('docker run -d --name herald-redis -p 6379:6379 redis:7 redis-server --appendonly yes --appendfsync always --maxmemory-policy noeviction');
   expect(out).toContain('REDIS_URL');
 });
 
@@ -98,7 +98,7 @@ test('with nothing on localhost, npm start brings up an embedded Redis, an embed
     expect(ready).toEqual({ status: 'ready', checks: { postgres: 'ok', migrations: 'ok', redis: 'ok' } });
     expect(JSON.parse(inNamespace('curl', '-s', 'http://127.0.0.1:8001/health')).status).toBe('ok');
     const setting = (name: string) => inNamespace('redis-cli', '-p', '6379', 'config', 'get', name).split('\n')[1];
-    expect([setting('appendonly'), setting('maxmemory-policy'), setting('dir')]).toEqual(['yes', 'noeviction', join(dir, 'redis')]);
+    expect([setting('appendonly'), setting('appendfsync'), setting('maxmemory-policy'), setting('dir')]).toEqual(['yes', 'always', 'noeviction', join(dir, 'redis')]);
 
     start.child.kill('SIGINT');
     expect(await start.exited).toBe(0);

@@ -15,6 +15,8 @@ const { config, logger, life, orm, connection, redis } = proc;
 // the normal send path's producer, fail-fast, so an occurrence made while Redis is away fails and is retried
 const { producers, redis: producerRedis } = openIngestProducers(proc);
 const recurring = new Queue<RecurringJob>(QUEUE.recurring, { connection: redis, prefix: config.QUEUE_PREFIX, defaultJobOptions: RECURRING_JOB });
+// the connection's owner logs outages; without a listener BullMQ prints every reconnect error to stderr
+recurring.on('error', () => undefined);
 life.add('recurring queue', () => recurring.close());
 const queues = createDeliveryQueues(redis, config.QUEUE_PREFIX);
 life.add('delivery queues', () => queues.close());

@@ -102,7 +102,7 @@ function redisRestart(signal: 'SIGTERM' | 'SIGKILL'): Fault {
     what:
       signal === 'SIGTERM'
         ? 'redis-server shut down (SIGTERM = SHUTDOWN) and started again from its AOF after the restart delay'
-        : 'kill -9 of redis-server, started again from its AOF (appendfsync everysec) after the restart delay',
+        : 'kill -9 of redis-server, started again from its AOF (appendfsync always, as npm start and docker-compose run it) after the restart delay',
     async inject(b) {
       const at = Date.now();
       await b.redisServer.stop(signal);

@@ -117,7 +117,7 @@ export async function startOwnedRedis(dir: string): Promise<OwnedServer & { paus
   const port = await freePort();
   const log = createWriteStream(join(dir, 'redis.log'), { flags: 'a' });
   let child: ChildProcess | undefined;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--save', ''];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', '--save', ''];
   const server = {
     port,
     url: `redis://127.0.0.1:${port}`,

@@ -129,7 +129,10 @@ export function deliveryQueues(connection: Redis, prefix: string): (channel: str
     const name = (QUEUE as Record<string, string>)[channel];
     if (!name || channel === 'ingest') return null;
     let q = queues.get(name);
-    if (!q) queues.set(name, (q = new Queue(name, { connection, prefix })));
+    if (!q) {
+      queues.set(name, (q = new Queue(name, { connection, prefix })));
+      q.on('error', () => undefined); // the connection's owner logs outages
+    }
     return q;
   };
 }

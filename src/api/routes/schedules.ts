@@ -21,6 +21,7 @@ export function scheduleRoutes(deps: ApiDeps) {
   const em = () => deps.orm.em.fork();
   // a producer on the api's own connection: it lives exactly as long as that connection
   const recurring = new Queue<RecurringJob>(QUEUE.recurring, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX, defaultJobOptions: RECURRING_JOB });
+  recurring.on('error', () => undefined); // the api's own connection logs outages
   deps.redis.once('end', () => void recurring.close().catch(() => undefined));
   const id = (c: Context) => {
     const v = c.req.param('id') ?? '';
