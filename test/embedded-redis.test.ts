@@ -10,7 +10,7 @@ import { afterAll, expect, test } from 'vitest';
 import { findOnPath, startEmbeddedRedis, type EmbeddedRedis } from '../scripts/embedded-redis.js';
 import { checkRedis, tcpAnswers } from '../scripts/local-services.js';
 import { waitFor } from './helpers/harness.js';
-import { freePort, spawnProcess } from './helpers/procs.js';
+import { freePort, isAlive, spawnProcess } from './helpers/procs.js';
 
 const dirs: string[] = [];
 const servers: EmbeddedRedis[] = [];
@@ -19,14 +19,6 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test('finds an executable on PATH, and nothing where there is none', () => {
   expect(findOnPath('redis-server')).toMatch(/\/redis-server$/);
@@ -56,7 +48,7 @@ test('starts a redis-server with AOF and noeviction on 127.0.0.1, keeps its data
   client.disconnect();
 
   await first.stop();
-  expect(alive(first.pid)).toBe(false);
+  expect(isAlive(first.pid)).toBe(false);
   expect(await tcpAnswers('127.0.0.1', port)).toBe(false);
   expect(readdirSync(dataDir)).toContain('appendonlydir');
 
@@ -68,7 +60,7 @@ test('starts a redis-server with AOF and noeviction on 127.0.0.1, keeps its data
   expect(await again.get('herald:embedded')).toBe('kept');
   again.disconnect();
   await second.stop();
-  expect(alive(second.pid)).toBe(false);
+  expect(isAlive(second.pid)).toBe(false);
 });
 
 test('a port already taken is an error naming the reason, not a hang', { timeout: 30_000 }, async () => {

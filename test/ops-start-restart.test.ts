@@ -13,7 +13,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { signToken } from '../src/auth/jwt.js';
 import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { ROOT, freePort, spawnProcess, type Proc } from './helpers/procs.js';
+import { freePort, isAlive, ROOT, spawnProcess, type Proc } from './helpers/procs.js';
 
 const procs: Proc[] = [];
 let db: pg.Client;
@@ -26,14 +26,6 @@ afterAll(async () => {
   await db.end();
 });
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 /** the processes whose parent is pid */
 const childrenOf = (pid: number) => {
   try {
@@ -134,7 +126,7 @@ test('SIGKILL of the ingest worker, the realtime node and a channel worker: each
     for (const role of KILLED) {
       const death = supervision().find((l) => l.msg.startsWith(`role ${role} died`));
       expect(death).toMatchObject({ level: 50, roleName: role, rolePid: before[role], signal: 'SIGKILL', restart: 1, delayMs: 1000 });
-      expect({ role, alive: alive(pidOf(role)!) }).toEqual({ role, alive: true });
+      expect({ role, alive: isAlive(pidOf(role)!) }).toEqual({ role, alive: true });
     }
     expect(pidOf('api')).toBe(apiPid);
     expect(supervision().filter((l) => l.msg.includes(' died '))).toHaveLength(KILLED.length);
@@ -161,7 +153,7 @@ test('SIGKILL of the ingest worker, the realtime node and a channel worker: each
     expect(childrenOf(start.child.pid!).length).toBe(entries.size);
     start.child.kill('SIGINT');
     expect(await start.exited).toBe(0);
-    expect([...everyPid].filter(alive)).toEqual([]);
+    expect([...everyPid].filter(isAlive)).toEqual([]);
     expect(supervision().filter((l) => l.msg.includes(' died '))).toHaveLength(KILLED.length);
     for (const role of ['api', ...KILLED]) expect({ role, stopped: linesOf(role).some((l) => /exited \(0\)$/.test(l)) }).toEqual({ role, stopped: true });
   } catch (err) {
@@ -175,6 +167,6 @@ test('SIGKILL of the ingest worker, the realtime node and a channel worker: each
       start.child.kill('SIGINT');
       await Promise.race([start.exited, new Promise((r) => setTimeout(r, 30_000))]);
     }
-    for (const pid of [...everyPid].filter(alive)) process.kill(pid, 'SIGKILL');
+    for (const pid of [...everyPid].filter(isAlive)) process.kill(pid, 'SIGKILL');
   }
 });

@@ -6,19 +6,11 @@
 import { afterEach, expect, test } from 'vitest';
 import { createLogger } from '../src/logger.js';
 import { restartDelay, superviseRoles, type Supervisor } from '../scripts/supervisor.js';
-import { ROOT } from './helpers/procs.js';
+import { isAlive, ROOT } from './helpers/procs.js';
 import { waitFor } from './helpers/harness.js';
 
 const node = (name: string, code: string) => ({ name, command: process.execPath, args: ['-e', code] });
 const STEADY = 'console.log("up"); setInterval(() => {}, 1000); process.on("SIGTERM", () => { console.log("bye"); process.exit(0); });';
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 let running: Supervisor | undefined;
 afterEach(async () => {
@@ -58,12 +50,12 @@ test('a role that keeps dying is restarted with backoff and logged as an error; 
 
   // the other role was never touched
   expect(supervisor.pid('steady')).toBe(steadyPid);
-  expect(alive(steadyPid)).toBe(true);
+  expect(isAlive(steadyPid)).toBe(true);
 
   // stop() ends the steady one with SIGTERM and cancels the pending restart
   const restartsBefore = records.filter((r) => r.msg === 'role restarted').length;
   expect(await supervisor.stop()).toBe(true);
-  expect(alive(steadyPid)).toBe(false);
+  expect(isAlive(steadyPid)).toBe(false);
   expect(lines).toContainEqual(['steady', 'bye']);
   await new Promise((r) => setTimeout(r, 600)); // longer than the longest wait: a restart would have happened
   expect(records.filter((r) => r.msg === 'role restarted').length).toBe(restartsBefore);
@@ -100,6 +92,6 @@ test('stop() kills a role that ignores SIGTERM once its timeout has passed, and 
   await waitFor(() => lines.some(([, l]) => l === 'up'), 10_000, 'the role');
   const pid = supervisor.pid('stubborn')!;
   expect(await supervisor.stop()).toBe(false);
-  expect(alive(pid)).toBe(false);
+  expect(isAlive(pid)).toBe(false);
   expect(lines).toContainEqual(['stubborn', 'exited (SIGKILL)']);
 });

@@ -548,25 +548,34 @@ static void on_connected(int fd) {
 
 static void start_storm(void);
 
+/* A non-blocking TCP socket with Nagle off, bound to `from` (a source address, port left to connect) when given; -1 when none can be had. */
+static int open_socket(const struct sockaddr_in *from) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  if (fd >= MAX_FD) {
+    close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (from) {
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (bind(fd, (const struct sockaddr *)from, sizeof *from) < 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
+
 static void start_next(void) {
   if (storming) return start_storm();
   while (connect_running && inflight < LANES && next_target < target_count) {
     struct target *tg = &targets[next_target++];
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    if (fd < 0 || fd >= MAX_FD) {
-      if (fd >= 0) close(fd);
+    int fd = open_socket(have_local ? &local : NULL);
+    if (fd < 0) {
       failed++;
       continue;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (have_local) {
-      setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-      if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0) {
-        close(fd);
-        failed++;
-        continue;
-      }
     }
     struct conn *c = &conns[fd];
     memset(c, 0, sizeof *c);
@@ -675,21 +684,10 @@ static void start_storm(void) {
   while (storming && (storm_lanes == 0 || inflight < storm_lanes) && storm_next < storm_len) {
     long i = storm_queue[storm_next++];
     struct slot *sl = &slots[i];
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    if (fd < 0 || fd >= MAX_FD) {
-      if (fd >= 0) close(fd);
+    int fd = open_socket(sl->have_local ? &sl->local : NULL);
+    if (fd < 0) {
       failed++;
       continue;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (sl->have_local) {
-      setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-      if (bind(fd, (struct sockaddr *)&sl->local, sizeof sl->local) < 0) {
-        close(fd);
-        failed++;
-        continue;
-      }
     }
     build_again(sl);
     struct conn *c = &conns[fd];

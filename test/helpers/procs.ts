@@ -19,6 +19,16 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** True while a process with this pid exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface Proc {
   child: ChildProcess;
   /** every line written so far (stdout and stderr) */
