@@ -5,6 +5,7 @@ import type { DeliveryJob, DeliveryResult, IngestJob } from '../../queues/jobs.j
 import type { DeliveryQueues } from '../../src/channels/queues.js';
 import type { ChannelProvider, DeliveryError, OutgoingMessage, Reservation, SendResult } from '../../src/channels/types.js';
 import type { Orm } from '../../src/db/orm.js';
+import { pgErrorKind } from '../../src/db/pg-errors.js';
 import {
   claimDelivery,
   getDelivery,
@@ -42,6 +43,11 @@ export interface DeliverDeps {
   ingest: Queue<IngestJob>;
   /** ms one provider call may take (default 10 000) */
   timeoutMs?: number;
+  /**
+   * ms a delivery the provider accepted keeps retrying its `sent` record while PostgreSQL is unavailable,
+   * before the job fails (and a retry sends it again) (default 600 000)
+   */
+  recordRetryMs?: number;
   /** ms a job's lock lives (the worker's lockDuration); checked and extended once more right before the provider call */
   lockMs?: number;
   gate?: DeliveryGate;
@@ -99,8 +105,7 @@ export function createDeliverProcessor(deps: DeliverDeps) {
 
   async function settleSent(d: DeliveryJob, result: SendResult, log: Logger): Promise<DeliveryResult> {
     const answeredAt = performance.now();
-    const em = deps.orm.em.fork();
-    const latency = await markSent(em, d.delivery_id, result.providerMessageId);
+    const latency = await recordSent(d, result, log);
     if (latency !== null) {
       // record_ms: from the provider's answer to the durable record, the time a crash would leave undecided
       const recordMs = Math.round((performance.now() - answeredAt) * 100) / 100;
@@ -109,6 +114,26 @@ export function createDeliverProcessor(deps: DeliverDeps) {
       log.info({ provider_message_id: result.providerMessageId, latency_ms: latency, record_ms: recordMs }, 'delivered');
     }
     return { status: 'sent', provider_message_id: result.providerMessageId };
+  }
+
+  /**
+   * The provider has the message: record it, and while PostgreSQL is
+   * unavailable keep trying (backing off to 5 s, for up to recordRetryMs)
+   * rather than fail the job. A failed job would run again, find the record
+   * still `sending` and send the message a second time; waiting here holds
+   * the job (its lock is renewed meanwhile) and sends nothing.
+   */
+  async function recordSent(d: DeliveryJob, result: SendResult, log: Logger): Promise<number | null> {
+    const giveUpAt = Date.now() + (deps.recordRetryMs ?? 600_000);
+    for (let wait = 250; ; wait = Math.min(5000, wait * 2)) {
+      try {
+        return await markSent(deps.orm.em.fork(), d.delivery_id, result.providerMessageId);
+      } catch (err) {
+        if (pgErrorKind(err) !== 'unavailable' || Date.now() + wait > giveUpAt) throw err;
+        log.warn({ err: (err as Error).message, retry_in_ms: wait }, 'sent, but PostgreSQL is unavailable: retrying the record, not the send');
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   /** Failed without a fallback: the message may have reached the recipient, so nothing else is sent on its behalf. */
