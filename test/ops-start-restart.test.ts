@@ -51,6 +51,12 @@ const commandLine = (pid: number) => {
   }
 };
 
+/**
+ * The start script's children that run roles: on a cold cache tsx also runs an esbuild service process for
+ * the start script itself, which ends on its own once the script has exited.
+ */
+const roleChildren = (pid: number) => childrenOf(pid).filter((child) => !/\besbuild\b/.test(commandLine(child)));
+
 /** one GET on a connection of its own, closed after the answer */
 const statusOf = (url: string) =>
   new Promise<number>((resolve, reject) => {
@@ -106,8 +112,8 @@ test('SIGKILL of the ingest worker, the realtime node and a channel worker: each
   try {
     await waitFor(() => count('api', 'api listening') && KILLED.every((r) => count(r, startLine[r])), 180_000, 'the roles to start');
     const apiPid = pidOf('api')!;
-    // one child process per role, and nothing else (but the esbuild service tsx may run for the start script itself)
-    const children = childrenOf(start.child.pid!).filter((pid) => !/\besbuild\b/.test(commandLine(pid)));
+    // one child process per role, and nothing else
+    const children = roleChildren(start.child.pid!);
     expect(children.map(commandLine).map((cmd) => [...entries].find(([, entry]) => cmd.includes(entry))?.[0] ?? cmd).sort()).toEqual([...entries.keys()].sort());
     for (const pid of children) everyPid.add(pid);
 
@@ -122,7 +128,7 @@ test('SIGKILL of the ingest worker, the realtime node and a channel worker: each
       return pid !== before[role] && count(role, startLine[role]) && linesOf(role).some((l) => l.includes(startLine[role]) && l.includes(`"pid":${pid},`));
     };
     await waitFor(() => KILLED.every(backUnderNewPid), 120_000, 'the killed roles to start again');
-    for (const pid of childrenOf(start.child.pid!)) everyPid.add(pid);
+    for (const pid of roleChildren(start.child.pid!)) everyPid.add(pid);
     for (const role of KILLED) {
       const death = supervision().find((l) => l.msg.startsWith(`role ${role} died`));
       expect(death).toMatchObject({ level: 50, roleName: role, rolePid: before[role], signal: 'SIGKILL', restart: 1, delayMs: 1000 });
@@ -150,7 +156,7 @@ test('SIGKILL of the ingest worker, the realtime node and a channel worker: each
     expect(apiAnswers).toBeGreaterThan(0);
 
     // Ctrl-C: every role stops, nothing is restarted meanwhile, start exits 0 and leaves no process behind
-    expect(childrenOf(start.child.pid!).filter((pid) => !/\besbuild\b/.test(commandLine(pid))).length).toBe(entries.size);
+    expect(roleChildren(start.child.pid!).length).toBe(entries.size);
     start.child.kill('SIGINT');
     expect(await start.exited).toBe(0);
     expect([...everyPid].filter(isAlive)).toEqual([]);
@@ -163,7 +169,7 @@ test('SIGKILL of the ingest worker, the realtime node and a channel worker: each
     await poller;
     // On a failure, stop it the way a user would, and leave no role running on this machine.
     if (start.child.exitCode === null) {
-      for (const pid of childrenOf(start.child.pid!)) everyPid.add(pid);
+      for (const pid of roleChildren(start.child.pid!)) everyPid.add(pid);
       start.child.kill('SIGINT');
       await Promise.race([start.exited, new Promise((r) => setTimeout(r, 30_000))]);
     }
