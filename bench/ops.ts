@@ -17,7 +17,7 @@ import type { ApiEnv } from '../src/api/env.js';
 import { accessLog } from '../src/api/middleware/access-log.js';
 import { bearerAuth } from '../src/api/middleware/auth.js';
 import { rateLimit } from '../src/api/middleware/rate-limit.js';
-import { takeToken } from '../src/api/middleware/gcra.js';
+import { takeToken } from '../src/ratelimit/gcra.js';
 import { requestContext } from '../src/api/middleware/request-context.js';
 import { requestTimeout } from '../src/api/middleware/timeout.js';
 import { createVerifier, signToken } from '../src/auth/jwt.js';

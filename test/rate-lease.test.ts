@@ -4,7 +4,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, expect, test } from 'vitest';
-import { takeTokens } from '../src/api/middleware/gcra.js';
+import { takeTokens } from '../src/ratelimit/gcra.js';
 import { LeasedBuckets } from '../src/api/middleware/rate-lease.js';
 import { TEST_REDIS_URL } from './helpers/env.js';
 import { uniq } from './helpers/harness.js';

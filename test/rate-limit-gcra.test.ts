@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, expect, test } from 'vitest';
-import { takeToken } from '../src/api/middleware/gcra.js';
+import { takeToken } from '../src/ratelimit/gcra.js';
 import { TEST_REDIS_URL } from './helpers/env.js';
 import { uniq } from './helpers/harness.js';
 

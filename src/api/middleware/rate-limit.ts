@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Redis } from 'ioredis';
 import { HeraldError } from '../../errors.js';
-import type { RateDecision } from './gcra.js';
+import type { RateDecision } from '../../ratelimit/gcra.js';
 import { LeasedBuckets } from './rate-lease.js';
 import { SCOPES, type Principal } from '../../auth/jwt.js';
 import type { Config } from '../../config.js';
