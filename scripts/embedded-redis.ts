@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 
 /** The full path of an executable found on PATH, if any. */
@@ -90,16 +91,10 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
   const child = spawn(binary, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const said: string[] = [];
   for (const stream of [child.stdout!, child.stderr!]) {
-    stream.setEncoding('utf8');
-    let rest = '';
-    stream.on('data', (chunk: string) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop() ?? '';
-      for (const line of lines) {
-        said.push(line);
-        if (said.length > 20) said.shift();
-        opts.onLog?.(line);
-      }
+    createInterface({ input: stream }).on('line', (line) => {
+      said.push(line);
+      if (said.length > 20) said.shift();
+      opts.onLog?.(line);
     });
   }
   let exited: { code: number | null; signal: NodeJS.Signals | null; err?: Error } | undefined;

@@ -5,17 +5,13 @@
  * ran again once PostgreSQL was back, found the record still `sending` and
  * called the provider a second time.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, expect, test } from 'vitest';
 import { signToken } from '../src/auth/jwt.js';
-import { openEmbeddedPostgres } from '../src/db/embedded.js';
 import { startHttpFake, type FakeRequest } from './fakes/http-fake.js';
 import { TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { freePort, spawnEntry, type Proc } from './helpers/procs.js';
+import { freePort, ownPostgres, spawnEntry, type Proc } from './helpers/procs.js';
 
 const cleanups: Array<() => unknown> = [];
 afterAll(async () => {
@@ -23,12 +19,8 @@ afterAll(async () => {
 });
 
 test('a webhook the receiver accepted while PostgreSQL was down is recorded sent once it is back, and called once', { timeout: 180_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'herald-record-outage-'));
-  chmodSync(dir, 0o755);
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const db = await openEmbeddedPostgres({ dataDir: join(dir, 'data'), port: await freePort() });
+  const db = await ownPostgres(cleanups);
   await db.start();
-  cleanups.push(() => db.stop().catch(() => undefined));
 
   // the receiver holds its answer to the first call until the test lets it go
   let release!: () => void;

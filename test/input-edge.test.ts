@@ -6,19 +6,15 @@
  * when PostgreSQL will not take connections, reads answer 503 with
  * Retry-After, not 500.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Hono } from 'hono';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { onError } from '../src/api/middleware/problem.js';
 import { jsonFieldErrors } from '../src/api/json-guard.js';
-import { openEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/orm.js';
 import { parseRfc3339 } from '../src/domain/rfc3339.js';
 import { createHarness, uniq, type Harness } from './helpers/harness.js';
-import { freePort } from './helpers/procs.js';
+import { ownPostgres } from './helpers/procs.js';
 
 let h: Harness;
 let svc: string;
@@ -306,12 +302,8 @@ describe('reads while PostgreSQL refuses connections answer 503 with Retry-After
   const unavailable = (answers: string[]) => answers.map((a) => a.replace(/ \d+ .*$/, ' 503 5 application/problem+json'));
 
   test('not accepting connections, database gone, too many connections, password refused, server stopped: 503 on every read route', { timeout: 120_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'herald-edge-pg-'));
-    chmodSync(dir, 0o755);
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const db = await openEmbeddedPostgres({ dataDir: join(dir, 'data'), port: await freePort() });
+    const db = await ownPostgres(cleanups);
     await db.start();
-    cleanups.push(() => db.stop().catch(() => undefined));
     await migrate({ url: db.url });
     const harnessOn = async (url: string) => {
       const hh = await createHarness({ DATABASE_URL: url });

@@ -3,16 +3,12 @@
  * as their own processes against a Redis or a PostgreSQL this test owns, and
  * the test stops and restarts that service under them.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { signToken } from '../src/auth/jwt.js';
-import { openEmbeddedPostgres } from '../src/db/embedded.js';
 import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { freePort, spawnEntry, startRedis, type Proc } from './helpers/procs.js';
+import { freePort, ownPostgres, spawnEntry, startRedis, type Proc } from './helpers/procs.js';
 
 const procs: Proc[] = [];
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -132,12 +128,8 @@ describe('Redis down', () => {
 
 describe('PostgreSQL down', () => {
   test('the api keeps accepting, ingest retries, and everything lands when PostgreSQL is back', { timeout: 150_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'herald-outage-pg-'));
-    chmodSync(dir, 0o755);
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const db = await openEmbeddedPostgres({ dataDir: join(dir, 'data'), port: await freePort() });
+    const db = await ownPostgres(cleanups);
     await db.start();
-    cleanups.push(() => db.stop().catch(() => undefined));
 
     const tenant = uniq('tenant-pg');
     const env = { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: uniq('test-pg-down') };
@@ -189,12 +181,8 @@ describe('PostgreSQL down', () => {
   });
 
   test('an api started while PostgreSQL is down still accepts sends, and migrates when PostgreSQL answers', { timeout: 150_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'herald-outage-pg-'));
-    chmodSync(dir, 0o755);
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     // a fresh cluster, initialised but not running: not even the database exists yet
-    const db = await openEmbeddedPostgres({ dataDir: join(dir, 'data'), port: await freePort() });
-    cleanups.push(() => db.stop().catch(() => undefined));
+    const db = await ownPostgres(cleanups);
 
     const tenant = uniq('tenant-pg-late');
     const env = { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: uniq('test-pg-late') };

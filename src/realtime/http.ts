@@ -1,3 +1,4 @@
+import { isCursor } from '../domain/cursors.js';
 import type { FieldError } from '../errors.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
 
@@ -41,8 +42,6 @@ export interface UpgradeRequest {
   extensions: string;
 }
 
-const CURSOR = /^\d{1,19}$/;
-
 /**
  * Reads the token (`?token=`, else an `Authorization: Bearer` header for
  * non-browser clients) and `?since=`. Returns the problem to answer instead
@@ -60,7 +59,7 @@ export function readUpgrade(req: HttpRequest): { ok: true; value: UpgradeRequest
     extensions: req.getHeader('sec-websocket-extensions'),
   };
   if (sinceRaw) {
-    if (!CURSOR.test(sinceRaw) || BigInt(sinceRaw) > 9223372036854775807n) {
+    if (!isCursor(sinceRaw)) {
       return {
         ok: false,
         status: 400,

