@@ -6,7 +6,7 @@
  * Fills a scratch database (herald_explain) with ROWS notifications across
  * 20,000 users, 50 roles, 500 stores and tenant broadcasts (plus receipts for
  * a third of one user's inbox), vacuums it, then runs the exact SQL that
- * src/domain/inbox.ts builds for a keyset page, an unread count and a
+ * src/domain/inbox/inbox.ts builds for a keyset page, an unread count and a
  * since-cursor read under EXPLAIN (ANALYZE, BUFFERS), and prints the plans.
  * What to look for: "Index Only Scan using notifications_inbox" with
  * "Heap Fetches: 0" for counts, and a bounded index range scan per audience
@@ -14,7 +14,7 @@
  */
 import pg from 'pg';
 import { migrate, openOrm } from '../src/db/orm.js';
-import { countInbox, listInbox } from '../src/domain/inbox.js';
+import { countInbox, listInbox } from '../src/domain/inbox/inbox.js';
 
 const ROWS = Number(process.env.ROWS ?? 1_000_000);
 const URL = process.env.EXPLAIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/herald_explain';

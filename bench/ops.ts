@@ -22,9 +22,9 @@ import { requestContext } from '../src/api/middleware/request-context.js';
 import { requestTimeout } from '../src/api/middleware/timeout.js';
 import { createVerifier, signToken } from '../src/auth/jwt.js';
 import { createLogger } from '../src/logger.js';
-import { collectProcessMetrics, registry } from '../src/metrics.js';
-import { createClusterMetrics } from '../src/metrics-cluster.js';
-import { metricsEntryKey, metricsIndexKey } from '../src/metrics-report.js';
+import { collectProcessMetrics, registry } from '../src/metrics/metrics.js';
+import { createClusterMetrics } from '../src/metrics/cluster.js';
+import { metricsEntryKey, metricsIndexKey } from '../src/metrics/report.js';
 
 const N = Number(process.env.N ?? 20_000);
 const IN_FLIGHT = Number(process.env.IN_FLIGHT ?? 64);

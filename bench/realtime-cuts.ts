@@ -28,7 +28,7 @@ import { createVerifier, signToken } from '../src/auth/jwt.js';
 import { migrate, openOrm } from '../src/db/orm.js';
 import { createLogger } from '../src/logger.js';
 import { loadConfig } from '../src/config.js';
-import { publishEvents } from '../src/realtime/events.js';
+import { publishEvents } from '../src/feed/publish.js';
 import { startRealtimeNode } from '../src/realtime/node.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 20);

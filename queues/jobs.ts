@@ -72,7 +72,7 @@ export interface DeliveryMessage {
   created_at: string;
 }
 
-/** One delivery: one channel to one recipient. Its id is deterministic (see src/domain/deliveries.ts). */
+/** One delivery: one channel to one recipient. Its id is deterministic (see src/domain/delivery/records.ts). */
 export interface DeliveryJob {
   delivery_id: string;
   tenant: string;

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { deliveryDuration, notificationSent } from '../src/metrics.js';
+import { deliveryDuration, notificationSent } from '../src/metrics/metrics.js';
 import { createHarness, waitFor, type Harness } from './helpers/harness.js';
 import { deliveriesOf, startChannelWorker } from './helpers/channels.js';
 import { TEST_DATABASE_URL } from './helpers/env.js';

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { producerConnection, whenReady } from '../queues/connection.js';
 import { createProducers } from '../queues/producers.js';
 import type { Principal } from '../src/auth/jwt.js';
-import { acceptNotifications } from '../src/domain/accept.js';
-import { parseNotification, type NotificationInput } from '../src/domain/notification-input.js';
+import { acceptNotifications } from '../src/domain/sending/accept.js';
+import { parseNotification, type NotificationInput } from '../src/domain/sending/input.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { freePort, startRedis } from './helpers/procs.js';
 

@@ -10,10 +10,10 @@ import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { addNotificationJobs } from '../queues/producers.js';
 import type { IngestJob, NotificationDraft } from '../queues/jobs.js';
-import { acceptNotifications } from '../src/domain/accept.js';
-import { parseNotification, toDrafts } from '../src/domain/notification-input.js';
-import { storeIsolating } from '../src/domain/rejections.js';
-import { registry } from '../src/metrics.js';
+import { acceptNotifications } from '../src/domain/sending/accept.js';
+import { parseNotification, toDrafts } from '../src/domain/sending/input.js';
+import { storeIsolating } from '../src/domain/sending/rejections.js';
+import { registry } from '../src/metrics/metrics.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 
 let h: Harness;

@@ -1,10 +1,11 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { enqueueNotifications } from '../queues/producers.js';
-import { toDrafts, parseNotification } from '../src/domain/notification-input.js';
-import { decodeMessages, realtimeChannel } from '../src/realtime/events.js';
-import { topicOf } from '../src/domain/audience.js';
-import { fireScheduled, storeNotifications } from '../src/domain/ingest.js';
+import { toDrafts, parseNotification } from '../src/domain/sending/input.js';
+import { realtimeChannel } from '../src/feed/channels.js';
+import { decodeMessages } from '../src/feed/wire.js';
+import { topicOf } from '../src/feed/topics.js';
+import { fireScheduled, storeNotifications } from '../src/domain/sending/store.js';
 import { ingestBatch } from '../workers/processors/ingest.js';
 import { TEST_REDIS_URL } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { onError } from '../src/api/middleware/problem.js';
 import { jsonFieldErrors } from '../src/api/json-guard.js';
 import { migrate } from '../src/db/orm.js';
-import { parseRfc3339 } from '../src/domain/rfc3339.js';
+import { parseRfc3339 } from '../src/domain/time/rfc3339.js';
 import { createHarness, uniq, type Harness } from './helpers/harness.js';
 import { ownPostgres } from './helpers/procs.js';
 

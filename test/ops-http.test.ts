@@ -14,7 +14,7 @@ import { createApp } from '../src/api/app.js';
 import { parseScopeLimits } from '../src/api/middleware/rate-limit.js';
 import { loadConfig } from '../src/config.js';
 import { ensureDatabase, openOrm } from '../src/db/orm.js';
-import { collectProcessMetrics } from '../src/metrics.js';
+import { collectProcessMetrics } from '../src/metrics/metrics.js';
 import { TEST_DATABASE_URL } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { sumSeries } from './helpers/prom.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { QUEUE } from '../queues/names.js';
-import { preferenceGate } from '../src/domain/preferences.js';
-import { instantOf, wallClockAt, nextDay } from '../src/domain/zoned-time.js';
+import { preferenceGate } from '../src/domain/preferences/preferences.js';
+import { instantOf, wallClockAt, nextDay } from '../src/domain/time/zoned-time.js';
 import { startWebhookReceiver } from './fakes/webhook-receiver.js';
 import { startChannelWorker } from './helpers/channels.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';

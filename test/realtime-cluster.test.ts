@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { websocketConnections } from '../src/metrics.js';
+import { websocketConnections } from '../src/metrics/metrics.js';
 import { clusterConnections } from '../src/realtime/presence.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { connect, startNode, type Client } from './helpers/ws-node.js';

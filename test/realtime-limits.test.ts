@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { publishEvents } from '../src/realtime/events.js';
+import { publishEvents } from '../src/feed/publish.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { connect, startNode } from './helpers/ws-node.js';
 

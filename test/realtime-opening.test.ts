@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { publishEvents } from '../src/realtime/events.js';
+import { publishEvents } from '../src/feed/publish.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { Client, connect, startNode } from './helpers/ws-node.js';
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { topicOf } from '../src/domain/audience.js';
-import { encodeMessage, realtimeChannel } from '../src/realtime/events.js';
+import { topicOf } from '../src/feed/topics.js';
+import { realtimeChannel } from '../src/feed/channels.js';
+import { encodeMessage } from '../src/feed/wire.js';
 import { CursorOrder } from '../src/realtime/order.js';
 import { createHarness, uniq, type Harness } from './helpers/harness.js';
 import { connect, startNode } from './helpers/ws-node.js';

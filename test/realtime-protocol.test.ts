@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { producerConnection, workerConnection } from '../queues/connection.js';
 import { createVerifier, signToken } from '../src/auth/jwt.js';
 import { startRealtimeNode } from '../src/realtime/node.js';
-import { publishEvents } from '../src/realtime/events.js';
+import { publishEvents } from '../src/feed/publish.js';
 import { TEST_JWT_SECRET } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { connect, refusedUpgrade, startNode } from './helpers/ws-node.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { TemplateCache } from '../src/domain/templates-cache.js';
+import { TemplateCache } from '../src/domain/templates/cache.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 
 /**

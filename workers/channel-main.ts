@@ -1,8 +1,8 @@
 import type { ExternalChannel } from '../queues/jobs.js';
 import { createProvider, rateLimitOf } from '../src/channels/index.js';
 import { createDeliveryQueues } from '../src/channels/queues.js';
-import { startMetricsReporting } from '../src/metrics-report.js';
-import { preferenceGate } from '../src/domain/preferences.js';
+import { startMetricsReporting } from '../src/metrics/report.js';
+import { preferenceGate } from '../src/domain/preferences/preferences.js';
 import { createDeliveryWorker } from './delivery-worker.js';
 import { openIngestProducers, openWorkerProcess } from './process.js';
 

@@ -4,7 +4,7 @@ import { JITTER_BACKOFF, deliveryBackoff } from '../queues/defaults.js';
 import type { DeliveryJob, DeliveryResult } from '../queues/jobs.js';
 import { QUEUE } from '../queues/names.js';
 import { createDeliverProcessor, type DeliverDeps } from './processors/deliver.js';
-import { observeJobs } from '../src/metrics-jobs.js';
+import { observeJobs } from '../src/metrics/jobs.js';
 
 export interface DeliveryWorkerOptions {
   /** jobs processed at once (default 20) */

@@ -4,7 +4,7 @@ import { INGEST_BACKOFF, JITTER_BACKOFF } from '../queues/defaults.js';
 import type { IngestJob, IngestResult } from '../queues/jobs.js';
 import { QUEUE } from '../queues/names.js';
 import { createIngestProcessor, type IngestDeps, type IngestOptions } from './processors/ingest.js';
-import { observeJobs } from '../src/metrics-jobs.js';
+import { observeJobs } from '../src/metrics/jobs.js';
 
 /** Builds the ingest Worker (used by the process entry and by tests). */
 export function createIngestWorker(

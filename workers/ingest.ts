@@ -1,5 +1,5 @@
 /** Process entry: the ingest worker. */
-import { startMetricsReporting } from '../src/metrics-report.js';
+import { startMetricsReporting } from '../src/metrics/report.js';
 import { createIngestWorker } from './ingest-worker.js';
 import { openWorkerProcess } from './process.js';
 

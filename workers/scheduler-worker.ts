@@ -4,7 +4,7 @@ import { JITTER_BACKOFF, RECURRING_BACKOFF } from '../queues/defaults.js';
 import type { RecurringJob } from '../queues/jobs.js';
 import { QUEUE } from '../queues/names.js';
 import { createRecurringProcessor, type RecurringDeps } from './processors/recurring.js';
-import { observeJobs } from '../src/metrics-jobs.js';
+import { observeJobs } from '../src/metrics/jobs.js';
 
 /** Builds the Worker of recurring-schedule occurrences (used by the scheduler process and by tests). */
 export function createRecurringWorker(

@@ -6,7 +6,7 @@ import { migrateWhenReachable } from '../db/migrate-when-reachable.js';
 import { buildApiDeps } from '../deps.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
-import { startMetricsReporting } from '../metrics-report.js';
+import { startMetricsReporting } from '../metrics/report.js';
 import { createApp } from './app.js';
 import { closeIdleAfterPendingReads } from './keep-alive.js';
 

@@ -4,7 +4,7 @@ import { queueReady } from '../../queues/connection.js';
 import { PRIORITY, deliveryJobOptions } from '../../queues/defaults.js';
 import type { DeliveryJob, ExternalChannel } from '../../queues/jobs.js';
 import { QUEUE } from '../../queues/names.js';
-import { deliveryJobId } from '../domain/deliveries.js';
+import { deliveryJobId } from '../domain/delivery/records.js';
 import { EXTERNAL_CHANNELS } from './index.js';
 
 export type DeliveryQueues = Record<ExternalChannel, Queue<DeliveryJob>> & { close(): Promise<void> };

@@ -1,6 +1,6 @@
 import type { Orm } from '../db/orm.js';
 import type { Logger } from '../logger.js';
-import { deliveryDuration, notificationSent } from '../metrics.js';
+import { deliveryDuration, notificationSent } from '../metrics/metrics.js';
 
 /**
  * Records `{"type":"ack","id"}` from devices. Acks arrive one per frame per

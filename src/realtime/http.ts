@@ -1,4 +1,4 @@
-import { isCursor } from '../domain/cursors.js';
+import { isCursor } from '../domain/inbox/cursors.js';
 import type { FieldError } from '../errors.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
 

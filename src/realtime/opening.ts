@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Orm } from '../db/orm.js';
-import { inboxHeads, type InboxHead } from '../domain/inbox-heads.js';
+import { inboxHeads, type InboxHead } from '../domain/inbox/heads.js';
 import type { Logger } from '../logger.js';
 import { admitConnections } from './connection-limit.js';
 import type { Conn } from './conn.js';
@@ -20,7 +20,7 @@ import type { Attempt, UpgradeLimit } from './upgrade-limit.js';
  *      costs a query or a place in its user's set;
  *   2. then, side by side: the per-user connection limit (one pipeline,
  *      src/realtime/connection-limit.ts) and the welcome's unread count and
- *      cursor (a statement per 250 sockets, src/domain/inbox-heads.ts);
+ *      cursor (a statement per 250 sockets, src/domain/inbox/heads.ts);
  *   3. each socket gets its welcome and catches up (src/realtime/sync.ts).
  * Every socket buffers its live frames from its open on (node.ts), so a
  * frame published while its batch waits is neither lost nor out of order.

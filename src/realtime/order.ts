@@ -1,4 +1,4 @@
-import { compareCursors } from '../domain/cursors.js';
+import { compareCursors } from '../domain/inbox/cursors.js';
 
 export interface CursorOrderOptions {
   /** longest a frame waits for the one before it, ms */

@@ -5,7 +5,7 @@
 import { loadConfigOrExit } from '../config.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
-import { startMetricsReporting } from '../metrics-report.js';
+import { startMetricsReporting } from '../metrics/report.js';
 import { runRealtimeNode } from './run.js';
 import { runRealtimeThreads } from './threads.js';
 import { UwsFallbackError, assertNative } from './uws.js';

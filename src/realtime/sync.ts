@@ -1,8 +1,8 @@
 import type { Orm } from '../db/orm.js';
-import type { InboxHead } from '../domain/inbox-heads.js';
-import { listInbox } from '../domain/inbox.js';
+import type { InboxHead } from '../domain/inbox/heads.js';
+import { listInbox } from '../domain/inbox/inbox.js';
 import type { Logger } from '../logger.js';
-import { compareCursors } from '../domain/cursors.js';
+import { compareCursors } from '../domain/inbox/cursors.js';
 import type { Conn } from './conn.js';
 
 /**
@@ -12,7 +12,7 @@ import type { Conn } from './conn.js';
  * No gap and no duplicate at the seam: the node starts buffering the
  * socket's live frames *before* the first query (the caller does that), so a
  * notification committed after a query's snapshot is in the buffer. Within a
- * tenant, cursor order is commit order (src/domain/ingest.ts), so every
+ * tenant, cursor order is commit order (src/domain/sending/store.ts), so every
  * notification at or below the last replayed cursor (the seam) was visible to
  * the replay and was sent by it: a live frame at or below the seam is always
  * a duplicate and is dropped. Such frames can arrive after the replay has

@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadConfigOrExit } from '../config.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
-import { startMetricsReporting } from '../metrics-report.js';
+import { startMetricsReporting } from '../metrics/report.js';
 import { answerGcRequests } from '../worker-thread.js';
 import { runRealtimeNode } from './run.js';
 

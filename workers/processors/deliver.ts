@@ -15,11 +15,11 @@ import {
   markSent,
   markSkipped,
   settleNotification,
-} from '../../src/domain/deliveries.js';
-import { failover } from '../../src/domain/deliveries-failover.js';
-import { removePushTokens } from '../../src/domain/recipients.js';
+} from '../../src/domain/delivery/records.js';
+import { failover } from '../../src/domain/delivery/failover.js';
+import { removePushTokens } from '../../src/domain/delivery/recipients.js';
 import type { Logger } from '../../src/logger.js';
-import { deliveryDuration, notificationFailed, notificationSent } from '../../src/metrics.js';
+import { deliveryDuration, notificationFailed, notificationSent } from '../../src/metrics/metrics.js';
 
 /**
  * What happens to a delivery right before the provider call. Issue #5

@@ -1,13 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { Orm } from '../../src/db/orm.js';
-import { notificationFrame } from '../../src/domain/ingest.js';
-import { exclusionsOf } from '../../src/domain/exclusions.js';
-import { groupCounts, groupFields } from '../../src/domain/group-frame.js';
-import type { StoredRow } from '../../src/domain/present.js';
+import { exclusionsOf } from '../../src/domain/inbox/exclusions.js';
+import { groupCounts, groupFields } from '../../src/domain/inbox/groups.js';
+import { presentRow, type StoredRow } from '../../src/domain/inbox/present.js';
 import type { Logger } from '../../src/logger.js';
-import { publishEvents } from '../../src/realtime/events.js';
+import { notificationFrame } from '../../src/feed/frames.js';
+import { publishEvents } from '../../src/feed/publish.js';
 import { deliveryQueuesOn } from '../../src/channels/queues.js';
-import { planDeliveries } from '../../src/domain/deliveries-plan.js';
+import { planDeliveries } from '../../src/domain/delivery/plan.js';
 
 export interface DispatchDeps {
   orm: Orm;
@@ -28,7 +28,7 @@ export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Pro
   // grouped notifications (issue #5): the frame says how big the group is and which toast it replaces
   const em = deps.orm.em.fork();
   const groups = await groupCounts(em, live);
-  // members a schedule_local send split off (src/domain/exclusions.ts): read once, for the frames and the deliveries
+  // members a schedule_local send split off (src/domain/inbox/exclusions.ts): read once, for the frames and the deliveries
   const except = await exclusionsOf(em, live);
   await publishEvents(
     deps.redis,
@@ -38,7 +38,7 @@ export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Pro
       audience: r.audience,
       cursor: r.seq,
       prev: r.prev,
-      frame: Object.assign(notificationFrame(r), groupFields(r, groups)),
+      frame: Object.assign(notificationFrame(presentRow(r)), groupFields(r, groups)),
       except: except.get(r.id),
     })),
   );

@@ -1,7 +1,7 @@
 import type { FireRequest, IngestResult } from '../../queues/jobs.js';
 import { Batcher } from '../../queues/batcher.js';
-import { fireScheduled } from '../../src/domain/ingest.js';
-import type { StoredRow } from '../../src/domain/present.js';
+import { fireScheduled } from '../../src/domain/sending/store.js';
+import type { StoredRow } from '../../src/domain/inbox/present.js';
 import { dispatchStored, type DispatchDeps } from './dispatch.js';
 
 /** A firing job that ran before its notification was stored; BullMQ retries it with backoff. */

@@ -1,10 +1,10 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { IngestJob, IngestResult, NotificationDraft } from '../../queues/jobs.js';
 import { Batcher } from '../../queues/batcher.js';
-import { forgetIdempotencyKeys } from '../../src/domain/accept.js';
-import { storeNotifications } from '../../src/domain/ingest.js';
-import { recordRejections, storeIsolating, type Rejection } from '../../src/domain/rejections.js';
-import { notificationCreated, notificationRejected } from '../../src/metrics.js';
+import { forgetIdempotencyKeys } from '../../src/domain/sending/accept.js';
+import { storeNotifications } from '../../src/domain/sending/store.js';
+import { recordRejections, storeIsolating, type Rejection } from '../../src/domain/sending/rejections.js';
+import { notificationCreated, notificationRejected } from '../../src/metrics/metrics.js';
 import { dispatchStored, type DispatchDeps } from './dispatch.js';
 import { createFireProcessor } from './fire.js';
 
@@ -20,7 +20,7 @@ export interface IngestOptions {
 /**
  * Stores a batch in one INSERT, then dispatches what was stored. A batch
  * PostgreSQL refuses for its content is split until each bad notification is
- * alone (src/domain/rejections.ts): the others are stored and dispatched as
+ * alone (src/domain/sending/rejections.ts): the others are stored and dispatched as
  * usual, each bad one is recorded (its sender sees it failed, by id), counted
  * and its idempotency key forgotten. Returns the rejected ones by id.
  * Anything else (PostgreSQL or Redis unavailable) throws, and every job of

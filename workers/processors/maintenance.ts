@@ -5,9 +5,9 @@ import { isExternal } from '../../src/channels/index.js';
 import { enqueueDeliveries, type DeliveryQueues } from '../../src/channels/queues.js';
 import type { DeliveryRow } from '../../src/db/entities/delivery.js';
 import type { Orm } from '../../src/db/orm.js';
-import { deliveryJobId } from '../../src/domain/deliveries.js';
-import { deliveryJob, messageOf } from '../../src/domain/deliveries-plan.js';
-import type { StoredRow } from '../../src/domain/present.js';
+import { deliveryJobId } from '../../src/domain/delivery/records.js';
+import { deliveryJob, messageOf } from '../../src/domain/delivery/plan.js';
+import type { StoredRow } from '../../src/domain/inbox/present.js';
 import { uuidv7Floor } from '../../src/domain/ids.js';
 import type { Logger } from '../../src/logger.js';
 import type { Scope } from './reconcile.js';
@@ -64,7 +64,7 @@ export async function purgeExpired(
     deliveries += rows.length;
     if (rows.length < PURGE_BATCH) break;
   }
-  // records of notifications that could not be stored (src/domain/rejections.ts): UUIDv7 ids too
+  // records of notifications that could not be stored (src/domain/sending/rejections.ts): UUIDv7 ids too
   let rejections = 0;
   for (;;) {
     const rows = await em.execute<Array<{ id: string }>>(

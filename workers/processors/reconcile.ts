@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { IngestJob, RecurringJob } from '../../queues/jobs.js';
 import { fireJob, fireJobId } from '../../queues/producers.js';
 import type { Orm } from '../../src/db/orm.js';
-import { schedulerId, upsertScheduler, type ScheduleRow } from '../../src/domain/schedules.js';
+import { schedulerId, upsertScheduler, type ScheduleRow } from '../../src/domain/scheduling/recurring.js';
 import type { Logger } from '../../src/logger.js';
 
 export interface ReconcileDeps {

@@ -2,9 +2,9 @@ import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { IngestJob, RecurringJob } from '../../queues/jobs.js';
 import type { Orm } from '../../src/db/orm.js';
-import { acceptNotifications } from '../../src/domain/accept.js';
-import { occurrenceInput, schedulerId, type ScheduleRow } from '../../src/domain/schedules.js';
-import type { ZoneLookup } from '../../src/domain/schedule-local.js';
+import { acceptNotifications } from '../../src/domain/sending/accept.js';
+import { occurrenceInput, schedulerId, type ScheduleRow } from '../../src/domain/scheduling/recurring.js';
+import type { ZoneLookup } from '../../src/domain/scheduling/schedule-local.js';
 import { HeraldError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 

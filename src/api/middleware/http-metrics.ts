@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import { httpRequestDuration } from '../../metrics.js';
+import { httpRequestDuration } from '../../metrics/metrics.js';
 import type { ApiEnv } from '../env.js';
 
 /**

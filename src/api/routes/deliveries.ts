@@ -2,9 +2,9 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { SCOPES } from '../../auth/jwt.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
-import { deliverySummary, listDeliveries, presentDelivery } from '../../domain/deliveries.js';
+import { deliverySummary, listDeliveries, presentDelivery } from '../../domain/delivery/records.js';
 import { isUuid } from '../../domain/ids.js';
-import { fieldErrors } from '../../domain/notification-input.js';
+import { fieldErrors } from '../../domain/sending/input.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 
 /** Status of a direct (multi-channel) send, which has no notification row: derived from its deliveries. */

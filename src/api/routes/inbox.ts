@@ -2,13 +2,15 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { SCOPES, type Principal } from '../../auth/jwt.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
-import { isCursor } from '../../domain/cursors.js';
+import { isCursor } from '../../domain/inbox/cursors.js';
 import { isUuid } from '../../domain/ids.js';
-import * as inbox from '../../domain/inbox.js';
-import { getRejection } from '../../domain/rejections.js';
-import { PRIORITIES, TYPES, fieldErrors } from '../../domain/notification-input.js';
-import { isRfc3339, parseRfc3339 } from '../../domain/rfc3339.js';
-import { publishEvents } from '../../realtime/events.js';
+import * as inbox from '../../domain/inbox/inbox.js';
+import { getRejection } from '../../domain/sending/rejections.js';
+import { PRIORITIES, TYPES, fieldErrors } from '../../domain/sending/input.js';
+import { isRfc3339, parseRfc3339 } from '../../domain/time/rfc3339.js';
+import { inboxChangeFrame, unreadCountFrame, type InboxChange } from '../../feed/frames.js';
+import { publishEvents } from '../../feed/publish.js';
+import { userAudience } from '../../feed/topics.js';
 import { clusterConnections } from '../../realtime/presence.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
@@ -64,13 +66,13 @@ export function inboxRoutes(deps: ApiDeps) {
   const prefix = deps.config.QUEUE_PREFIX;
 
   /** Tells the user's other devices what changed (notification.read / unread_count frames). */
-  async function announce(who: Principal, event: string, ids: string[]) {
+  async function announce(who: Principal, event: InboxChange, ids: string[]) {
     if (!ids.length) return;
     const unread = await inbox.unreadCount(em(), who);
-    const audience = `u:${who.sub}`;
+    const audience = userAudience(who.sub);
     await publishEvents(deps.redis, prefix, [
-      { tenant: who.tenant, audience, frame: { event, ids } },
-      { tenant: who.tenant, audience, frame: { event: 'unread_count', unread_count: unread } },
+      { tenant: who.tenant, audience, frame: inboxChangeFrame(event, ids) },
+      { tenant: who.tenant, audience, frame: unreadCountFrame(unread) },
     ]).catch((err) => deps.logger.warn({ err }, 'could not publish inbox event'));
   }
 
@@ -139,7 +141,7 @@ export function inboxRoutes(deps: ApiDeps) {
     if (!body.success) throw new ValidationError(fieldErrors(body.error));
     const who = c.get('principal');
     const { changed } = await inbox.markMany(em(), who, body.data.ids, body.data.action);
-    const event = { read: 'notification.read', unread: 'notification.unread', delete: 'notification.deleted' }[body.data.action];
+    const event = ({ read: 'notification.read', unread: 'notification.unread', delete: 'notification.deleted' } as const)[body.data.action];
     await announce(who, event, changed);
     return c.json({ success: true, count: changed.length });
   });

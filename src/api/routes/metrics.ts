@@ -1,14 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import { UnauthorizedError } from '../../errors.js';
-import { createClusterMetrics } from '../../metrics-cluster.js';
+import { createClusterMetrics } from '../../metrics/cluster.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 
 const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 /**
  * GET /metrics: the Prometheus exposition of the whole deployment (every
- * process's pushed registry, merged; see src/metrics-report.ts), plus queue
+ * process's pushed registry, merged; see src/metrics/report.ts), plus queue
  * depths. Open unless METRICS_TOKEN is set.
  */
 export function metricsRoutes(deps: ApiDeps) {

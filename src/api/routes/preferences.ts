@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { getPreferences, presentPreferences, putPreferences } from '../../domain/preferences.js';
+import { getPreferences, presentPreferences, putPreferences } from '../../domain/preferences/preferences.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 

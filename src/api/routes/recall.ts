@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import { SCOPES } from '../../auth/jwt.js';
 import { NotFoundError } from '../../errors.js';
 import { isUuid } from '../../domain/ids.js';
-import { cancelScheduled, deliveryQueues, recallNotification, type RecallDeps } from '../../domain/recall.js';
+import { cancelScheduled, deliveryQueues, recallNotification, type RecallDeps } from '../../domain/recall/recall.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
 

@@ -1,8 +1,8 @@
 import { Hono, type Context } from 'hono';
 import { SCOPES, type Principal } from '../../auth/jwt.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
-import { fieldErrors } from '../../domain/notification-input.js';
-import { deleteRecipient, getRecipient, presentRecipient, putRecipient, recipientSchema } from '../../domain/recipients.js';
+import { fieldErrors } from '../../domain/sending/input.js';
+import { deleteRecipient, getRecipient, presentRecipient, putRecipient, recipientSchema } from '../../domain/delivery/recipients.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 

@@ -2,12 +2,12 @@ import { Hono, type Context } from 'hono';
 import { SCOPES } from '../../auth/jwt.js';
 import { z } from 'zod';
 import { NotFoundError, UnprocessableError, ValidationError } from '../../errors.js';
-import { acceptNotifications } from '../../domain/accept.js';
-import { fieldErrors } from '../../domain/notification-input.js';
-import { recipientZones } from '../../domain/schedule-local.js';
-import * as templates from '../../domain/templates.js';
-import { TemplateCache } from '../../domain/templates-cache.js';
-import { DIRECT_MAX_WAIT_S, sendDirect, waitForOutcome } from '../../domain/direct-send.js';
+import { acceptNotifications } from '../../domain/sending/accept.js';
+import { fieldErrors } from '../../domain/sending/input.js';
+import { recipientZones } from '../../domain/scheduling/schedule-local.js';
+import * as templates from '../../domain/templates/templates.js';
+import { TemplateCache } from '../../domain/templates/cache.js';
+import { DIRECT_MAX_WAIT_S, sendDirect, waitForOutcome } from '../../domain/delivery/direct-send.js';
 import {
   hasTargets,
   parseTemplateSend,
@@ -17,8 +17,8 @@ import {
   toNotificationInput,
   type RenderedTemplate,
   type TemplateSend,
-} from '../../domain/templates-send.js';
-import type { TemplateRow } from '../../domain/templates.js';
+} from '../../domain/templates/send.js';
+import type { TemplateRow } from '../../domain/templates/templates.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';

@@ -1,0 +1,204 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { z } from 'zod';
+import type { ExternalChannel } from '../../../queues/jobs.js';
+import type { RecipientRow } from '../../db/entities/recipient.js';
+import { pgArray } from '../../db/query.js';
+
+const id = z.string().trim().min(1).max(128);
+const optional = <T extends z.ZodType>(t: T) => t.nullable().optional();
+const isTimeZone = (tz: string) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** PUT /recipients/:user_id body: the whole record (absent fields are cleared). */
+export const recipientSchema = z.strictObject({
+  email: optional(z.string().trim().max(254).email()),
+  phone: optional(z.string().trim().regex(/^\+?[0-9][0-9 -]{5,19}$/, 'must be a phone number, e.g. +8613800138000')),
+  wecom_user_id: optional(id),
+  feishu_open_id: optional(id),
+  push_tokens: z.array(z.string().trim().min(1).max(4096).regex(/^[^,\s]+$/, 'must not contain commas or spaces')).max(20).optional(),
+  webhook_url: optional(z.string().trim().max(2048).url().regex(/^https?:\/\//i, 'must be an http(s) URL')),
+  roles: z.array(id).max(100).optional(),
+  stores: z.array(id).max(100).optional(),
+  timezone: optional(z.string().max(64).refine(isTimeZone, 'is not an IANA time zone, e.g. Asia/Shanghai')),
+  locale: optional(z.string().max(35).regex(/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/, 'must be a locale, e.g. zh-CN')),
+});
+export type RecipientInput = z.infer<typeof recipientSchema>;
+
+const COLS = `tenant, user_id, email, phone, wecom_user_id, feishu_open_id, push_tokens, webhook_url, roles, stores,
+  timezone, locale, created_at, updated_at`;
+
+/** Replaces a recipient (and its role/store memberships) in one transaction. */
+export async function putRecipient(em: EntityManager, tenant: string, userId: string, input: RecipientInput): Promise<RecipientRow> {
+  const roles = [...new Set(input.roles ?? [])];
+  const stores = [...new Set(input.stores ?? [])];
+  return em.transactional(async (tem) => {
+    const [row] = await tem.execute<RecipientRow[]>(
+      `insert into recipients (tenant, user_id, email, phone, wecom_user_id, feishu_open_id, push_tokens, webhook_url, roles, stores, timezone, locale)
+       values (?, ?, ?, ?, ?, ?, ?::text[], ?, ?::text[], ?::text[], ?, ?)
+       on conflict (tenant, user_id) do update set
+         email = excluded.email, phone = excluded.phone, wecom_user_id = excluded.wecom_user_id,
+         feishu_open_id = excluded.feishu_open_id, push_tokens = excluded.push_tokens, webhook_url = excluded.webhook_url,
+         roles = excluded.roles, stores = excluded.stores, timezone = excluded.timezone, locale = excluded.locale,
+         updated_at = now()
+       returning ${COLS}`,
+      [
+        tenant,
+        userId,
+        input.email ?? null,
+        input.phone ?? null,
+        input.wecom_user_id ?? null,
+        input.feishu_open_id ?? null,
+        pgArray([...new Set(input.push_tokens ?? [])]),
+        input.webhook_url ?? null,
+        pgArray(roles),
+        pgArray(stores),
+        input.timezone ?? null,
+        input.locale ?? null,
+      ],
+    );
+    await tem.execute(`delete from recipient_audiences where tenant = ? and user_id = ?`, [tenant, userId]);
+    const audiences = [...roles.map((r) => `r:${r}`), ...stores.map((s) => `s:${s}`)];
+    if (audiences.length)
+      await tem.execute(
+        `insert into recipient_audiences (tenant, audience, user_id) select ?, a, ? from unnest(?::text[]) a on conflict do nothing`,
+        [tenant, userId, pgArray(audiences)],
+      );
+    return row;
+  });
+}
+
+export async function getRecipient(em: EntityManager, tenant: string, userId: string): Promise<RecipientRow | null> {
+  const [row] = await em.execute<RecipientRow[]>(`select ${COLS} from recipients where tenant = ? and user_id = ?`, [tenant, userId]);
+  return row ?? null;
+}
+
+export async function getRecipients(em: EntityManager, tenant: string, userIds: string[]): Promise<Map<string, RecipientRow>> {
+  if (!userIds.length) return new Map();
+  const rows = await em.execute<RecipientRow[]>(`select ${COLS} from recipients where tenant = ? and user_id = any(?::text[])`, [tenant, pgArray(userIds)]);
+  return new Map(rows.map((r) => [r.user_id, r]));
+}
+
+export async function deleteRecipient(em: EntityManager, tenant: string, userId: string): Promise<boolean> {
+  const res = await em.execute<{ user_id: string }[]>(`delete from recipients where tenant = ? and user_id = ? returning user_id`, [tenant, userId]);
+  return res.length > 0;
+}
+
+/** A recipient named by user id, email or phone (multi-channel sends name people by address). */
+export async function findRecipientByAddress(em: EntityManager, tenant: string, address: string): Promise<RecipientRow | null> {
+  const [row] = await em.execute<RecipientRow[]>(
+    `select ${COLS} from recipients where tenant = ? and (user_id = ? or lower(email) = lower(?) or phone = ?)
+     order by (user_id = ?) desc limit 1`,
+    [tenant, address, address, address, address],
+  );
+  return row ?? null;
+}
+
+/**
+ * One page of an audience's recipients, in user id order after `after`.
+ * 'r:'/'s:' audiences walk recipient_audiences, '*' the recipients table:
+ * either way one primary-key range scan per page.
+ */
+export async function recipientPage(
+  em: EntityManager,
+  tenant: string,
+  audience: string,
+  after: string | null,
+  limit: number,
+): Promise<RecipientRow[]> {
+  if (audience === '*') {
+    return em.execute<RecipientRow[]>(
+      `select ${COLS} from recipients where tenant = ? and user_id > ? order by user_id limit ?`,
+      [tenant, after ?? '', limit],
+    );
+  }
+  const cols = COLS.split(',')
+    .map((c) => `r.${c.trim()}`)
+    .join(', ');
+  return em.execute<RecipientRow[]>(
+    `select ${cols} from recipient_audiences a join recipients r on r.tenant = a.tenant and r.user_id = a.user_id
+     where a.tenant = ? and a.audience = ? and a.user_id > ? order by a.user_id limit ?`,
+    [tenant, audience, after ?? '', limit],
+  );
+}
+
+/** Where a recipient is reached on a channel (push: its device tokens joined by ','); null when it has no address there. */
+export function addressOf(r: RecipientRow | null | undefined, channel: ExternalChannel, metadata: Record<string, unknown> = {}): string | null {
+  const metaUrl = typeof metadata.webhook_url === 'string' ? metadata.webhook_url : null;
+  if (!r) return channel === 'webhook' ? metaUrl : null;
+  switch (channel) {
+    case 'email':
+      return r.email;
+    case 'sms':
+      return r.phone;
+    case 'wechat':
+      return r.wecom_user_id;
+    case 'feishu':
+      return r.feishu_open_id;
+    case 'push':
+      return r.push_tokens.length ? r.push_tokens.join(',') : null;
+    case 'webhook':
+      return r.webhook_url ?? metaUrl;
+  }
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const PHONE = /^\+?[0-9][0-9 -]{5,19}$/;
+const URL_RE = /^https?:\/\//i;
+
+/**
+ * A raw multi-channel recipient as an address for one channel: an email
+ * goes by email, a phone number by SMS, a URL by webhook; any other string
+ * is a channel user id (WeCom user id, Feishu open_id, FCM token).
+ */
+export function classifyAddress(raw: string, channel: ExternalChannel): string | null {
+  const s = raw.trim();
+  const kind = EMAIL.test(s) ? 'email' : PHONE.test(s) ? 'phone' : URL_RE.test(s) ? 'url' : 'id';
+  switch (channel) {
+    case 'email':
+      return kind === 'email' ? s : null;
+    case 'sms':
+      return kind === 'phone' ? s : null;
+    case 'webhook':
+      return kind === 'url' ? s : null;
+    case 'feishu':
+      // Feishu can address a user by email too
+      return kind === 'id' || kind === 'email' ? s : null;
+    case 'wechat':
+    case 'push':
+      return kind === 'id' ? s : null;
+  }
+}
+
+/** Removes device tokens FCM called dead. */
+export async function removePushTokens(em: EntityManager, tenant: string, userId: string, tokens: string[]): Promise<void> {
+  if (!tokens.length) return;
+  await em.execute(
+    `update recipients set push_tokens = array(select t from unnest(push_tokens) t where t <> all(?::text[])), updated_at = now()
+     where tenant = ? and user_id = ?`,
+    [pgArray(tokens), tenant, userId],
+  );
+}
+
+export function presentRecipient(r: RecipientRow) {
+  return {
+    user_id: r.user_id,
+    email: r.email,
+    phone: r.phone,
+    wecom_user_id: r.wecom_user_id,
+    feishu_open_id: r.feishu_open_id,
+    push_tokens: r.push_tokens,
+    webhook_url: r.webhook_url,
+    roles: r.roles,
+    stores: r.stores,
+    timezone: r.timezone,
+    locale: r.locale,
+    created_at: new Date(r.created_at).toISOString(),
+    updated_at: new Date(r.updated_at).toISOString(),
+  };
+}

@@ -1,0 +1,297 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { SCOPES, type Principal } from '../../auth/jwt.js';
+import { NotFoundError } from '../../errors.js';
+import { audiencesOf } from './audience.js';
+import { RETURNING } from '../sending/store.js';
+import { pgArray, query } from '../../db/query.js';
+import { presentRow, type NotificationJson, type StoredRow } from './present.js';
+
+/**
+ * The inbox of one user: every notification stored for the user, the user's
+ * roles and stores, or the tenant, less what this user deleted. Read state
+ * lives in per-user receipts, so a store-wide notification read by one
+ * member stays unread for the others.
+ *
+ * Queries are built per audience (one index range scan each) and merged, so
+ * a page never sorts the whole inbox.
+ */
+
+type Reader = Pick<Principal, 'sub' | 'tenant' | 'roles' | 'stores'>;
+
+export interface InboxFilter {
+  is_read?: boolean;
+  type?: string[];
+  priority?: string[];
+  /** rows after this cursor, oldest first */
+  sinceCursor?: string;
+  /** rows created at or after this time */
+  sinceTime?: Date;
+  /** rows before this cursor (keyset paging, newest first) */
+  before?: string;
+}
+
+const COLS = RETURNING.split(',')
+  .map((c) => c.trim())
+  .map((c) => (c.startsWith('seq') ? 'n.seq::text as seq' : `n.${c}`))
+  .join(', ');
+
+/** Joins this user's receipt and keeps what the user has not deleted. */
+const JOIN_RECEIPT = `left join notification_receipts r
+  on r.tenant = n.tenant and r.user_id = ? and r.notification_id = n.id`;
+
+function conditions(filter: InboxFilter): { sql: string; params: unknown[] } {
+  const parts: string[] = ['n.seq is not null', 'r.deleted_at is null'];
+  const params: unknown[] = [];
+  if (filter.is_read === true) parts.push('r.read_at is not null');
+  if (filter.is_read === false) parts.push('r.read_at is null');
+  if (filter.type?.length) {
+    parts.push(`n.type = any(?::text[])`);
+    params.push(filter.type);
+  }
+  if (filter.priority?.length) {
+    parts.push(`n.priority = any(?::text[])`);
+    params.push(filter.priority);
+  }
+  if (filter.sinceCursor) {
+    parts.push('n.seq > ?::bigint');
+    params.push(filter.sinceCursor);
+  }
+  if (filter.sinceTime) {
+    parts.push('n.created_at >= ?');
+    params.push(filter.sinceTime);
+  }
+  if (filter.before) {
+    parts.push('n.seq < ?::bigint');
+    params.push(filter.before);
+  }
+  return { sql: parts.join(' and '), params };
+}
+
+/** knex expands plain arrays in bindings; pass them as Postgres array literals instead. */
+const bind = (params: unknown[]) => params.map((p) => (Array.isArray(p) ? pgArray(p as string[]) : p));
+
+const onReplica = new WeakSet<EntityManager>();
+
+/**
+ * Lets the inbox reads made through this fork go to a read replica
+ * (DATABASE_READ_URLS; MikroORM `replicas`). `em.execute` always uses the
+ * primary, so reads opt in here. A replica may lag by a moment: use it for
+ * HTTP listings and counts, never where a read must see a write just made
+ * (the realtime since-replay seam, the unread count sent after marking read).
+ */
+export function replicaReads(em: EntityManager): EntityManager {
+  onReplica.add(em);
+  return em;
+}
+
+/** A read query: on a replica when the fork opted in, else on the primary (within the fork's transaction, if any). */
+function read<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T> {
+  return query(em, sql, params, onReplica.has(em) ? 'read' : 'write') as Promise<T>;
+}
+
+export interface Page {
+  rows: NotificationJson[];
+  total: number;
+}
+
+/**
+ * One page of the inbox. `order: 'desc'` is newest first (offset or keyset
+ * `before`); `'asc'` is oldest first, used with `sinceCursor` so a client
+ * catching up reads in order.
+ */
+export async function listInbox(
+  em: EntityManager,
+  who: Reader,
+  filter: InboxFilter,
+  page: { limit: number; offset: number; order: 'asc' | 'desc'; withTotal: boolean },
+): Promise<Page> {
+  const cond = conditions(filter);
+  const take = page.limit + page.offset;
+  const dir = page.order === 'asc' ? 'asc' : 'desc';
+  const audiences = audiencesOf(who);
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  for (const audience of audiences) {
+    parts.push(`(select ${COLS}, r.read_at from notifications n ${JOIN_RECEIPT}
+      where n.tenant = ? and n.audience = ? and ${cond.sql}
+      order by n.seq ${dir} limit ?)`);
+    params.push(who.sub, who.tenant, audience, ...cond.params, take);
+  }
+  const sql = `select * from (${parts.join(' union all ')}) u order by u.seq::bigint ${dir} limit ? offset ?`;
+  const rows = await read<StoredRow[]>(em, sql, bind([...params, page.limit, page.offset]));
+  const total = page.withTotal ? await countInbox(em, who, filter) : rows.length;
+  return { rows: rows.map(presentRow), total };
+}
+
+export async function countInbox(em: EntityManager, who: Reader, filter: InboxFilter): Promise<number> {
+  const cond = conditions(filter);
+  const [row] = await read<Array<{ count: string }>>(em,
+    `select count(*) from notifications n ${JOIN_RECEIPT}
+     where n.tenant = ? and n.audience = any(?::text[]) and ${cond.sql}`,
+    bind([who.sub, who.tenant, audiencesOf(who), ...cond.params]),
+  );
+  return Number(row.count);
+}
+
+export const unreadCount = (em: EntityManager, who: Reader) => countInbox(em, who, { is_read: false });
+
+/**
+ * One notification of this inbox, or 404 (also for another user's: never
+ * 403, never its content). Its sender sees it too, in every state (a
+ * scheduled, cancelled or recalled one is in no inbox), but only with a
+ * token that may send: a user token whose sub happens to equal a service's
+ * must not read what that service sent to others.
+ */
+export async function getFromInbox(em: EntityManager, who: Reader & Pick<Principal, 'scopes'>, id: string): Promise<NotificationJson> {
+  const asSender = who.scopes.has(SCOPES.send);
+  const [row] = await read<StoredRow[]>(em,
+    `select ${COLS}, r.read_at from notifications n ${JOIN_RECEIPT}
+     where n.id = ? and n.tenant = ?
+       and ((n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null) or (?::boolean and n.sender = ?))`,
+    bind([who.sub, id, who.tenant, audiencesOf(who), asSender, who.sub]),
+  );
+  if (!row) throw new NotFoundError(`Notification ${id} was not found.`);
+  return presentRow(row);
+}
+
+/** The ids among `ids` that are in this user's inbox. */
+async function visibleIds(em: EntityManager, who: Reader, ids: string[]): Promise<string[]> {
+  if (!ids.length) return [];
+  const rows = await query<{ id: string }>(em, 
+    `select n.id from notifications n ${JOIN_RECEIPT}
+     where n.id = any(?::uuid[]) and n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null`,
+    bind([who.sub, ids, who.tenant, audiencesOf(who)]),
+  );
+  return rows.map((r) => r.id);
+}
+
+export type MarkAction = 'read' | 'unread' | 'delete';
+
+const UPSERT: Record<MarkAction, { insert: string; update: string; changed: string }> = {
+  read: { insert: 'now(), null', update: 'read_at = now()', changed: 'notification_receipts.read_at is null' },
+  unread: { insert: 'null, null', update: 'read_at = null', changed: 'notification_receipts.read_at is not null' },
+  delete: { insert: 'null, now()', update: 'deleted_at = now()', changed: 'notification_receipts.deleted_at is null' },
+};
+
+/**
+ * Marks notifications of this inbox read, unread or deleted. Returns the ids
+ * that were in the inbox (missing ones are ignored) and how many changed.
+ */
+export async function markMany(
+  em: EntityManager,
+  who: Reader,
+  ids: string[],
+  action: MarkAction,
+): Promise<{ found: string[]; changed: string[] }> {
+  const found = await visibleIds(em, who, [...new Set(ids)]);
+  if (!found.length) return { found, changed: [] };
+  const u = UPSERT[action];
+  const rows = await query<{ notification_id: string }>(em, 
+    `insert into notification_receipts (tenant, user_id, notification_id, read_at, deleted_at)
+     select ?, ?, id, ${u.insert} from unnest(?::uuid[]) as id
+     on conflict (tenant, user_id, notification_id) do update set ${u.update} where ${u.changed}
+     returning notification_id`,
+    bind([who.tenant, who.sub, found]),
+  );
+  return { found, changed: rows.map((r) => r.notification_id) };
+}
+
+/** Marks one notification; 404 when it is not in this inbox. */
+export async function markOne(em: EntityManager, who: Reader, id: string, action: MarkAction): Promise<boolean> {
+  const { found, changed } = await markMany(em, who, [id], action);
+  if (!found.length) throw new NotFoundError(`Notification ${id} was not found.`);
+  return changed.length > 0;
+}
+
+/** Marks everything unread in this inbox read; returns the ids it marked. */
+export async function markAllRead(em: EntityManager, who: Reader): Promise<string[]> {
+  const rows = await query<{ notification_id: string }>(em, 
+    `insert into notification_receipts (tenant, user_id, notification_id, read_at)
+     select n.tenant, ?, n.id, now() from notifications n ${JOIN_RECEIPT}
+     where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null and r.read_at is null
+     on conflict (tenant, user_id, notification_id) do update set read_at = now()
+       where notification_receipts.read_at is null
+     returning notification_id`,
+    bind([who.sub, who.sub, who.tenant, audiencesOf(who)]),
+  );
+  return rows.map((r) => r.notification_id);
+}
+
+export interface InboxStats {
+  total: number;
+  unread: number;
+  read: number;
+  by_type: Record<string, number>;
+  by_priority: Record<string, number>;
+  by_status: Record<string, number>;
+}
+
+export async function inboxStats(em: EntityManager, who: Reader): Promise<InboxStats> {
+  const rows = await read<Array<{ type: string; priority: string; status: string; is_read: boolean; count: string }>>(em,
+    `select n.type, n.priority, n.status, (r.read_at is not null) as is_read, count(*) from notifications n ${JOIN_RECEIPT}
+     where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null
+     group by 1, 2, 3, 4`,
+    bind([who.sub, who.tenant, audiencesOf(who)]),
+  );
+  const stats: InboxStats = { total: 0, unread: 0, read: 0, by_type: {}, by_priority: {}, by_status: {} };
+  for (const r of rows) {
+    const n = Number(r.count);
+    stats.total += n;
+    if (r.is_read) stats.read += n;
+    else stats.unread += n;
+    stats.by_type[r.type] = (stats.by_type[r.type] ?? 0) + n;
+    stats.by_priority[r.priority] = (stats.by_priority[r.priority] ?? 0) + n;
+    stats.by_status[r.status] = (stats.by_status[r.status] ?? 0) + n;
+  }
+  return stats;
+}
+
+export interface Group {
+  group: string;
+  group_key: string | null;
+  type: string | null;
+  count: number;
+  unread_count: number;
+  latest: NotificationJson;
+}
+
+/** The inbox collapsed by group_key (else type), most recent group first. */
+export async function groupedInbox(em: EntityManager, who: Reader, limit: number): Promise<Group[]> {
+  const rows = await read<Array<StoredRow & { grp: string; is_group_key: boolean; cnt: string; unread: string }>>(em,
+    `with mine as (
+       select n.*, r.read_at, coalesce(n.group_key, n.type) as grp from notifications n ${JOIN_RECEIPT}
+       where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null),
+     groups as (
+       select grp, count(*) as cnt, count(*) filter (where read_at is null) as unread, max(seq) as top
+       from mine group by grp order by top desc limit ?)
+     select ${COLS.replace(/n\./g, 'm.')}, m.read_at, g.grp, (m.group_key is not null) as is_group_key,
+            g.cnt::text as cnt, g.unread::text as unread
+     from groups g join mine m on m.seq = g.top order by g.top desc`,
+    bind([who.sub, who.tenant, audiencesOf(who), limit]),
+  );
+  return rows.map((r) => ({
+    group: r.grp,
+    group_key: r.is_group_key ? r.grp : null,
+    type: r.is_group_key ? null : r.grp,
+    count: Number(r.cnt),
+    unread_count: Number(r.unread),
+    latest: presentRow(r),
+  }));
+}
+
+/** A tenant's totals for operators (admin scope). */
+export async function tenantStats(em: EntityManager, tenant: string) {
+  const rows = await read<Array<{ type: string; priority: string; status: string; count: string }>>(em,
+    `select type, priority, status, count(*) from notifications where tenant = ? group by 1, 2, 3`,
+    [tenant],
+  );
+  const out = { total: 0, by_type: {} as Record<string, number>, by_priority: {} as Record<string, number>, by_status: {} as Record<string, number> };
+  for (const r of rows) {
+    const n = Number(r.count);
+    out.total += n;
+    out.by_type[r.type] = (out.by_type[r.type] ?? 0) + n;
+    out.by_priority[r.priority] = (out.by_priority[r.priority] ?? 0) + n;
+    out.by_status[r.status] = (out.by_status[r.status] ?? 0) + n;
+  }
+  return out;
+}

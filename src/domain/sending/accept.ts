@@ -1,0 +1,91 @@
+import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
+import type { IngestJob, NotificationDraft } from '../../../queues/jobs.js';
+import { enqueueNotifications } from '../../../queues/producers.js';
+import type { Principal } from '../../auth/jwt.js';
+import type { NotificationInput } from './input.js';
+import { toDrafts } from './input.js';
+import { presentDraft, type NotificationJson } from '../inbox/present.js';
+import { applyLocalSchedule, type ZoneLookup } from '../scheduling/schedule-local.js';
+
+/** How long an idempotency key is remembered (DESIGN §3: 24 h). */
+export const IDEMPOTENCY_TTL_S = 24 * 3600;
+
+export interface Accepted {
+  /** the notifications this request created (or, when replayed, created the first time) */
+  notifications: NotificationJson[];
+  /** true when an idempotency key matched an earlier send: nothing new was created */
+  replayed: boolean;
+}
+
+export interface AcceptDeps {
+  redis: Redis;
+  ingest: Queue<IngestJob>;
+  prefix: string;
+  /** recipients' own time zones, for schedule_local (UTC or the request's timezone without it) */
+  zones?: ZoneLookup;
+}
+
+const idemKey = (prefix: string, p: Pick<Principal, 'tenant' | 'sub'>, key: string) => `${prefix}:idem:${p.tenant}:${p.sub}:${key}`;
+
+// KEYS[1] an idempotency key, ARGV[1] a notification id: forget the key when its answer names that notification
+const FORGET_IF_NAMES = `local v = redis.call('GET', KEYS[1])
+if v and string.find(v, ARGV[1], 1, true) then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/**
+ * Forgets the idempotency keys whose remembered answer names one of these
+ * notifications (the ingest worker could not store them), so that the
+ * sender's retry with the same key is accepted anew instead of being
+ * answered with ids that will never exist. A key already reused for a new
+ * answer is left alone.
+ */
+export async function forgetIdempotencyKeys(redis: Redis, prefix: string, drafts: NotificationDraft[]): Promise<void> {
+  const keyed = drafts.filter((d) => d.idempotency_key);
+  if (!keyed.length) return;
+  const pipe = redis.pipeline();
+  for (const d of keyed) pipe.eval(FORGET_IF_NAMES, 1, idemKey(prefix, { tenant: d.tenant, sub: d.sender }, d.idempotency_key!), d.id);
+  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
+}
+
+/**
+ * Accepts validated requests: turns each into drafts, honours idempotency
+ * keys (a key seen in the last 24 h answers the first result and creates
+ * nothing), then enqueues what is new. If enqueueing fails the claimed keys
+ * are released, so a retry by the caller is not mistaken for a replay.
+ */
+export async function acceptNotifications(deps: AcceptDeps, who: Principal, inputs: NotificationInput[]): Promise<Accepted[]> {
+  const now = Date.now();
+  const drafts: NotificationDraft[][] = inputs.map((input) => toDrafts(input, { tenant: who.tenant, sender: who.sub, now }));
+  for (const [i, input] of inputs.entries()) if (input.schedule_local) await applyLocalSchedule(deps.zones, who.tenant, input, drafts[i], now);
+  const results: Accepted[] = drafts.map((list) => ({ notifications: list.map(presentDraft), replayed: false }));
+
+  const keyed = inputs.map((input, i) => (input.idempotency_key ? i : -1)).filter((i) => i >= 0);
+  const claimed: string[] = [];
+  if (keyed.length) {
+    const pipe = deps.redis.pipeline();
+    for (const i of keyed) {
+      pipe.set(idemKey(deps.prefix, who, inputs[i].idempotency_key!), JSON.stringify(results[i].notifications), 'EX', IDEMPOTENCY_TTL_S, 'NX', 'GET');
+    }
+    const replies = (await pipe.exec()) ?? [];
+    keyed.forEach((i, k) => {
+      const [err, previous] = replies[k] ?? [];
+      if (err) throw err;
+      if (typeof previous === 'string') {
+        results[i] = { notifications: JSON.parse(previous) as NotificationJson[], replayed: true };
+        drafts[i] = [];
+      } else claimed.push(idemKey(deps.prefix, who, inputs[i].idempotency_key!));
+    });
+  }
+
+  const fresh = drafts.flat();
+  if (fresh.length) {
+    try {
+      await enqueueNotifications(deps.ingest, fresh);
+    } catch (err) {
+      if (claimed.length) await deps.redis.del(...claimed).catch(() => undefined);
+      throw err;
+    }
+  }
+  return results;
+}

@@ -1,0 +1,137 @@
+import { z } from 'zod';
+import type { Channel, NotificationDraft, NotificationType, Priority, Target } from '../../../queues/jobs.js';
+import type { FieldError } from '../../errors.js';
+import { newId } from '../ids.js';
+import { parseRfc3339, rfc3339Time } from '../time/rfc3339.js';
+import { isTimeZone, parseWallClock } from '../time/zoned-time.js';
+
+export const TYPES = ['info', 'success', 'warning', 'error', 'alert', 'system'] as const satisfies readonly NotificationType[];
+export const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const satisfies readonly Priority[];
+export const CHANNELS = ['app', 'email', 'sms', 'wechat', 'feishu', 'push', 'webhook'] as const satisfies readonly Channel[];
+/** Names the seeds use for the same channels. */
+const CHANNEL_ALIASES: Record<string, Channel> = { system: 'app', in_app: 'app', app_push: 'push' };
+
+export const METADATA_MAX_BYTES = 8 * 1024;
+
+const channel = z
+  .string()
+  .transform((s, ctx) => {
+    const c = (CHANNEL_ALIASES[s] ?? s) as Channel;
+    if (!(CHANNELS as readonly string[]).includes(c)) {
+      ctx.addIssue({ code: 'custom', message: `unknown channel '${s}'; expected one of ${CHANNELS.join(', ')}` });
+      return z.NEVER;
+    }
+    return c;
+  });
+const channelList = z.array(channel).max(CHANNELS.length * 2).transform((l) => [...new Set(l)]);
+
+const metadata = z.record(z.string(), z.unknown()).refine((m) => Buffer.byteLength(JSON.stringify(m)) <= METADATA_MAX_BYTES, {
+  message: `must be at most ${METADATA_MAX_BYTES} bytes of JSON`,
+});
+
+const id = z.string().trim().min(1).max(128);
+
+/** Both seeds' request shapes: seed 1 (message, extra_data, user_id/role/store_id) and seed 2 (content, metadata, user_ids). */
+export const notificationSchema = z.strictObject({
+  title: z.string().trim().min(1).max(200),
+  content: z.string().min(1).max(2000).optional(),
+  message: z.string().min(1).max(2000).optional(),
+  type: z.enum(TYPES).default('info'),
+  priority: z.enum(PRIORITIES).default('normal'),
+  user_id: id.optional(),
+  user_ids: z.array(id).min(1).max(1000).optional(),
+  role: id.optional(),
+  store_id: id.optional(),
+  broadcast: z.boolean().optional(),
+  channels: channelList.optional(),
+  fallback_channels: channelList.optional(),
+  metadata: metadata.optional(),
+  extra_data: metadata.optional(),
+  source: z.string().max(100).optional(),
+  schedule_at: rfc3339Time().optional(),
+  /** a wall-clock time with no offset, sent at that time in each recipient's own time zone (src/domain/scheduling/schedule-local.ts) */
+  schedule_local: z
+    .string()
+    .refine((s) => parseWallClock(s) !== null, 'must be a local time with no offset, e.g. 2026-12-01T09:00')
+    .optional(),
+  /** schedule_local's time zone for recipients without one of their own (default UTC) */
+  timezone: z.string().refine(isTimeZone, 'is not an IANA time zone, e.g. Asia/Shanghai').optional(),
+  group_key: z.string().min(1).max(200).optional(),
+  idempotency_key: z.string().min(1).max(200).optional(),
+});
+
+export type NotificationInput = z.infer<typeof notificationSchema>;
+
+/** Zod issues as problem+json entries: one per bad field, unknown fields named one by one. */
+export function fieldErrors(error: z.ZodError, prefix: (string | number)[] = []): FieldError[] {
+  const out: FieldError[] = [];
+  for (const issue of error.issues) {
+    const base = [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push({ path: [...base, key].join('.'), message: 'unknown field' });
+    } else {
+      out.push({ path: base.join('.') || '(body)', message: issue.message });
+    }
+  }
+  return out;
+}
+
+/** Checks that zod cannot express on one field: content/message, targets, schedule time. */
+function crossFieldErrors(input: NotificationInput, prefix: (string | number)[], now: number): FieldError[] {
+  const p = (f: string) => [...prefix, f].join('.');
+  const errors: FieldError[] = [];
+  if (input.content === undefined && input.message === undefined) errors.push({ path: p('content'), message: 'required (or message)' });
+  if (input.content !== undefined && input.message !== undefined && input.content !== input.message)
+    errors.push({ path: p('message'), message: 'differs from content; send one of them' });
+  if (input.metadata && input.extra_data) errors.push({ path: p('extra_data'), message: 'send metadata or extra_data, not both' });
+  if (!input.user_id && !input.user_ids && !input.role && !input.store_id && !input.broadcast)
+    errors.push({ path: p('user_id'), message: 'a target is required: user_id, user_ids, role, store_id or broadcast: true' });
+  if (input.schedule_at && parseRfc3339(input.schedule_at)!.getTime() <= now) errors.push({ path: p('schedule_at'), message: 'is in the past' });
+  if (input.schedule_at && input.schedule_local) errors.push({ path: p('schedule_local'), message: 'send schedule_at or schedule_local, not both' });
+  if (input.timezone && !input.schedule_local) errors.push({ path: p('timezone'), message: 'only applies to schedule_local' });
+  return errors;
+}
+
+export type ParseResult = { ok: true; value: NotificationInput } | { ok: false; errors: FieldError[] };
+
+export function parseNotification(body: unknown, prefix: (string | number)[] = [], now = Date.now()): ParseResult {
+  const parsed = notificationSchema.safeParse(body);
+  if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error, prefix) };
+  const errors = crossFieldErrors(parsed.data, prefix, now);
+  return errors.length ? { ok: false, errors } : { ok: true, value: parsed.data };
+}
+
+/** The audiences a request names: one stored notification each. */
+export function targetsOf(input: NotificationInput): Target[] {
+  const targets: Target[] = [];
+  const users = new Set<string>([...(input.user_id ? [input.user_id] : []), ...(input.user_ids ?? [])]);
+  for (const u of users) targets.push({ kind: 'user', id: u });
+  if (input.role) targets.push({ kind: 'role', id: input.role });
+  if (input.store_id) targets.push({ kind: 'store', id: input.store_id });
+  if (input.broadcast) targets.push({ kind: 'tenant' });
+  return targets;
+}
+
+/** Turns one validated request into the drafts the ingest worker stores. */
+export function toDrafts(input: NotificationInput, ctx: { tenant: string; sender: string; now?: number }): NotificationDraft[] {
+  const now = ctx.now ?? Date.now();
+  const created = new Date(now).toISOString();
+  return targetsOf(input).map((target) => ({
+    id: newId(now),
+    tenant: ctx.tenant,
+    target,
+    title: input.title,
+    content: (input.content ?? input.message)!,
+    type: input.type,
+    priority: input.priority,
+    channels: input.channels?.length ? input.channels : ['app'],
+    fallback_channels: input.fallback_channels ?? [],
+    metadata: input.metadata ?? input.extra_data ?? {},
+    source: input.source ?? null,
+    group_key: input.group_key ?? null,
+    idempotency_key: input.idempotency_key ?? null,
+    sender: ctx.sender,
+    created_at: created,
+    schedule_at: input.schedule_at ? parseRfc3339(input.schedule_at)!.toISOString() : null,
+  }));
+}

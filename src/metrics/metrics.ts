@@ -1,0 +1,104 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Herald's Prometheus metrics (DESIGN §3), recorded where the events happen.
+ * Each process has its own registry; how registries of several processes are
+ * gathered into the one `GET /metrics` answer is decided by the metrics
+ * exposition code (src/metrics-*.ts), not here.
+ */
+export const registry = new Registry();
+
+/** Notifications stored by the ingest worker (one per stored row). */
+export const notificationCreated = new Counter({
+  name: 'notification_created_total',
+  help: 'Notifications created (stored).',
+  labelNames: ['type', 'priority'] as const,
+  registers: [registry],
+});
+
+/**
+ * Accepted notifications PostgreSQL refused to store for their content (the ingest worker isolates each one
+ * and stores the rest of its batch), per reason: invalid_data, constraint, too_complex, invalid_draft.
+ */
+export const notificationRejected = new Counter({
+  name: 'notification_rejected_total',
+  help: 'Accepted notifications that could not be stored, per reason.',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+/** Deliveries that reached the user's device or provider, per channel ('app' for the inbox). */
+export const notificationSent = new Counter({
+  name: 'notification_sent_total',
+  help: 'Notifications delivered, per channel.',
+  labelNames: ['channel'] as const,
+  registers: [registry],
+});
+
+/** Deliveries that failed for good, per channel and reason (retryable|permanent|throttled|not_configured|...). */
+export const notificationFailed = new Counter({
+  name: 'notification_failed_total',
+  help: 'Notification deliveries that failed, per channel and reason.',
+  labelNames: ['channel', 'reason'] as const,
+  registers: [registry],
+});
+
+/** Live WebSocket connections of this process; summed across realtime nodes when aggregated. */
+export const websocketConnections = new Gauge({
+  name: 'websocket_connections_active',
+  help: 'Open WebSocket connections.',
+  registers: [registry],
+});
+
+/** Time from a notification's creation (api accepted it) to its delivery on a channel. */
+export const deliveryDuration = new Histogram({
+  name: 'notification_delivery_duration_seconds',
+  help: 'Seconds from notification creation to delivery, per channel.',
+  labelNames: ['channel'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+  registers: [registry],
+});
+
+let defaultsOn = false;
+/**
+ * Node process metrics (CPU, memory, event loop lag), once per process. In a
+ * worker thread the process_* ones (CPU, RSS, fds, start time) are still the
+ * whole process's: processWide = false leaves them to one thread so a sum
+ * over threads does not count the process twice (heap and event loop lag
+ * stay, being the thread's own).
+ */
+export function collectProcessMetrics(role: string, processWide = true): void {
+  if (defaultsOn) return;
+  defaultsOn = true;
+  registry.setDefaultLabels({ role });
+  collectDefaultMetrics({ register: registry });
+  if (processWide) return;
+  for (const m of registry.getMetricsAsArray()) if (m.name.startsWith('process_')) registry.removeSingleMetric(m.name);
+}
+
+/** BullMQ job processing time (active → completed or failed), per queue; recorded by observeJobs (src/metrics/jobs.ts). */
+export const jobDuration = new Histogram({
+  name: 'herald_job_duration_seconds',
+  help: 'Seconds a BullMQ job spent being processed, per queue and outcome.',
+  labelNames: ['queue', 'status'] as const,
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
+
+/** Time a job waited in its queue before a worker took it (first attempt only, delay excluded). */
+export const jobWait = new Histogram({
+  name: 'herald_job_wait_seconds',
+  help: 'Seconds a BullMQ job waited before its first attempt started, per queue.',
+  labelNames: ['queue'] as const,
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+  registers: [registry],
+});
+
+/** api requests by route pattern (never the raw path, so ids do not explode the series) and status. */
+export const httpRequestDuration = new Histogram({
+  name: 'herald_http_request_duration_seconds',
+  help: 'Seconds the api took to answer, per method, route pattern and status.',
+  labelNames: ['method', 'route', 'status'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
