@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { NO_PREFERENCES, decide, dndEnd, type Preferences } from '../src/domain/preferences/rules.js';
+import { dndEnd } from '../src/domain/preferences/dnd.js';
+import { NO_PREFERENCES, decide, type Preferences } from '../src/domain/preferences/rules.js';
 
 /** Shanghai is UTC+8 all year: 22:00 there is 14:00Z, 08:00 is 00:00Z. */
 const night: Preferences = { ...NO_PREFERENCES, dnd_start: '22:00', dnd_end: '08:00', timezone: 'Asia/Shanghai' };

@@ -1,4 +1,4 @@
-import { instantOf, parseClock, wallClockAt, nextDay } from '../time/zoned-time.js';
+import { dndEnd, type DndWindow } from './dnd.js';
 
 /**
  * The rules of a user's preferences, as a pure function of the preferences,
@@ -8,17 +8,12 @@ import { instantOf, parseClock, wallClockAt, nextDay } from '../time/zoned-time.
  *  - a channel the user turned off for this type (or for every type, '*')
  *    is skipped, whatever the priority: the user said no;
  *  - urgent goes through do-not-disturb and mute;
- *  - otherwise mute_until and the do-not-disturb window (which may cross
- *    midnight: 22:00–08:00) hold the delivery until they end: delayed, not
- *    dropped. A window whose start equals its end is no window.
+ *  - otherwise mute_until and the do-not-disturb window (./dnd.ts) hold
+ *    the delivery until they end: delayed, not dropped.
  */
-export interface Preferences {
+export interface Preferences extends DndWindow {
   /** channels allowed per notification type; '*' applies to types not listed; absent type = every channel */
   channels: Record<string, string[]>;
-  dnd_start: string | null;
-  dnd_end: string | null;
-  /** the user's time zone for the window (IANA); UTC when unknown */
-  timezone: string | null;
   mute_until: Date | null;
 }
 
@@ -34,22 +29,6 @@ export type Decision =
   | { action: 'send' }
   | { action: 'skip'; reason: 'channel_off' }
   | { action: 'delay'; until: number; reason: 'do_not_disturb' | 'muted' };
-
-/** When the do-not-disturb window holding `now` ends, or null when `now` is outside it. */
-export function dndEnd(p: Pick<Preferences, 'dnd_start' | 'dnd_end' | 'timezone'>, now: number): number | null {
-  const start = p.dnd_start ? parseClock(p.dnd_start) : null;
-  const end = p.dnd_end ? parseClock(p.dnd_end) : null;
-  if (start === null || end === null || start === end) return null;
-  const tz = p.timezone ?? 'UTC';
-  const local = wallClockAt(new Date(now), tz);
-  const minute = local.hour * 60 + local.minute;
-  const inside = start < end ? minute >= start && minute < end : minute >= start || minute < end;
-  if (!inside) return null;
-  const endToday = { ...local, hour: Math.floor(end / 60), minute: end % 60, second: 0 };
-  // after midnight in a crossing window (or any same-day window), the end is today; before midnight it is tomorrow
-  const endsToday = start < end || minute < end;
-  return instantOf(endsToday ? endToday : nextDay(endToday), tz).getTime();
-}
 
 export function decide(p: Preferences, d: DeliveryFacts, now: number): Decision {
   if (d.channel === 'app') return { action: 'send' };
