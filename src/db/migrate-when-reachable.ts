@@ -8,7 +8,7 @@ const isUnreachable = (err: unknown) =>
 
 /**
  * Runs the migrations before the api serves, as usual. When PostgreSQL cannot
- * be reached, the api starts anyway (sends do not touch PostgreSQL: DESIGN §5)
+ * be reached, the api starts anyway (a send is accepted into Redis without touching PostgreSQL)
  * and keeps trying every `retryMs` in the background; until it succeeds,
  * /ready reports the database and the migrations as down. A migration that
  * fails for any other reason still stops the process.

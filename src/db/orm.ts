@@ -62,7 +62,7 @@ export async function ensureDatabase(url: string): Promise<void> {
 /**
  * Opens the ORM (no schema changes). Connections are made on first use, so a
  * worker started while PostgreSQL is down runs, retries its jobs with
- * backoff, and works once the database is back (DESIGN §5) instead of exiting.
+ * backoff, and works once the database is back instead of exiting.
  */
 export function openOrm(opts: DbOptions): Promise<Orm> {
   return MikroORM.init({ ...ormOptions(opts), connect: false });

@@ -1,10 +1,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
- * Herald's Prometheus metrics (DESIGN §3), recorded where the events happen.
+ * Herald's Prometheus metrics, recorded where the events happen.
  * Each process has its own registry; how registries of several processes are
  * gathered into the one `GET /metrics` answer is decided by the metrics
- * exposition code (src/metrics-*.ts), not here.
+ * exposition code (the other files of src/metrics/), not here.
  */
 export const registry = new Registry();
 

@@ -31,7 +31,7 @@ export function renderHtml(m: Pick<OutgoingMessage, 'title' | 'content' | 'type'
 }
 
 /**
- * A template's rendered email texts (issue #5: POST /notifications/template
+ * A template's rendered email texts (POST /notifications/template
  * stores them in metadata.channel_content.email, values already escaped for
  * HTML), used in place of the generic subject and body when present.
  */

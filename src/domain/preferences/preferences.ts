@@ -11,7 +11,7 @@ import { isTimeZone } from '../time/zoned-time.js';
 /**
  * A user's preferences (GET/PUT /preferences, the token's own user). PUT
  * changes the fields it names and keeps the others; null clears one. Both
- * seed 2's flat names (do_not_disturb_start/_end) and a nested
+ * the VoiceHelper API's flat names (do_not_disturb_start/_end) and a nested
  * do_not_disturb { start, end, timezone } are accepted and answered.
  */
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM, e.g. 22:00');

@@ -15,6 +15,8 @@ export const METADATA_MAX_BYTES = 8 * 1024;
 
 const channel = z
   .string()
+  // the names it takes, for the api's OpenAPI document (a transform has no JSON Schema of its own)
+  .meta({ enum: [...CHANNELS, ...Object.keys(CHANNEL_ALIASES)], description: 'system and in_app mean app; app_push means push' })
   .transform((s, ctx) => {
     const c = (CHANNEL_ALIASES[s] ?? s) as Channel;
     if (!(CHANNELS as readonly string[]).includes(c)) {
@@ -31,7 +33,7 @@ const metadata = z.record(z.string(), z.unknown()).refine((m) => Buffer.byteLeng
 
 const id = z.string().trim().min(1).max(128);
 
-/** Both seeds' request shapes: seed 1 (message, extra_data, user_id/role/store_id) and seed 2 (content, metadata, user_ids). */
+/** Both legacy request shapes: the 智链OS API's (message, extra_data, user_id/role/store_id) and the VoiceHelper API's (content, metadata, user_ids). */
 export const notificationSchema = z.strictObject({
   title: z.string().trim().min(1).max(200),
   content: z.string().min(1).max(2000).optional(),

@@ -19,7 +19,7 @@ interface PendingChange {
 }
 
 /**
- * Template lookups cached per process (seed 1: "模板缓存: 永久(直到更新)").
+ * Template lookups cached per process (as the 智链OS API promised: "模板缓存: 永久(直到更新)", cached until changed).
  * A change anywhere publishes the tenant on Redis; every process drops that
  * tenant's entries (all entries for a system template). Nothing is served
  * from memory unless the subscription is live, so a process that lost Redis

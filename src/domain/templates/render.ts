@@ -1,5 +1,5 @@
 /**
- * Template rendering. Placeholders are `{name}` (seed 1) and `{{name}}`,
+ * Template rendering. Placeholders are `{name}` (the 智链OS API's) and `{{name}}`,
  * both with dotted paths into the variables (`{{order.id}}`, `{items.0}`).
  * A placeholder whose value is missing (absent or null) is an error naming
  * it, never a silent blank. Values are HTML-escaped only where the output is

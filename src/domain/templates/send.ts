@@ -9,7 +9,7 @@ import type { DirectSend } from '../delivery/direct-send.js';
 import { findRecipientByAddress } from '../delivery/recipients.js';
 
 /**
- * POST /notifications/template: seed 1's `template_name`, `template_vars`,
+ * POST /notifications/template: the 智链OS API's `template_name`, `template_vars`,
  * `recipient`, plus every targeting, scheduling and delivery field of a
  * plain send. The template gives title, content, type, priority and
  * channels; the request may override type, priority and channels.
@@ -19,7 +19,7 @@ export const templateSendSchema = z.strictObject({
   template_name: z.string().trim().min(1).max(100).optional(),
   template_id: z.string().trim().min(1).max(100).optional(),
   template_vars: z.record(z.string(), z.unknown()).default({}),
-  /** seed 1: a user id, or the email or phone of a known recipient (PUT /recipients) */
+  /** a user id, or the email or phone of a known recipient (PUT /recipients) */
   recipient: z.string().trim().min(1).max(320).optional(),
   type: z.enum(TYPES).optional(),
   priority: z.enum(PRIORITIES).optional(),
@@ -77,8 +77,8 @@ export function renderTemplate(t: Pick<TemplateRow, 'name' | 'title' | 'content'
 const isAddress = (recipient: string): boolean => recipient.includes('@') || /^\+?[0-9][0-9 -]{5,19}$/.test(recipient);
 
 /**
- * A seed-1 `recipient`: a user id, or the email or phone of a known
- * recipient. `null` when it is an address no recipient has: seed 1 then sends
+ * A 智链OS-style `recipient`: a user id, or the email or phone of a known
+ * recipient. `null` when it is an address no recipient has: the message then goes
  * straight to that address (see toDirectSend).
  */
 export async function resolveRecipient(em: EntityManager, tenant: string, recipient: string): Promise<string | null> {
@@ -91,7 +91,7 @@ export async function resolveRecipient(em: EntityManager, tenant: string, recipi
 export const hasTargets = (req: TemplateSend): boolean => Boolean(req.user_id || req.user_ids?.length || req.role || req.store_id || req.broadcast);
 
 /**
- * A template sent to an address nobody has (seed 1: `"recipient":
+ * A template sent to an address nobody has (the 智链OS API's `"recipient":
  * "manager@example.com"`) goes straight to that address on the template's
  * external channels, with delivery records and no inbox row, like
  * POST /notifications/multi-channel. In-app channels have no inbox to reach

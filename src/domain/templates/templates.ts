@@ -6,8 +6,8 @@ import { PRIORITIES, TYPES, notificationSchema } from '../sending/input.js';
 import { placeholders } from './render.js';
 
 /**
- * Templates of a tenant, and the system templates (tenant '*', seed 1's
- * eight) that every tenant sees until it changes or deletes its own copy:
+ * Templates of a tenant, and the system templates (tenant '*', the eight
+ * the 智链OS API ships) that every tenant sees until it changes or deletes its own copy:
  * changing a system template writes the tenant's copy (copy-on-write), and
  * deleting one writes a deleted copy that hides it. The effective template
  * of a name is the tenant's most recent row, else the system row.
