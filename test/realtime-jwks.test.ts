@@ -8,7 +8,7 @@ import { connect, refusedUpgrade, startNode } from './helpers/ws-node.js';
 
 /**
  * Tokens from a JWKS are verified by a promise, so their sockets are
- * upgraded after uWS's upgrade callback has returned (src/realtime/node.ts,
+ * upgraded after uWS's upgrade callback has returned (src/realtime/admission.ts,
  * upgradeLater): they must open and get their welcome like any other.
  */
 let h: Harness;

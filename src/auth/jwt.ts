@@ -19,7 +19,7 @@ export interface Verifier {
    * The same check without waiting, where one is possible: a principal, or
    * InvalidTokenError thrown, or undefined when the token needs the JWKS
    * (call verify). The realtime node upgrades a socket inside uWS's upgrade
-   * callback this way (src/realtime/node.ts).
+   * callback this way (src/realtime/admission.ts).
    */
   verifySync?(token: string): Principal | undefined;
 }

@@ -1,8 +1,8 @@
 /**
  * The frames Herald publishes to sockets, one builder per event, so every
  * publisher (ingest worker, api, recall) sends the same shape. The realtime
- * node forwards frames untouched; it adds only its own (welcome, pong,
- * error, sync_required) on the socket.
+ * node forwards frames untouched; on the socket it adds only its own
+ * (welcome, the replayed notifications of ?since=, pong, error).
  */
 
 /** What every frame has: its event name. */

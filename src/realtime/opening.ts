@@ -1,10 +1,13 @@
 import type { Redis } from 'ioredis';
+import { Batcher } from '../../queues/batcher.js';
 import type { Orm } from '../db/orm.js';
 import { inboxHeads, type InboxHead } from '../domain/inbox/heads.js';
 import type { Logger } from '../logger.js';
 import { admitConnections } from './connection-limit.js';
 import type { Conn } from './conn.js';
-import { syncConnection, type SyncDeps, type SyncHooks } from './sync.js';
+import { CLOSE } from './protocol.js';
+import type { Sockets } from './sockets.js';
+import { aboveSeam, syncConnection, type SyncDeps, type SyncHooks } from './sync.js';
 import type { Attempt, UpgradeLimit } from './upgrade-limit.js';
 
 /**
@@ -13,8 +16,8 @@ import type { Attempt, UpgradeLimit } from './upgrade-limit.js';
  * second or two, and one Redis script, one PostgreSQL statement and their
  * round trips per socket made a reconnect cost several times a bare
  * socket's. A batch holds the sockets opened in one turn of the event loop
- * (more when earlier batches are still running: src/realtime/node.ts
- * feeds them through queues/batcher.ts):
+ * (more when earlier batches are still running: createOpening feeds
+ * them through queues/batcher.ts):
  *   1. their upgrade limits are counted in Redis (src/realtime/upgrade-limit.ts,
  *      one round trip): a socket over its limit is closed now, before it
  *      costs a query or a place in its user's set;
@@ -22,7 +25,7 @@ import type { Attempt, UpgradeLimit } from './upgrade-limit.js';
  *      src/realtime/connection-limit.ts) and the welcome's unread count and
  *      cursor (a statement per 250 sockets, src/domain/inbox/heads.ts);
  *   3. each socket gets its welcome and catches up (src/realtime/sync.ts).
- * Every socket buffers its live frames from its open on (node.ts), so a
+ * Every socket buffers its live frames from its open on (sockets.ts), so a
  * frame published while its batch waits is neither lost nor out of order.
  */
 
@@ -51,6 +54,46 @@ export interface OpeningHooks extends SyncHooks {
   refuse(conn: Conn, retryAfterMs: number): void;
   /** members (`<node>|<conn>`) past their user's limit: close them, here or on their node */
   kick(members: string[]): void;
+}
+
+export interface OpeningQueueDeps extends OpeningDeps {
+  sockets: Sockets;
+  /** members past their user's limit: close them, here or on their node (admission.ts) */
+  kick(members: string[]): void;
+  /** after a replay, how long live frames are still checked against its last cursor before the socket goes live, ms */
+  seamGraceMs: number;
+}
+
+/**
+ * The node's sockets on their way to their welcome: a few batches at once,
+ * and sockets that open meanwhile wait and go together (group commit).
+ */
+export function createOpening(deps: OpeningQueueDeps): Batcher<Opening> {
+  const { sockets, logger, seamGraceMs } = deps;
+  const hooks: OpeningHooks = {
+    refuse: (conn, retryAfterMs) =>
+      conn.ws?.end(CLOSE.tooManyUpgrades, `too many connection attempts, retry in ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s`),
+    kick: deps.kick,
+    send: (conn, frame) => (conn.ws ? conn.ws.send(frame, false) !== 2 : false),
+    bufferedAmount: (conn) => conn.ws?.getBufferedAmount() ?? 0,
+    goLive(conn, seam) {
+      const ws = conn.ws;
+      if (!ws || conn.state !== 'sync') return;
+      ws.cork(() => {
+        for (const item of conn.buffered ?? []) if (aboveSeam(item.cursor, seam)) ws.send(item.frame, false);
+      });
+      conn.buffered = null;
+      if (seam === null) return sockets.goLive(conn);
+      conn.state = 'seam';
+      conn.seam = seam;
+      setTimeout(() => sockets.goLive(conn), seamGraceMs).unref();
+    },
+    fail: (conn, code, reason) => conn.ws?.end(code, reason),
+  };
+  return new Batcher<Opening>(
+    (batch) => openBatch(deps, hooks, batch).catch((err) => logger.error({ err, sockets: batch.length }, 'opening sockets failed')),
+    { max: 2000, inFlight: 4 },
+  );
 }
 
 /**

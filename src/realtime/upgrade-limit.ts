@@ -9,7 +9,7 @@ import { takeTokensMany } from '../ratelimit/gcra.js';
  *
  * The answer is needed inside uWS's upgrade callback, which must upgrade
  * before it returns (this uWS build can cut a socket upgraded later, from a
- * promise: see node.ts), and a Redis round trip per upgrade would cost a
+ * promise: see admission.ts), and a Redis round trip per upgrade would cost a
  * reconnect storm one each. So an attempt is judged at once on what this
  * node knows of the key — its own attempts, and what Redis answered about
  * the key to this node or to another (learn) — and counted in Redis
