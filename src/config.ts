@@ -14,193 +14,337 @@ const bool = (def: boolean) =>
     .default(def ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-const schema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  /** api HTTP port (default 8000) */
-  PORT: int(8000, 0),
-  /** realtime WebSocket port (default 8001) */
-  WS_PORT: int(8001, 0),
-  /** PostgreSQL; the database is created and migrated at start when missing */
-  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/herald'),
-  /** comma-separated read replicas (optional) */
-  DATABASE_READ_URLS: z.string().default(''),
-  /** PostgreSQL pool size per process (default 10) */
-  DATABASE_POOL_MAX: int(10, 1),
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  /** prefix of every BullMQ key; wrap in {braces} for Redis Cluster (default herald) */
-  QUEUE_PREFIX: z.string().min(1).default('herald'),
-  /** HS256 secret; required when NODE_ENV=production */
-  JWT_SECRET: z.string().min(16).optional(),
-  /** optional JWKS URL for RS256/ES256 tokens */
-  JWT_JWKS_URL: z.string().url().optional(),
-  /**
-   * longest lifetime (exp - iat, or exp - now without iat) accepted for a token without a sending or admin
-   * scope, in seconds (default 2592000 = 30 days). A token without exp is refused: a leaked one would
-   * otherwise work for ever.
-   */
-  JWT_USER_MAX_TTL_S: int(30 * 86_400, 60),
-  /** the same for tokens with notify:send, templates:write or admin, in seconds (default 31536000 = 365 days) */
-  JWT_SERVICE_MAX_TTL_S: int(365 * 86_400, 60),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** ingest worker: jobs processed at once (default 100) */
-  INGEST_CONCURRENCY: int(100, 1),
-  /** ingest worker: most notifications written by one INSERT (default 1000) */
-  INGEST_BATCH_MAX: int(1000, 1),
-  /** ingest worker: INSERTs start at most this often, in ms, the first after a pause at once (default 2) */
-  INGEST_BATCH_WAIT_MS: int(2, 0),
-  RATE_LIMIT_USER_PER_MIN: int(100, 1),
-  RATE_LIMIT_SERVICE_PER_MIN: int(60000, 1),
-  MAX_CONNECTIONS_PER_USER: int(3, 1),
-  WS_MAX_BACKPRESSURE: int(1024 * 1024, 1024),
-  RETENTION_DAYS: int(90, 1),
-  PRETTY_LOGS: bool(false),
+/**
+ * The groups of README's configuration table, in the table's order. Each
+ * variable names its group and says what it means in `.meta()`, which
+ * `npm run docs:config` (scripts/config-docs.ts) turns into that table.
+ */
+export const CONFIG_GROUPS = [
+  'General',
+  'PostgreSQL and Redis',
+  'Tokens',
+  'api (HTTP)',
+  'Ingest worker',
+  'Realtime node',
+  'Channel workers',
+  'Email (SMTP)',
+  'SMS (Aliyun)',
+  'WeCom',
+  'Feishu',
+  'Push (FCM)',
+  'Webhook',
+  'Scheduler',
+] as const;
+export type ConfigGroup = (typeof CONFIG_GROUPS)[number];
 
-  // --- Realtime node (issue #3)
-  /** realtime: the server pings a socket that has been quiet this long, in ms (default 54000) */
-  WS_PING_INTERVAL_MS: int(54_000, 10),
-  /** realtime: a socket that sent nothing (not even a pong) for this long is closed with 4008, in ms (default 60000) */
-  WS_IDLE_TIMEOUT_MS: int(60_000, 20),
-  /** realtime: how often a node reports its live connection count to Redis, in ms (default 5000) */
-  WS_PRESENCE_INTERVAL_MS: int(5000, 50),
-  /** realtime: notifications read from PostgreSQL per page when a client reconnects with ?since= (default 500) */
-  WS_REPLAY_PAGE: int(500, 1),
-  /** realtime: after a ?since= replay, live frames are checked against the replay's last cursor this long, in ms (default 5000) */
-  WS_SEAM_GRACE_MS: int(5000, 0),
-  /**
-   * realtime: longest a notification frame waits for the tenant's frame before it (another ingest process
-   * publishing a moment later) before it is sent anyway, in ms (default 1000)
-   */
-  WS_REORDER_WAIT_MS: int(1000, 0),
-  /**
-   * realtime: threads of one realtime process, each a node with its own sockets on WS_PORT; the kernel
-   * spreads new connections over them. A broadcast is one write per socket and one thread writes on one
-   * core, so more threads (up to the host's cores) fan it out faster; each parses every Redis message, ~55 µs
-   * of CPU per notification per thread. Default 2 on a host with two cores or more, else 1: 10,000 sockets
-   * got a broadcast in 73–83 ms instead of 92–102 ms on the benchmark machine, with no loss in POST → frame
-   * latency (bench/realtime, README)
-   */
-  WS_THREADS: z.coerce.number().int().min(1).max(256).default(() => Math.min(2, availableParallelism())),
-  /**
-   * realtime: WebSocket upgrades per minute allowed to one token subject, across all nodes (a Redis GCRA
-   * bucket like the HTTP limit); past it the upgrade is refused with 429 and Retry-After before any query.
-   * A client looping on connect cannot spend the node's CPU. 0 turns it off (default 30)
-   */
-  WS_UPGRADE_USER_PER_MIN: int(30, 0),
-  /**
-   * realtime: WebSocket upgrades per minute from one client IP address, across all nodes, checked before the
-   * token is read. 0 turns it off (default 3000: a few thousand users behind one NAT can reconnect at once)
-   */
-  WS_UPGRADE_IP_PER_MIN: int(3000, 0),
+/**
+ * What README says of a variable; `shownDefault` stands for a default that is
+ * computed at start or applied outside the schema. A type alias, not an
+ * interface: `.meta()` takes only types with an index signature.
+ */
+export type ConfigDoc = {
+  group: ConfigGroup;
+  description: string;
+  shownDefault?: string;
+};
+const doc = (group: ConfigGroup, description: string, shownDefault?: string): ConfigDoc =>
+  shownDefault === undefined ? { group, description } : { group, description, shownDefault };
 
-  // --- Operations (issue #6)
-  /** per-scope rate limits overriding the two above, e.g. `admin=600,templates:write=1000`; a token gets the highest of its scopes (default none) */
+export const configSchema = z.object({
+  NODE_ENV: z
+    .enum(['development', 'production', 'test'])
+    .default('development')
+    .meta(doc('General', '`development`, `production` or `test`; production requires JWT_SECRET')),
+  PORT: int(8000, 0).meta(doc('api (HTTP)', 'api HTTP port')),
+  WS_PORT: int(8001, 0).meta(doc('Realtime node', 'realtime WebSocket port; the node also answers GET /health and /ready on it')),
+  DATABASE_URL: z
+    .string()
+    .url()
+    .default('postgres://postgres@127.0.0.1:5432/herald')
+    .meta(doc('PostgreSQL and Redis', 'PostgreSQL; the database is created and migrated at start when missing')),
+  DATABASE_READ_URLS: z
+    .string()
+    .default('')
+    .meta(
+      doc(
+        'PostgreSQL and Redis',
+        'comma-separated read replicas (optional): inbox listings, counts, stats and grouped views read from one of them, ' +
+          'picked at random per query',
+      ),
+    ),
+  DATABASE_POOL_MAX: int(10, 1).meta(
+    doc('PostgreSQL and Redis', 'PostgreSQL pool size per process (per thread of a realtime process); keep it × processes under max_connections'),
+  ),
+  REDIS_URL: z
+    .string()
+    .url()
+    .default('redis://127.0.0.1:6379')
+    .meta(
+      doc(
+        'PostgreSQL and Redis',
+        'Redis for BullMQ, pub/sub, rate limits, idempotency keys and metrics; run it with `appendonly yes`, ' +
+          '`appendfsync always` and `maxmemory-policy noeviction`',
+      ),
+    ),
+  QUEUE_PREFIX: z
+    .string()
+    .min(1)
+    .default('herald')
+    .meta(doc('PostgreSQL and Redis', 'prefix of every BullMQ key and pub/sub channel; wrap in {braces} for Redis Cluster')),
+  JWT_SECRET: z
+    .string()
+    .min(16)
+    .optional()
+    .meta(
+      doc(
+        'Tokens',
+        'HS256 secret, at least 16 characters; required when NODE_ENV=production (elsewhere a built-in development secret is used)',
+        'development secret',
+      ),
+    ),
+  JWT_JWKS_URL: z.string().url().optional().meta(doc('Tokens', 'optional JWKS URL for RS256/ES256 tokens')),
+  JWT_USER_MAX_TTL_S: int(30 * 86_400, 60).meta(
+    doc(
+      'Tokens',
+      'longest lifetime (exp − iat, or exp − now without iat) accepted for a token without a sending or admin scope, ' +
+        'in seconds (30 days). A token without exp is refused: a leaked one would otherwise work for ever.',
+    ),
+  ),
+  JWT_SERVICE_MAX_TTL_S: int(365 * 86_400, 60).meta(
+    doc('Tokens', 'the same for tokens with `notify:send`, `templates:write` or `admin`, in seconds (365 days)'),
+  ),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .meta(doc('General', '`fatal` `error` `warn` `info` `debug` `trace` `silent`; `debug` adds one line per request')),
+  INGEST_CONCURRENCY: int(100, 1).meta(doc('Ingest worker', 'jobs processed at once')),
+  INGEST_BATCH_MAX: int(1000, 1).meta(doc('Ingest worker', 'most notifications written by one INSERT')),
+  INGEST_BATCH_WAIT_MS: int(2, 0).meta(
+    doc('Ingest worker', 'INSERTs start at most this often, in ms; the first after a pause starts at once, the jobs that come meanwhile share the next'),
+  ),
+  RATE_LIMIT_USER_PER_MIN: int(100, 1).meta(
+    doc('api (HTTP)', 'requests per minute per token subject for user tokens, shared by every api process'),
+  ),
+  RATE_LIMIT_SERVICE_PER_MIN: int(60000, 1).meta(doc('api (HTTP)', 'requests per minute per token subject for tokens with `notify:send`')),
+  MAX_CONNECTIONS_PER_USER: int(3, 1).meta(
+    doc('Realtime node', 'open sockets per user across all nodes; beyond it the oldest is closed with 4001'),
+  ),
+  WS_MAX_BACKPRESSURE: int(1024 * 1024, 1024).meta(
+    doc('Realtime node', 'bytes waiting to be sent to one socket before it is closed with 1013 (slow consumer)'),
+  ),
+  RETENTION_DAYS: int(90, 1).meta(doc('Scheduler', 'notifications older than this many days are purged (scheduled ones stay)')),
+  PRETTY_LOGS: bool(false).meta(
+    doc(
+      'General',
+      'human-readable logs through pino-pretty (a dev dependency) instead of JSON lines; ' +
+        'on by default with NODE_ENV=development on a terminal',
+    ),
+  ),
+
+  // --- Realtime node
+  WS_PING_INTERVAL_MS: int(54_000, 10).meta(doc('Realtime node', 'the server pings a socket that has been quiet this long, in ms')),
+  WS_IDLE_TIMEOUT_MS: int(60_000, 20).meta(
+    doc('Realtime node', 'a socket that sent nothing (not even a pong) for this long is closed with 4008, in ms'),
+  ),
+  WS_PRESENCE_INTERVAL_MS: int(5000, 50).meta(doc('Realtime node', 'how often a node reports its live connection count to Redis, in ms')),
+  WS_REPLAY_PAGE: int(500, 1).meta(
+    doc('Realtime node', 'notifications read from PostgreSQL per page when a client reconnects with `?since=`'),
+  ),
+  WS_SEAM_GRACE_MS: int(5000, 0).meta(
+    doc('Realtime node', "after a `?since=` replay, live frames are checked against the replay's last cursor this long, in ms"),
+  ),
+  WS_REORDER_WAIT_MS: int(1000, 0).meta(
+    doc(
+      'Realtime node',
+      "longest a notification frame waits for the tenant's frame before it (another ingest process publishing a moment later) " +
+        'before it is sent anyway, in ms',
+    ),
+  ),
+  WS_THREADS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(() => Math.min(2, availableParallelism()))
+    .meta(
+      doc(
+        'Realtime node',
+        'threads of one realtime process, each a node with its own sockets, Redis connections and PostgreSQL pool on WS_PORT; ' +
+          'the kernel spreads new connections over them. A broadcast is one write per socket and one thread writes on one core, ' +
+          "so more threads (up to the host's cores) fan it out faster; each parses every Redis message, ~55 µs of CPU per " +
+          'notification per thread (docs/realtime.md)',
+        '`2` (`1` on a one-core host)',
+      ),
+    ),
+  WS_UPGRADE_USER_PER_MIN: int(30, 0).meta(
+    doc(
+      'Realtime node',
+      'WebSocket upgrades per minute allowed to one token subject, across all nodes (a Redis GCRA bucket like the HTTP limit); ' +
+        'past it the upgrade is refused with 429 and Retry-After before any query, so a client looping on connect cannot ' +
+        "spend the node's CPU. `0` turns it off",
+    ),
+  ),
+  WS_UPGRADE_IP_PER_MIN: int(3000, 0).meta(
+    doc(
+      'Realtime node',
+      'WebSocket upgrades per minute from one client address (IPv6: per /64), across all nodes, checked before the token ' +
+        "is read; the default lets a few thousand users behind one NAT reconnect at once. It is the socket's peer address, " +
+        'never X-Forwarded-For: behind a proxy that hides client addresses set `0`, which turns it off',
+    ),
+  ),
+
+  // --- Operations
   RATE_LIMIT_SCOPES: z
     .string()
     .regex(/^(\s*[\w:.-]+\s*=\s*\d+\s*)?(,\s*[\w:.-]+\s*=\s*\d+\s*)*$/, 'must look like scope=limit,scope=limit')
-    .default(''),
-  /** api: a request still running after this many ms is answered 503 (default 30000) */
-  REQUEST_TIMEOUT_MS: int(30_000, 100),
-  /**
-   * api: an idle keep-alive connection is closed after this many ms (default 65000). Keep it above the idle
-   * timeout of whatever pools connections in front of the api (AWS ALB 60 s, nginx upstream keepalive 60 s):
-   * the side that closes first races the other's next request onto a closing socket, and that request fails.
-   * Node's own default is 5 s.
-   */
-  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(65_000, 1000),
-  /** every process pushes its metrics to Redis this often, in ms; GET /metrics on the api merges them (default 5000) */
-  METRICS_PUSH_INTERVAL_MS: int(5000, 100),
-  /** when set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (default: open, for a private network) */
-  METRICS_TOKEN: z.string().min(8).optional(),
-  /** a process still shutting down after this many ms exits 1; BullMQ hands its unfinished jobs to another worker (default 10000) */
-  SHUTDOWN_TIMEOUT_MS: int(10_000, 100),
-  /** npm start: where the embedded PostgreSQL keeps its data when DATABASE_URL is unset and nothing answers on localhost:5432 (default .herald/postgres) */
-  EMBEDDED_PG_DIR: z.string().min(1).default('.herald/postgres'),
-  /**
-   * npm start: where the Redis it starts itself keeps its data (AOF on) when REDIS_URL is unset, nothing
-   * answers on localhost:6379 and redis-server is on the PATH (default .herald/redis)
-   */
-  EMBEDDED_REDIS_DIR: z.string().min(1).default('.herald/redis'),
+    .default('')
+    .meta(
+      doc(
+        'api (HTTP)',
+        'per-scope rate limits overriding RATE_LIMIT_USER_PER_MIN and RATE_LIMIT_SERVICE_PER_MIN, e.g. ' +
+          '`admin=600,templates:write=1000`; a token gets the highest of its scopes',
+      ),
+    ),
+  REQUEST_TIMEOUT_MS: int(30_000, 100).meta(doc('api (HTTP)', 'a request still running after this many ms is answered 503')),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(65_000, 1000).meta(
+    doc(
+      'api (HTTP)',
+      'an idle keep-alive connection is closed after this many ms. Keep it above the idle timeout of whatever pools ' +
+        'connections in front of the api (AWS ALB 60 s, nginx upstream keepalive 60 s): the side that closes first races ' +
+        "the other's next request onto a closing socket, and that request fails. Node's own default is 5 s.",
+    ),
+  ),
+  METRICS_PUSH_INTERVAL_MS: int(5000, 100).meta(
+    doc('General', 'every process pushes its metrics to Redis this often, in ms; GET /metrics on the api merges them'),
+  ),
+  METRICS_TOKEN: z
+    .string()
+    .min(8)
+    .optional()
+    .meta(doc('api (HTTP)', 'when set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open (for a private network)')),
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 100).meta(
+    doc('General', 'a process still shutting down after this many ms exits 1; BullMQ hands its unfinished jobs to another worker'),
+  ),
+  EMBEDDED_PG_DIR: z
+    .string()
+    .min(1)
+    .default('.herald/postgres')
+    .meta(
+      doc(
+        'PostgreSQL and Redis',
+        'npm start: where the embedded PostgreSQL keeps its data when DATABASE_URL is unset and nothing answers on localhost:5432',
+      ),
+    ),
+  EMBEDDED_REDIS_DIR: z
+    .string()
+    .min(1)
+    .default('.herald/redis')
+    .meta(
+      doc(
+        'PostgreSQL and Redis',
+        'npm start: where the Redis it starts itself keeps its data (AOF on) when REDIS_URL is unset, nothing answers on ' +
+          'localhost:6379 and redis-server is on the PATH',
+      ),
+    ),
 
-  // --- Channels (issue #4): provider credentials and endpoints. A channel whose
+  // --- Channels: provider credentials and endpoints. A channel whose
   // credentials are absent is "not configured": its deliveries fail at once
   // with reason not_configured, never counted as sent.
-  /** SMTP server host; email is not configured without it */
-  SMTP_HOST: z.string().optional(),
-  /** SMTP port (default 587) */
-  SMTP_PORT: int(587, 1),
-  SMTP_USER: z.string().optional(),
-  SMTP_PASSWORD: z.string().optional(),
-  /** From: address (default SMTP_USER, else herald@localhost) */
-  SMTP_FROM: z.string().optional(),
-  /** implicit TLS (port 465); STARTTLS is negotiated otherwise (default false) */
-  SMTP_SECURE: bool(false),
-  ALIYUN_ACCESS_KEY: z.string().optional(),
-  ALIYUN_ACCESS_SECRET: z.string().optional(),
-  /** SMS signature name (SignName) */
-  ALIYUN_SMS_SIGN: z.string().optional(),
-  /** default TemplateCode; metadata.sms_template_code overrides it */
-  ALIYUN_SMS_TEMPLATE_CODE: z.string().optional(),
-  /** Aliyun SMS endpoint (default https://dysmsapi.aliyuncs.com) */
-  ALIYUN_SMS_ENDPOINT: z.string().url().default('https://dysmsapi.aliyuncs.com'),
-  WECHAT_CORP_ID: z.string().optional(),
-  WECHAT_CORP_SECRET: z.string().optional(),
-  WECHAT_AGENT_ID: z.string().optional(),
-  /** WeCom API base (default https://qyapi.weixin.qq.com) */
-  WECOM_API_BASE: z.string().url().default('https://qyapi.weixin.qq.com'),
-  FEISHU_APP_ID: z.string().optional(),
-  FEISHU_APP_SECRET: z.string().optional(),
-  /** Feishu API base (default https://open.feishu.cn) */
-  FEISHU_API_BASE: z.string().url().default('https://open.feishu.cn'),
-  FCM_PROJECT_ID: z.string().optional(),
-  FCM_CLIENT_EMAIL: z.string().optional(),
-  /** PEM private key of the service account (\\n escapes accepted) */
-  FCM_PRIVATE_KEY: z.string().optional(),
-  /** path to a service-account JSON file, used when FCM_* are absent */
-  GOOGLE_APPLICATION_CREDENTIALS: z.string().optional(),
-  /** FCM API base (default https://fcm.googleapis.com) */
-  FCM_API_BASE: z.string().url().default('https://fcm.googleapis.com'),
-  /** OAuth token endpoint for the service-account JWT (default https://oauth2.googleapis.com/token) */
-  FCM_TOKEN_URL: z.string().url().default('https://oauth2.googleapis.com/token'),
-  /** HMAC-SHA256 key of webhook signatures; webhook is not configured without it */
-  WEBHOOK_SECRET: z.string().optional(),
-  /** channel workers: jobs processed at once per worker process (default 20) */
-  CHANNEL_CONCURRENCY: int(20, 1),
-  /** channel workers: ms a job's lock lives before another worker may take it over (default 30000) */
-  CHANNEL_LOCK_MS: int(30_000, 1000),
-  /** channel workers: ms between checks for jobs whose worker died, so another takes them over (default 30000) */
-  CHANNEL_STALLED_INTERVAL_MS: int(30_000, 100),
-  /**
-   * email: what to do with a delivery found in `sending` when its job runs again (the worker died between
-   * handing the message to SMTP and recording the answer, so it may or may not have gone out). `resend`
-   * sends it again with the same Message-ID (at least once; mail systems that de-duplicate by Message-ID
-   * show it once); `skip` records it failed with reason unknown_outcome and sends nothing (at most once).
-   * Default resend: a notification platform must not lose a message.
-   */
-  EMAIL_ON_UNKNOWN: z.enum(['resend', 'skip']).default('resend'),
-  /** ms one provider call may take before it counts as a retryable timeout (default 10000) */
-  PROVIDER_TIMEOUT_MS: int(10_000, 100),
-  /** provider rate limits, sends per second per channel (BullMQ limiter, shared by all workers of a channel) */
-  EMAIL_RATE_PER_SEC: int(50, 1),
-  SMS_RATE_PER_SEC: int(20, 1),
-  WECHAT_RATE_PER_SEC: int(30, 1),
-  FEISHU_RATE_PER_SEC: int(50, 1),
-  PUSH_RATE_PER_SEC: int(500, 1),
-  WEBHOOK_RATE_PER_SEC: int(200, 1),
+  SMTP_HOST: z.string().optional().meta(doc('Email (SMTP)', 'SMTP server host; email is not configured without it')),
+  SMTP_PORT: int(587, 1).meta(doc('Email (SMTP)', 'SMTP port')),
+  SMTP_USER: z.string().optional().meta(doc('Email (SMTP)', 'SMTP user name (optional)')),
+  SMTP_PASSWORD: z.string().optional().meta(doc('Email (SMTP)', 'SMTP password')),
+  SMTP_FROM: z.string().optional().meta(doc('Email (SMTP)', 'From: address', 'SMTP_USER, else `herald@localhost`')),
+  SMTP_SECURE: bool(false).meta(doc('Email (SMTP)', 'implicit TLS (port 465); STARTTLS is negotiated otherwise')),
+  ALIYUN_ACCESS_KEY: z.string().optional().meta(doc('SMS (Aliyun)', 'Aliyun AccessKey ID; SMS is not configured without it')),
+  ALIYUN_ACCESS_SECRET: z.string().optional().meta(doc('SMS (Aliyun)', 'Aliyun AccessKey secret')),
+  ALIYUN_SMS_SIGN: z.string().optional().meta(doc('SMS (Aliyun)', 'SMS signature name (SignName)')),
+  ALIYUN_SMS_TEMPLATE_CODE: z
+    .string()
+    .optional()
+    .meta(doc('SMS (Aliyun)', 'default TemplateCode; metadata.sms_template_code overrides it')),
+  ALIYUN_SMS_ENDPOINT: z.string().url().default('https://dysmsapi.aliyuncs.com').meta(doc('SMS (Aliyun)', 'Aliyun SMS endpoint')),
+  WECHAT_CORP_ID: z.string().optional().meta(doc('WeCom', 'WeCom corp id; WeCom is not configured without it')),
+  WECHAT_CORP_SECRET: z.string().optional().meta(doc('WeCom', 'WeCom app secret')),
+  WECHAT_AGENT_ID: z.string().optional().meta(doc('WeCom', 'WeCom app agent id')),
+  WECOM_API_BASE: z.string().url().default('https://qyapi.weixin.qq.com').meta(doc('WeCom', 'WeCom API base')),
+  FEISHU_APP_ID: z.string().optional().meta(doc('Feishu', 'Feishu app id; Feishu is not configured without it')),
+  FEISHU_APP_SECRET: z.string().optional().meta(doc('Feishu', 'Feishu app secret')),
+  FEISHU_API_BASE: z.string().url().default('https://open.feishu.cn').meta(doc('Feishu', 'Feishu API base')),
+  FCM_PROJECT_ID: z
+    .string()
+    .optional()
+    .meta(doc('Push (FCM)', 'Firebase project id; push is not configured without it (or GOOGLE_APPLICATION_CREDENTIALS)')),
+  FCM_CLIENT_EMAIL: z.string().optional().meta(doc('Push (FCM)', 'service-account client email')),
+  FCM_PRIVATE_KEY: z.string().optional().meta(doc('Push (FCM)', 'PEM private key of the service account (\\n escapes accepted)')),
+  GOOGLE_APPLICATION_CREDENTIALS: z
+    .string()
+    .optional()
+    .meta(doc('Push (FCM)', 'path to a service-account JSON file, used when FCM_* are absent')),
+  FCM_API_BASE: z.string().url().default('https://fcm.googleapis.com').meta(doc('Push (FCM)', 'FCM API base')),
+  FCM_TOKEN_URL: z
+    .string()
+    .url()
+    .default('https://oauth2.googleapis.com/token')
+    .meta(doc('Push (FCM)', 'OAuth token endpoint for the service-account JWT')),
+  WEBHOOK_SECRET: z
+    .string()
+    .optional()
+    .meta(doc('Webhook', 'HMAC-SHA256 key of webhook signatures; webhook is not configured without it')),
+  CHANNEL_CONCURRENCY: int(20, 1).meta(doc('Channel workers', 'jobs processed at once per worker process')),
+  CHANNEL_LOCK_MS: int(30_000, 1000).meta(
+    doc('Channel workers', "ms a job's lock lives before another worker may take it over; keep it above PROVIDER_TIMEOUT_MS"),
+  ),
+  CHANNEL_STALLED_INTERVAL_MS: int(30_000, 100).meta(
+    doc('Channel workers', 'ms between checks for jobs whose worker died, so another takes them over'),
+  ),
+  EMAIL_ON_UNKNOWN: z
+    .enum(['resend', 'skip'])
+    .default('resend')
+    .meta(
+      doc(
+        'Email (SMTP)',
+        'what to do with a delivery found in `sending` when its job runs again (the worker died between handing the message ' +
+          'to SMTP and recording the answer, so it may or may not have gone out), or cut off after the end of DATA with no ' +
+          'reply. `resend` sends it again with the same Message-ID (at least once; mail systems that de-duplicate by ' +
+          'Message-ID show it once); `skip` records it failed with reason unknown_outcome and sends nothing, no fallback ' +
+          '(at most once). Default resend: a notification platform must not lose a message.',
+      ),
+    ),
+  PROVIDER_TIMEOUT_MS: int(10_000, 100).meta(
+    doc('Channel workers', 'ms one provider call may take before it counts as a retryable timeout'),
+  ),
+  EMAIL_RATE_PER_SEC: int(50, 1).meta(
+    doc('Email (SMTP)', 'emails per second, all email workers together (a BullMQ limiter, shared by every worker of the channel)'),
+  ),
+  SMS_RATE_PER_SEC: int(20, 1).meta(doc('SMS (Aliyun)', 'SMS per second, all sms workers together')),
+  WECHAT_RATE_PER_SEC: int(30, 1).meta(doc('WeCom', 'WeCom sends per second, all wechat workers together')),
+  FEISHU_RATE_PER_SEC: int(50, 1).meta(doc('Feishu', 'Feishu sends per second, all feishu workers together')),
+  PUSH_RATE_PER_SEC: int(500, 1).meta(doc('Push (FCM)', 'FCM sends per second, all push workers together')),
+  WEBHOOK_RATE_PER_SEC: int(200, 1).meta(doc('Webhook', 'webhook calls per second, all webhook workers together')),
 
-  // --- Scheduling and maintenance (issue #5): the scheduler process
-  /** scheduler: recurring-schedule occurrences processed at once (default 10) */
-  SCHEDULER_CONCURRENCY: int(10, 1),
-  /** scheduler: node-cron pattern of the reconciliation of scheduled sends and recurring schedules with PostgreSQL (default every minute) */
-  RECONCILE_CRON: z.string().default('* * * * *'),
-  /** scheduler: node-cron pattern of the retention purge of notifications older than RETENTION_DAYS (default 03:17 daily) */
-  RETENTION_CRON: z.string().default('17 3 * * *'),
-  /** scheduler: node-cron pattern of the check for deliveries stuck in `sending` (default every minute) */
-  STUCK_DELIVERY_CRON: z.string().default('* * * * *'),
-  /** scheduler: a delivery in `sending` for longer than this is re-enqueued, in ms (default 600000 = 10 min) */
-  STUCK_DELIVERY_AFTER_MS: int(600_000, 1000),
+  // --- Scheduling and maintenance: the scheduler process
+  SCHEDULER_CONCURRENCY: int(10, 1).meta(doc('Scheduler', 'recurring-schedule occurrences processed at once')),
+  RECONCILE_CRON: z
+    .string()
+    .default('* * * * *')
+    .meta(
+      doc('Scheduler', 'node-cron pattern of the reconciliation of scheduled sends and recurring schedules with PostgreSQL (also run at start)'),
+    ),
+  RETENTION_CRON: z
+    .string()
+    .default('17 3 * * *')
+    .meta(doc('Scheduler', 'node-cron pattern of the retention purge of notifications older than RETENTION_DAYS')),
+  STUCK_DELIVERY_CRON: z
+    .string()
+    .default('* * * * *')
+    .meta(doc('Scheduler', 'node-cron pattern of the check for deliveries stuck in `sending`')),
+  STUCK_DELIVERY_AFTER_MS: int(600_000, 1000).meta(
+    doc('Scheduler', 'a delivery in `sending` for longer than this is re-enqueued, in ms (10 min)'),
+  ),
 });
 
-export type Config = z.infer<typeof schema> & { JWT_SECRET: string; jwtSecretIsDefault: boolean };
+export type Config = z.infer<typeof configSchema> & { JWT_SECRET: string; jwtSecretIsDefault: boolean };
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -208,7 +352,7 @@ export class ConfigError extends Error {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(cleaned);
+  const parsed = configSchema.safeParse(cleaned);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
