@@ -7,14 +7,15 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, expect, test } from 'vitest';
 import { signToken } from '../src/auth/jwt.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
+import { TEST_JWT_SECRET } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { freePort, spawnEntry, type Proc } from './helpers/procs.js';
+import { freePort } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 
-const procs: Proc[] = [];
+// SIGKILL ends a process even while it is stopped
+const cleanups: Array<() => unknown> = [];
 afterAll(async () => {
-  for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGCONT');
-  await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+  for (const c of cleanups.reverse()) await c();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -59,17 +60,7 @@ async function keepAlive(port: number, token: string) {
 
 test('a request sent just before the api stalls past its keep-alive timeout is answered, not dropped', { timeout: 90_000 }, async () => {
   const port = await freePort();
-  const api = spawnEntry('src/api/server.ts', {
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: TEST_REDIS_URL,
-    JWT_SECRET: TEST_JWT_SECRET,
-    QUEUE_PREFIX: uniq('test-keepalive-stall'),
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    PORT: String(port),
-    HTTP_KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_MS),
-  });
-  procs.push(api);
+  const api = spawnRole('src/api/server.ts', { env: { PORT: String(port), HTTP_KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_MS) } }, cleanups);
   await api.waitForLog((l) => l.msg === 'api listening', 30_000, 'the api to listen');
 
   const token = await signToken(TEST_JWT_SECRET, { sub: 'stall-svc', tenant: uniq('tenant-stall'), scope: 'notify:send' });

@@ -7,28 +7,18 @@
  */
 import { connect, type Socket } from 'node:net';
 import { afterAll, expect, test } from 'vitest';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
-import { uniq, waitFor } from './helpers/harness.js';
-import { freePort, spawnEntry, type Proc } from './helpers/procs.js';
+import { waitFor } from './helpers/harness.js';
+import { freePort } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 
-const procs: Proc[] = [];
+const cleanups: Array<() => unknown> = [];
 afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+  for (const c of cleanups.reverse()) await c();
 });
 
 async function startApi(extra: Record<string, string> = {}): Promise<number> {
   const port = await freePort();
-  const api = spawnEntry('src/api/server.ts', {
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: TEST_REDIS_URL,
-    JWT_SECRET: TEST_JWT_SECRET,
-    QUEUE_PREFIX: uniq('test-keepalive'),
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    PORT: String(port),
-    ...extra,
-  });
-  procs.push(api);
+  const api = spawnRole('src/api/server.ts', { env: { PORT: String(port), ...extra } }, cleanups);
   await api.waitForLog((l) => l.msg === 'api listening', 30_000, 'the api to listen');
   return port;
 }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createVerifier } from '../src/auth/jwt.js';
 import { TEST_JWT_SECRET } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
+import { roleEnv } from './helpers/roles.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -174,7 +175,7 @@ describe('npm run token', () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['--import', 'tsx', 'scripts/token.ts', '--sub', 'user-123', '--roles', 'store_manager,cashier', '--stores', 'store-9', '--scope', 'notify:send admin', '--tenant', 't1'],
-      { env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET } },
+      { env: { ...process.env, ...roleEnv() } },
     );
     const p = await createVerifier({ secret: TEST_JWT_SECRET }).verify(stdout.trim());
     expect(p).toMatchObject({ sub: 'user-123', tenant: 't1', roles: ['store_manager', 'cashier'], stores: ['store-9'] });
@@ -182,7 +183,7 @@ describe('npm run token', () => {
   });
 
   const token = (args: string[], env: Record<string, string> = {}) =>
-    promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/token.ts', ...args], { env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, ...env } });
+    promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/token.ts', ...args], { env: { ...process.env, ...roleEnv(env) } });
 
   test('its default lifetime passes the lifetime rules, even with a shorter maximum configured', async () => {
     const user = await token(['--sub', 'u']);

@@ -10,29 +10,23 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { workerConnection } from '../queues/connection.js';
 import { QUEUE } from '../queues/names.js';
 import { signToken } from '../src/auth/jwt.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
+import { TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { freePort, spawnEntry, type Proc } from './helpers/procs.js';
+import { freePort } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const prefix = uniq('test-board');
-let api: Proc;
 let port: number;
 let browser: Browser;
 let queue: Queue;
+const cleanups: Array<() => unknown> = [];
 const redis = workerConnection(TEST_REDIS_URL);
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   port = await freePort();
-  api = spawnEntry('src/api/server.ts', {
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: TEST_REDIS_URL,
-    JWT_SECRET: TEST_JWT_SECRET,
-    QUEUE_PREFIX: prefix,
-    PORT: String(port),
-    LOG_LEVEL: 'info',
-  });
+  const api = spawnRole('src/api/server.ts', { env: { QUEUE_PREFIX: prefix, PORT: String(port) } }, cleanups);
   await api.waitForLog((l) => l.msg === 'api listening', 30_000, 'the api to listen');
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -45,7 +39,7 @@ afterAll(async () => {
   await browser?.close();
   await queue?.obliterate({ force: true }).catch(() => undefined);
   await queue?.close();
-  await api?.stop('SIGTERM');
+  for (const c of cleanups.reverse()) await c();
   await redis.quit();
 });
 

@@ -7,19 +7,16 @@
  * Herald's record already says sent, or Herald has to ask the provider
  * (Aliyun QuerySendDetails by OutId).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ExternalChannel } from '../queues/jobs.js';
 import { createHarness, waitFor, type Harness } from './helpers/harness.js';
 import { deliveriesOf, startChannelWorker } from './helpers/channels.js';
-import { TEST_DATABASE_URL } from './helpers/env.js';
+import type { Proc } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 import { startAliyunFake } from './fakes/aliyun-sms.js';
 import { startFeishuFake } from './fakes/feishu.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const LOCK_MS = 1500;
 
 let h: Harness;
@@ -38,40 +35,18 @@ const smsEnv = () => ({
 });
 
 /** The channel's real process entry, talking to Redis through the proxy; resolves once it is consuming. */
-async function spawnWorker(channel: ExternalChannel, env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', `workers/${channel}.ts`], {
-    cwd: root,
-    env: {
-      ...process.env,
-      ...env,
-      DATABASE_URL: TEST_DATABASE_URL,
-      REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
-      QUEUE_PREFIX: h.prefix,
-      CHANNEL_LOCK_MS: String(LOCK_MS),
-      CHANNEL_STALLED_INTERVAL_MS: '300',
-      LOG_LEVEL: 'info',
-      NODE_ENV: 'test',
+async function spawnWorker(channel: ExternalChannel, env: Record<string, string>): Promise<Proc> {
+  const worker = spawnRole(
+    `workers/${channel}.ts`,
+    {
+      harness: h,
+      env: { ...env, REDIS_URL: `redis://127.0.0.1:${proxy.port}`, CHANNEL_LOCK_MS: String(LOCK_MS), CHANNEL_STALLED_INTERVAL_MS: '300' },
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  h.life.add(`${channel} process`, () => child.exitCode === null && child.kill('SIGKILL'));
-  const lines: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => {
-      lines.push(l);
-      if (l.includes(`${channel} worker started`)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code}):\n${lines.join('\n')}`)));
-  });
-  return child;
+    h.life,
+  );
+  await worker.waitForLog((l) => l.msg === `${channel} worker started`, 30_000, `the ${channel} worker`);
+  return worker;
 }
-
-const kill = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
 
 const only = async (id: string) => {
   const rows = await deliveriesOf(h, id);
@@ -97,9 +72,9 @@ afterAll(() => h.close());
 
 describe('a worker killed between the send and its acknowledgement', () => {
   test('Feishu: the resend carries the same uuid, Feishu drops it, one message and one success', async () => {
-    const child = await spawnWorker('feishu', feishuEnv());
+    const worker = await spawnWorker('feishu', feishuEnv());
     const held = feishu.hold(); // Feishu takes the message, its answer never reaches the dying worker
-    const killed = new Promise<void>((resolve) => feishu.onSend.push(() => void kill(child).then(resolve)));
+    const killed = new Promise<void>((resolve) => feishu.onSend.push(() => void worker.stop('SIGKILL').then(() => resolve())));
     const sent = await h.request('POST', '/api/v1/notifications', {
       token: svc,
       body: { title: '订单确认', content: `crash-a ${Date.now()}`, user_id: 'u-crash', channels: ['feishu'] },
@@ -120,7 +95,7 @@ describe('a worker killed between the send and its acknowledgement', () => {
   });
 
   test('Aliyun, after Herald recorded the send: the fresh worker sends nothing and records nothing twice', async () => {
-    const child = await spawnWorker('sms', smsEnv());
+    const worker = await spawnWorker('sms', smsEnv());
     // once Aliyun has the message, the worker's Redis traffic is cut: it records the send in PostgreSQL but cannot acknowledge the job
     aliyun.onSend.push(() => proxy.pause());
     const sent = await h.request('POST', '/api/v1/notifications', {
@@ -131,7 +106,7 @@ describe('a worker killed between the send and its acknowledgement', () => {
       const row = (await deliveriesOf(h, sent.body.id))[0];
       return row?.status === 'sent' ? row : null;
     }, 20_000);
-    await kill(child);
+    await worker.stop('SIGKILL');
     aliyun.onSend.length = 0;
 
     const fresh = await startChannelWorker(h, 'sms', smsEnv(), { lockDurationMs: LOCK_MS, stalledIntervalMs: 300 });
@@ -154,9 +129,9 @@ describe('a worker killed after the provider accepted but before Herald recorded
     const restored = await startTcpProxy('127.0.0.1', Number(new URL(h.config.REDIS_URL).port || 6379));
     proxy = restored; // the earlier proxy is partitioned for good
     h.life.add('proxy', () => restored.close());
-    const child = await spawnWorker('sms', smsEnv());
+    const worker = await spawnWorker('sms', smsEnv());
     const held = aliyun.hold();
-    const killed = new Promise<void>((resolve) => aliyun.onSend.push(() => void kill(child).then(resolve)));
+    const killed = new Promise<void>((resolve) => aliyun.onSend.push(() => void worker.stop('SIGKILL').then(() => resolve())));
     const sent = await h.request('POST', '/api/v1/notifications', {
       token: svc,
       body: { title: '支付成功', content: `crash-c ${Date.now()}`, user_id: 'u-crash', channels: ['sms'] },

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ParsedMail } from 'mailparser';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { startChannelWorker } from './helpers/channels.js';
-import { TEST_DATABASE_URL } from './helpers/env.js';
-import { spawnEntry, type Proc } from './helpers/procs.js';
+import type { Proc } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 import { startSmtpServer } from './fakes/smtp.js';
 
 /** SMTP connections an email worker holds (src/channels/email/smtp.ts). */
@@ -31,21 +31,22 @@ async function startSmtp(): Promise<Smtp> {
 
 /** workers/email.ts as production runs it, on this file's queues and database. */
 async function startEmailWorker(smtp: Smtp, env: Record<string, string> = {}): Promise<Proc> {
-  const proc = spawnEntry('workers/email.ts', {
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: h.config.REDIS_URL,
-    QUEUE_PREFIX: h.prefix,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    SMTP_HOST: smtp.host,
-    SMTP_PORT: String(smtp.port),
-    SMTP_FROM: 'Herald <noreply@herald.test>',
-    EMAIL_RATE_PER_SEC: '1000',
-    CHANNEL_LOCK_MS: '1500',
-    CHANNEL_STALLED_INTERVAL_MS: '300',
-    ...env,
-  });
-  h.life.add('email worker process', () => proc.stop('SIGKILL'));
+  const proc = spawnRole(
+    'workers/email.ts',
+    {
+      harness: h,
+      env: {
+        SMTP_HOST: smtp.host,
+        SMTP_PORT: String(smtp.port),
+        SMTP_FROM: 'Herald <noreply@herald.test>',
+        EMAIL_RATE_PER_SEC: '1000',
+        CHANNEL_LOCK_MS: '1500',
+        CHANNEL_STALLED_INTERVAL_MS: '300',
+        ...env,
+      },
+    },
+    h.life,
+  );
   await proc.waitForLog((l) => l.msg === 'email worker started', 30_000, 'the email worker');
   return proc;
 }

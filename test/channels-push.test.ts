@@ -3,14 +3,11 @@
  * from the recipient while the live one gets the message; metrics count it;
  * and a channel worker process without credentials says so at start.
  */
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { deliveryDuration, notificationSent } from '../src/metrics/metrics.js';
 import { createHarness, waitFor, type Harness } from './helpers/harness.js';
 import { deliveriesOf, startChannelWorker } from './helpers/channels.js';
-import { TEST_DATABASE_URL } from './helpers/env.js';
+import { spawnRole } from './helpers/roles.js';
 import { makeServiceAccount, startFcmFake } from './fakes/fcm.js';
 
 let h: Harness;
@@ -57,28 +54,9 @@ test('the live device gets the push, the UNREGISTERED token is removed from the 
 });
 
 test('a channel worker process without credentials says at start that it is not configured, naming what is missing', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/push.ts'], {
-    cwd: fileURLToPath(new URL('..', import.meta.url)),
-    env: {
-      ...process.env,
-      DATABASE_URL: TEST_DATABASE_URL,
-      REDIS_URL: h.config.REDIS_URL,
-      QUEUE_PREFIX: `${h.prefix}-unconfigured`,
-      LOG_LEVEL: 'info',
-      NODE_ENV: 'test',
-      FCM_PROJECT_ID: '',
-      FCM_CLIENT_EMAIL: '',
-      FCM_PRIVATE_KEY: '',
-      GOOGLE_APPLICATION_CREDENTIALS: '',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  h.life.add('push process', () => child.exitCode === null && child.kill('SIGKILL'));
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => l.includes('NOT configured') && resolve(l));
-    child.once('exit', (code) => reject(new Error(`push worker exited (${code})`)));
-  });
-  const log = JSON.parse(line);
+  // not on the harness's queues: it takes none of the jobs meant for this file's configured push worker
+  const worker = spawnRole('workers/push.ts', { env: { FCM_PROJECT_ID: '', FCM_CLIENT_EMAIL: '', FCM_PRIVATE_KEY: '', GOOGLE_APPLICATION_CREDENTIALS: '' } }, h.life);
+  const log = await worker.waitForLog((l) => String(l.msg).includes('NOT configured'), 25_000, 'the warning that push is not configured');
   expect(log).toMatchObject({ level: 40, channel: 'push', vendor: 'fcm', missing: ['FCM_PROJECT_ID', 'FCM_CLIENT_EMAIL', 'FCM_PRIVATE_KEY'] });
-  child.kill('SIGTERM');
+  worker.child.kill('SIGTERM');
 });

@@ -9,9 +9,10 @@ import pg from 'pg';
 import { afterAll, expect, test } from 'vitest';
 import { signToken } from '../src/auth/jwt.js';
 import { startHttpFake, type FakeRequest } from './fakes/http-fake.js';
-import { TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
+import { TEST_JWT_SECRET } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { freePort, ownPostgres, spawnEntry, type Proc } from './helpers/procs.js';
+import { freePort, ownPostgres } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 
 const cleanups: Array<() => unknown> = [];
 afterAll(async () => {
@@ -32,24 +33,12 @@ test('a webhook the receiver accepted while PostgreSQL was down is recorded sent
   });
   cleanups.push(() => receiver.close());
 
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: TEST_REDIS_URL,
-    QUEUE_PREFIX: uniq('test-record-outage'),
-    JWT_SECRET: TEST_JWT_SECRET,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    WEBHOOK_SECRET: 'record-outage-hook-secret',
-  };
-  const procs: Proc[] = [];
-  cleanups.push(() => Promise.all(procs.map((p) => p.stop('SIGKILL'))));
+  const env = { DATABASE_URL: db.url, QUEUE_PREFIX: uniq('test-record-outage'), WEBHOOK_SECRET: 'record-outage-hook-secret' };
   const port = await freePort();
-  const api = spawnEntry('src/api/server.ts', { ...env, PORT: String(port) });
-  procs.push(api);
+  const api = spawnRole('src/api/server.ts', { env: { ...env, PORT: String(port) } }, cleanups);
   await api.waitForLog((l) => l.msg === 'api listening', 60_000, 'the api to migrate and listen');
-  const ingest = spawnEntry('workers/ingest.ts', env);
-  const webhook = spawnEntry('workers/webhook.ts', env);
-  procs.push(ingest, webhook);
+  const ingest = spawnRole('workers/ingest.ts', { env }, cleanups);
+  const webhook = spawnRole('workers/webhook.ts', { env }, cleanups);
   await ingest.waitForLog((l) => l.msg === 'ingest worker started', 30_000, 'ingest');
   await webhook.waitForLog((l) => l.msg === 'webhook worker started', 30_000, 'the webhook worker');
 

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { describe, expect, test } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { roleEnv } from './helpers/roles.js';
 
 describe('configuration', () => {
   test('defaults follow DESIGN.md', () => {
@@ -39,7 +40,7 @@ describe('configuration', () => {
 
   test('a process entry exits with the message, before touching anything', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/api/server.ts'], {
-      env: { ...process.env, PORT: 'eighty' },
+      env: { ...process.env, ...roleEnv({ PORT: 'eighty' }) },
       encoding: 'utf8',
       timeout: 20_000,
     });

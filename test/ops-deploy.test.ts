@@ -11,9 +11,10 @@ import { join, relative } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { signToken } from '../src/auth/jwt.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
+import { TEST_DATABASE_URL, TEST_JWT_SECRET } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { ROOT, freePort, spawnProcess, type Proc } from './helpers/procs.js';
+import { ROOT, freePort } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 
 const procfile = readFileSync(join(ROOT, 'Procfile'), 'utf8')
   .split('\n')
@@ -62,9 +63,9 @@ describe('Procfile and docker-compose.yml', () => {
 describe('the compiled build the image runs', () => {
   mkdirSync(join(ROOT, '.herald'), { recursive: true });
   const out = mkdtempSync(join(ROOT, '.herald', 'build-')); // inside the repo so node_modules resolve; .herald/ is git-ignored
-  const procs: Proc[] = [];
+  const cleanups: Array<() => unknown> = [];
   afterAll(async () => {
-    await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+    for (const c of cleanups.reverse()) await c();
     rmSync(out, { recursive: true, force: true });
   });
 
@@ -77,17 +78,9 @@ describe('the compiled build the image runs', () => {
 
     const port = await freePort();
     const tenant = uniq('tenant-build');
-    const env = {
-      NODE_ENV: 'production',
-      DATABASE_URL: TEST_DATABASE_URL,
-      REDIS_URL: TEST_REDIS_URL,
-      JWT_SECRET: TEST_JWT_SECRET,
-      QUEUE_PREFIX: uniq('test-build'),
-      PORT: String(port),
-    };
-    const api = spawnProcess(process.execPath, [join(out, 'src/api/server.js')], env);
-    const ingest = spawnProcess(process.execPath, [join(out, 'workers/ingest.js')], env);
-    procs.push(api, ingest);
+    const env = { NODE_ENV: 'production', QUEUE_PREFIX: uniq('test-build'), PORT: String(port) };
+    const api = spawnRole('src/api/server.ts', { compiled: out, env }, cleanups);
+    const ingest = spawnRole('workers/ingest.ts', { compiled: out, env }, cleanups);
     await api.waitForLog((l) => l.msg === 'api listening', 60_000, 'the compiled api');
     await ingest.waitForLog((l) => l.msg === 'ingest worker started', 60_000, 'the compiled ingest worker');
 

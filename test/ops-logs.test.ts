@@ -3,9 +3,9 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createApp } from '../src/api/app.js';
 import { createLogger } from '../src/logger.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
-import { freePort, spawnEntry } from './helpers/procs.js';
+import { freePort } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -62,22 +62,11 @@ test('each request is logged as one JSON line with its request id, tenant and su
 
 test('PRETTY_LOGS prints readable lines, and the last lines are flushed when the process stops', { timeout: 60_000 }, async () => {
   const port = await freePort();
-  const api = spawnEntry('src/api/server.ts', {
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: TEST_REDIS_URL,
-    JWT_SECRET: TEST_JWT_SECRET,
-    QUEUE_PREFIX: uniq('test-logs'),
-    PORT: String(port),
-    PRETTY_LOGS: 'true',
-  });
-  try {
-    await waitFor(() => api.lines.some((l) => l.includes('api listening')), 30_000, 'the api to listen');
-    const line = api.lines.find((l) => l.includes('api listening'))!;
-    expect(() => JSON.parse(line)).toThrow(); // not JSON: pino-pretty formatted it
-    expect(line).toMatch(/INFO/);
-    expect(await api.stop('SIGTERM')).toBe(0);
-    expect(api.lines.some((l) => l.includes('shutting down'))).toBe(true);
-  } finally {
-    await api.stop('SIGKILL');
-  }
+  const api = spawnRole('src/api/server.ts', { env: { PORT: String(port), PRETTY_LOGS: 'true' } }, h.life);
+  await waitFor(() => api.lines.some((l) => l.includes('api listening')), 30_000, 'the api to listen');
+  const line = api.lines.find((l) => l.includes('api listening'))!;
+  expect(() => JSON.parse(line)).toThrow(); // not JSON: pino-pretty formatted it
+  expect(line).toMatch(/INFO/);
+  expect(await api.stop('SIGTERM')).toBe(0);
+  expect(api.lines.some((l) => l.includes('shutting down'))).toBe(true);
 });

@@ -8,14 +8,16 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { QUEUE } from '../queues/names.js';
 import { signToken } from '../src/auth/jwt.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
+import { TEST_JWT_SECRET } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { freePort, spawnEntry, type Proc } from './helpers/procs.js';
+import { freePort, type Proc } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 import { seriesLabels, sumSeries } from './helpers/prom.js';
 import { startSmtpServer } from './fakes/smtp.js';
 
 const tenant = uniq('tenant-metrics');
 const procs: Record<string, Proc> = {};
+const cleanups: Array<() => unknown> = [];
 let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
 let apiPort: number;
 let wsPort: number;
@@ -25,11 +27,7 @@ beforeAll(async () => {
   apiPort = await freePort();
   wsPort = await freePort();
   const env = {
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: TEST_REDIS_URL,
-    JWT_SECRET: TEST_JWT_SECRET,
     QUEUE_PREFIX: uniq('test-metrics'),
-    LOG_LEVEL: 'info',
     METRICS_PUSH_INTERVAL_MS: '200',
     PORT: String(apiPort),
     WS_PORT: String(wsPort),
@@ -37,14 +35,14 @@ beforeAll(async () => {
     SMTP_PORT: String(smtp.port),
     SMTP_FROM: 'Herald <noreply@herald.test>',
   };
-  procs.api = spawnEntry('src/api/server.ts', env);
+  procs.api = spawnRole('src/api/server.ts', { env }, cleanups);
   await procs.api.waitForLog((l) => l.msg === 'api listening', 60_000, 'the api');
-  procs.ingest = spawnEntry('workers/ingest.ts', env);
+  procs.ingest = spawnRole('workers/ingest.ts', { env }, cleanups);
   // one thread, so five processes report five registries (each thread of WS_THREADS > 1 reports its own:
   // test/realtime-threads.test.ts)
-  procs.realtime = spawnEntry('src/realtime/server.ts', { ...env, WS_THREADS: '1' });
-  procs.email = spawnEntry('workers/email.ts', env);
-  procs.sms = spawnEntry('workers/sms.ts', env); // no Aliyun credentials: every SMS fails as not_configured
+  procs.realtime = spawnRole('src/realtime/server.ts', { env: { ...env, WS_THREADS: '1' } }, cleanups);
+  procs.email = spawnRole('workers/email.ts', { env }, cleanups);
+  procs.sms = spawnRole('workers/sms.ts', { env }, cleanups); // no Aliyun credentials: every SMS fails as not_configured
   await procs.ingest.waitForLog((l) => l.msg === 'ingest worker started', 60_000, 'ingest');
   await procs.realtime.waitForLog((l) => l.msg === 'realtime node listening', 60_000, 'realtime');
   await procs.email.waitForLog((l) => l.msg === 'email worker started', 60_000, 'email');
@@ -52,7 +50,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(Object.values(procs).map((p) => p.stop('SIGKILL')));
+  for (const c of cleanups.reverse()) await c();
   await smtp?.close();
 });
 

@@ -6,22 +6,17 @@
 import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { signToken } from '../src/auth/jwt.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
+import { TEST_DATABASE_URL, TEST_JWT_SECRET } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { freePort, ownPostgres, spawnEntry, startRedis, type Proc } from './helpers/procs.js';
+import { freePort, ownPostgres, startRedis } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 
-const procs: Proc[] = [];
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop('SIGKILL')));
   for (const c of cleanups.reverse()) await c();
 });
 
-function start(entry: string, env: Record<string, string>) {
-  const p = spawnEntry(entry, { JWT_SECRET: TEST_JWT_SECRET, NODE_ENV: 'test', LOG_LEVEL: 'info', ...env });
-  procs.push(p);
-  return p;
-}
+const start = (entry: string, env: Record<string, string>) => spawnRole(entry, { env }, cleanups);
 
 async function call(port: number, method: string, path: string, token?: string, body?: unknown) {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, {
@@ -57,7 +52,7 @@ describe('Redis down', () => {
     let redis = await startRedis(redisPort);
     cleanups.push(() => redis.stop('SIGKILL'));
     const tenant = uniq('tenant-redis');
-    const env = { DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: `redis://127.0.0.1:${redisPort}`, QUEUE_PREFIX: uniq('test-redis-down') };
+    const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}`, QUEUE_PREFIX: uniq('test-redis-down') };
     const port = await freePort();
     const api = start('src/api/server.ts', { ...env, PORT: String(port) });
     const ingest = start('workers/ingest.ts', env);
@@ -107,12 +102,7 @@ describe('Redis down', () => {
   test('an api started while Redis is down answers 503 instead of hanging, and works once Redis comes up', { timeout: 90_000 }, async () => {
     const redisPort = await freePort();
     const port = await freePort();
-    const api = start('src/api/server.ts', {
-      DATABASE_URL: TEST_DATABASE_URL,
-      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-      QUEUE_PREFIX: uniq('test-redis-late'),
-      PORT: String(port),
-    });
+    const api = start('src/api/server.ts', { REDIS_URL: `redis://127.0.0.1:${redisPort}`, PORT: String(port) });
     await api.waitForLog((l) => l.msg === 'api listening', 30_000);
     const svc = await signToken(TEST_JWT_SECRET, { sub: 'svc', tenant: uniq('tenant'), scope: 'notify:send' });
     const send = () => call(port, 'POST', '/api/v1/notifications', svc, { title: 't', content: 'c', user_id: 'u' });
@@ -132,7 +122,7 @@ describe('PostgreSQL down', () => {
     await db.start();
 
     const tenant = uniq('tenant-pg');
-    const env = { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: uniq('test-pg-down') };
+    const env = { DATABASE_URL: db.url, QUEUE_PREFIX: uniq('test-pg-down') };
     const port = await freePort();
     const api = start('src/api/server.ts', { ...env, PORT: String(port) });
     await api.waitForLog((l) => l.msg === 'api listening', 60_000, 'the api to migrate and listen');
@@ -185,7 +175,7 @@ describe('PostgreSQL down', () => {
     const db = await ownPostgres(cleanups);
 
     const tenant = uniq('tenant-pg-late');
-    const env = { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: uniq('test-pg-late') };
+    const env = { DATABASE_URL: db.url, QUEUE_PREFIX: uniq('test-pg-late') };
     const port = await freePort();
     const api = start('src/api/server.ts', { ...env, PORT: String(port) });
     await api.waitForLog((l) => l.msg === 'api listening', 60_000, 'the api to listen without PostgreSQL');

@@ -4,27 +4,21 @@
  */
 import { afterAll, expect, test } from 'vitest';
 import { signToken } from '../src/auth/jwt.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
+import { TEST_JWT_SECRET } from './helpers/env.js';
 import { uniq } from './helpers/harness.js';
-import { freePort, spawnEntry, type Proc } from './helpers/procs.js';
+import { freePort } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 
-const procs: Proc[] = [];
+const cleanups: Array<() => unknown> = [];
 afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+  for (const c of cleanups.reverse()) await c();
 });
 
 test('two api processes share one bucket per token subject', { timeout: 90_000 }, async () => {
-  const env = {
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: TEST_REDIS_URL,
-    JWT_SECRET: TEST_JWT_SECRET,
-    QUEUE_PREFIX: uniq('test-ratelimit'),
-    RATE_LIMIT_USER_PER_MIN: '4',
-    LOG_LEVEL: 'info',
-  };
+  const env = { QUEUE_PREFIX: uniq('test-ratelimit'), RATE_LIMIT_USER_PER_MIN: '4' };
   const ports = [await freePort(), await freePort()];
-  for (const port of ports) procs.push(spawnEntry('src/api/server.ts', { ...env, PORT: String(port) }));
-  for (const p of procs) await p.waitForLog((l) => l.msg === 'api listening', 60_000, 'an api');
+  const apis = ports.map((port) => spawnRole('src/api/server.ts', { env: { ...env, PORT: String(port) } }, cleanups));
+  for (const api of apis) await api.waitForLog((l) => l.msg === 'api listening', 60_000, 'an api');
 
   const tenant = uniq('tenant-rl');
   const token = await signToken(TEST_JWT_SECRET, { sub: 'reader', tenant });

@@ -7,36 +7,24 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { signToken } from '../src/auth/jwt.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
+import { TEST_DATABASE_URL, TEST_JWT_SECRET } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { freePort, spawnEntry, type Proc } from './helpers/procs.js';
+import { freePort } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 
 const tenant = uniq('tenant-shutdown');
 const prefix = uniq('test-shutdown');
-const procs: Proc[] = [];
+const cleanups: Array<() => unknown> = [];
 let db: pg.Client;
 
-const env = (extra: Record<string, string> = {}) => ({
-  DATABASE_URL: TEST_DATABASE_URL,
-  REDIS_URL: TEST_REDIS_URL,
-  JWT_SECRET: TEST_JWT_SECRET,
-  QUEUE_PREFIX: prefix,
-  NODE_ENV: 'test',
-  LOG_LEVEL: 'info',
-  ...extra,
-});
-const start = (entry: string, extra: Record<string, string> = {}) => {
-  const p = spawnEntry(entry, env(extra));
-  procs.push(p);
-  return p;
-};
+const start = (entry: string, env: Record<string, string> = {}) => spawnRole(entry, { env: { QUEUE_PREFIX: prefix, ...env } }, cleanups);
 
 beforeAll(async () => {
   db = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await db.connect();
 });
 afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+  for (const c of cleanups.reverse()) await c();
   await db.end();
 });
 

@@ -11,18 +11,19 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { signToken } from '../src/auth/jwt.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
+import { TEST_DATABASE_URL, TEST_JWT_SECRET } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { freePort, isAlive, ROOT, spawnProcess, type Proc } from './helpers/procs.js';
+import { freePort, isAlive, ROOT } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 
-const procs: Proc[] = [];
+const cleanups: Array<() => unknown> = [];
 let db: pg.Client;
 beforeAll(async () => {
   db = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await db.connect();
 });
 afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+  for (const c of cleanups.reverse()) await c();
   await db.end();
 });
 
@@ -70,16 +71,7 @@ const KILLED = ['ingest', 'realtime', 'email'];
 
 test('SIGKILL of the ingest worker, the realtime node and a channel worker: each comes back, the api answers throughout, a send after it is stored; Ctrl-C stops everything', { timeout: 300_000 }, async () => {
   const [port, wsPort] = [await freePort(), await freePort()];
-  const start = spawnProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/start.ts')], {
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: TEST_REDIS_URL,
-    JWT_SECRET: TEST_JWT_SECRET,
-    PORT: String(port),
-    WS_PORT: String(wsPort),
-    QUEUE_PREFIX: uniq('test-restart'),
-    LOG_LEVEL: 'info',
-  });
-  procs.push(start);
+  const start = spawnRole('scripts/start.ts', { env: { PORT: String(port), WS_PORT: String(wsPort) } }, cleanups);
   /** what the start script logged about its roles (the roles' own lines carry a coloured name first) */
   const supervision = () => start.logs().filter((l) => l.roleName !== undefined);
   /** the running process of a role: the child of the start script that runs the role's entry */

@@ -9,15 +9,13 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
-import { uniq, waitFor } from './helpers/harness.js';
-import { ROOT, freePort, spawnProcess, type Proc } from './helpers/procs.js';
+import { waitFor } from './helpers/harness.js';
+import { ROOT, freePort, spawnProcess } from './helpers/procs.js';
+import { roleEnv, spawnRole } from './helpers/roles.js';
 
-const procs: Proc[] = [];
-const dirs: string[] = [];
+const cleanups: Array<() => unknown> = [];
 afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop('SIGKILL')));
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const c of cleanups.reverse()) await c();
 });
 
 const procfileRoles = readFileSync(join(ROOT, 'Procfile'), 'utf8')
@@ -26,12 +24,7 @@ const procfileRoles = readFileSync(join(ROOT, 'Procfile'), 'utf8')
   .filter(Boolean) as string[];
 
 test('with no Redis, npm start stops at once and says how to get one', { timeout: 60_000 }, async () => {
-  const start = spawnProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/start.ts')], {
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
-    JWT_SECRET: TEST_JWT_SECRET,
-  });
-  procs.push(start);
+  const start = spawnRole('scripts/start.ts', { env: { REDIS_URL: `redis://127.0.0.1:${await freePort()}` } }, cleanups);
   expect(await start.exited).toBe(1);
   const out = start.lines.join('\n');
   expect(out).toContain('Herald needs Redis');
@@ -40,12 +33,7 @@ test('with no Redis, npm start stops at once and says how to get one', { timeout
 });
 
 test('with an unreachable DATABASE_URL, npm start stops and says what to do', { timeout: 60_000 }, async () => {
-  const start = spawnProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/start.ts')], {
-    DATABASE_URL: `postgres://postgres:secret-pw@127.0.0.1:${await freePort()}/herald`,
-    REDIS_URL: TEST_REDIS_URL,
-    JWT_SECRET: TEST_JWT_SECRET,
-  });
-  procs.push(start);
+  const start = spawnRole('scripts/start.ts', { env: { DATABASE_URL: `postgres://postgres:secret-pw@127.0.0.1:${await freePort()}/herald` } }, cleanups);
   expect(await start.exited).toBe(1);
   const out = start.lines.join('\n');
   expect(out).toContain('Herald could not prepare its database at postgres://postgres:***@127.0.0.1:');
@@ -55,8 +43,8 @@ test('with an unreachable DATABASE_URL, npm start stops and says what to do', { 
 
 test('with REDIS_URL unset, nothing on localhost:6379 and no redis-server on the PATH, npm start says how to get a Redis', { timeout: 60_000 }, async () => {
   const script = ['set -e', 'ip link set lo up', `PATH=/nonexistent exec "${process.execPath}" --import tsx scripts/start.ts`].join('\n');
-  const start = spawnProcess('unshare', ['-n', 'sh', '-c', script], { JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info' });
-  procs.push(start);
+  const start = spawnProcess('unshare', ['-n', 'sh', '-c', script], roleEnv({ DATABASE_URL: undefined, REDIS_URL: undefined }));
+  cleanups.push(() => start.stop('SIGKILL'));
   expect(await start.exited).toBe(1);
   const out = start.lines.join('\n');
   expect(out).toContain('Herald needs Redis');
@@ -67,16 +55,14 @@ test('with REDIS_URL unset, nothing on localhost:6379 and no redis-server on the
 test('with nothing on localhost, npm start brings up an embedded Redis, an embedded PostgreSQL and every role; Ctrl-C stops them all, databases last', { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'herald-start-'));
   chmodSync(dir, 0o755);
-  dirs.push(dir);
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const script = ['set -e', 'ip link set lo up', `exec "${process.execPath}" --import tsx scripts/start.ts`].join('\n');
-  const start = spawnProcess('unshare', ['-n', 'sh', '-c', script], {
-    JWT_SECRET: TEST_JWT_SECRET,
-    EMBEDDED_PG_DIR: join(dir, 'pg', 'data'),
-    EMBEDDED_REDIS_DIR: join(dir, 'redis'),
-    LOG_LEVEL: 'info',
-    QUEUE_PREFIX: uniq('test-start'),
-  });
-  procs.push(start);
+  const start = spawnProcess(
+    'unshare',
+    ['-n', 'sh', '-c', script],
+    roleEnv({ DATABASE_URL: undefined, REDIS_URL: undefined, EMBEDDED_PG_DIR: join(dir, 'pg', 'data'), EMBEDDED_REDIS_DIR: join(dir, 'redis') }),
+  );
+  cleanups.push(() => start.stop('SIGKILL'));
   const saw = (text: string) => start.lines.some((l) => l.includes(text));
   /** while waiting for it to come up, an early exit is a failure to report at once */
   const sees = (text: string) => {

@@ -1,10 +1,14 @@
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { expect, test } from 'vitest';
+import { afterAll, expect, test } from 'vitest';
 import { isNative } from '../src/realtime/uws.js';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/env.js';
+import { spawnRole } from './helpers/roles.js';
 
 /** The realtime node refuses to run on uWebSockets.js's slow pure-JS fallback. */
+
+const cleanups: Array<() => unknown> = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
 
 test('the native binary is what loads here, and the fallback module is told apart', () => {
   expect(isNative()).toBe(true);
@@ -15,15 +19,9 @@ test('the native binary is what loads here, and the fallback module is told apar
 });
 
 test('the process entry exits 1 with a clear message when the package falls back', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/realtime/server.ts'], {
-    env: { ...process.env, UWS_USE_FALLBACK: '1', WS_PORT: '0', DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  expect(code).toBe(1);
+  const node = spawnRole('src/realtime/server.ts', { env: { UWS_USE_FALLBACK: '1', WS_PORT: '0' } }, cleanups);
+  expect(await node.exited).toBe(1);
+  const out = node.lines.join('\n');
   expect(out).toContain('will not run on it');
   expect(out).not.toContain('realtime node listening');
 });

@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { clusterConnections } from '../src/realtime/presence.js';
 import { seriesLabels, sumSeries } from './helpers/prom.js';
-import { TEST_JWT_SECRET } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
-import { freePort, spawnEntry, type Proc } from './helpers/procs.js';
+import { freePort, type Proc } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 import { connect, type Client } from './helpers/ws-node.js';
 
 let h: Harness;
@@ -20,23 +20,14 @@ beforeAll(async () => {
   h = await createHarness();
   await h.startIngest();
   wsPort = await freePort();
-  proc = spawnEntry('src/realtime/server.ts', {
-    DATABASE_URL: h.config.DATABASE_URL,
-    REDIS_URL: h.config.REDIS_URL,
-    QUEUE_PREFIX: h.prefix,
-    JWT_SECRET: TEST_JWT_SECRET,
-    WS_PORT: String(wsPort),
-    WS_THREADS: '2',
-    WS_PRESENCE_INTERVAL_MS: '100',
-    METRICS_PUSH_INTERVAL_MS: '200',
-    LOG_LEVEL: 'info',
-  });
+  proc = spawnRole(
+    'src/realtime/server.ts',
+    { harness: h, env: { WS_PORT: String(wsPort), WS_THREADS: '2', WS_PRESENCE_INTERVAL_MS: '100', METRICS_PUSH_INTERVAL_MS: '200' } },
+    h.life,
+  );
   await proc.waitForLog((l) => l.msg === 'realtime threads listening', 60_000, 'both threads');
 }, 90_000);
-afterAll(async () => {
-  await proc?.stop('SIGKILL');
-  await h?.close();
-});
+afterAll(() => h?.close());
 
 const url = (token: string) => `ws://127.0.0.1:${wsPort}/api/v1/ws?token=${token}`;
 
@@ -106,15 +97,7 @@ test('a thread that cannot start stops the process with exit 1 and says why', as
   const blocker = createServer().listen(port);
   await new Promise((r) => blocker.once('listening', r));
   try {
-    const p = spawnEntry('src/realtime/server.ts', {
-      DATABASE_URL: h.config.DATABASE_URL,
-      REDIS_URL: h.config.REDIS_URL,
-      QUEUE_PREFIX: h.prefix,
-      JWT_SECRET: TEST_JWT_SECRET,
-      WS_PORT: String(port),
-      WS_THREADS: '2',
-      LOG_LEVEL: 'info',
-    });
+    const p = spawnRole('src/realtime/server.ts', { harness: h, env: { WS_PORT: String(port), WS_THREADS: '2' } }, h.life);
     expect(await p.exited).toBe(1);
     expect(p.logs().some((l) => l.msg === 'realtime threads did not start')).toBe(true);
     expect(p.logs().some((l) => l.msg === 'realtime threads listening')).toBe(false);

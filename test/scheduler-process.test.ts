@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { QUEUE } from '../queues/names.js';
-import { fireJobId } from '../queues/producers.js';
+import { fireJobId } from '../queues/job-ids.js';
 import { migrate } from '../src/db/orm.js';
 import { newId } from '../src/domain/ids.js';
 import { startChannelWorker } from './helpers/channels.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
+import { TEST_DATABASE_URL } from './helpers/env.js';
 import { createHarness, waitFor, type Harness } from './helpers/harness.js';
-import { spawnEntry, type Proc } from './helpers/procs.js';
+import type { Proc } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 
 /**
  * The real `scheduler` process (workers/scheduler.ts, the Procfile's line)
@@ -37,24 +38,24 @@ beforeAll(async () => {
   h = await createHarness({ DATABASE_URL: dbUrl, RATE_LIMIT_USER_PER_MIN: '1000000' });
   await h.startIngest();
   svc = await h.serviceToken();
-  scheduler = spawnEntry('workers/scheduler.ts', {
-    DATABASE_URL: dbUrl,
-    REDIS_URL: TEST_REDIS_URL,
-    JWT_SECRET: TEST_JWT_SECRET,
-    QUEUE_PREFIX: h.prefix,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    RECONCILE_CRON: '* * * * * *',
-    RETENTION_CRON: '* * * * * *',
-    STUCK_DELIVERY_CRON: '* * * * * *',
-    RETENTION_DAYS: '1',
-    STUCK_DELIVERY_AFTER_MS: '5000',
-  });
+  scheduler = spawnRole(
+    'workers/scheduler.ts',
+    {
+      harness: h,
+      env: {
+        RECONCILE_CRON: '* * * * * *',
+        RETENTION_CRON: '* * * * * *',
+        STUCK_DELIVERY_CRON: '* * * * * *',
+        RETENTION_DAYS: '1',
+        STUCK_DELIVERY_AFTER_MS: '5000',
+      },
+    },
+    h.life,
+  );
   await scheduler.waitForLog((l) => l.msg === 'scheduler started');
 }, 60_000);
 
 afterAll(async () => {
-  await scheduler?.stop();
   await h?.close();
   const c = admin();
   await c.connect();

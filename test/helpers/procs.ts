@@ -44,11 +44,6 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Runs a Herald process entry (`src/api/server.ts`, `workers/ingest.ts`, …) from source, as `npm start` does. */
-export function spawnEntry(entry: string, env: Record<string, string>): Proc {
-  return spawnProcess(process.execPath, ['--import', 'tsx', join(ROOT, entry)], env);
-}
-
 export function spawnProcess(cmd: string, args: string[], env: Record<string, string>): Proc {
   const child = spawn(cmd, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
