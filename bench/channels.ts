@@ -18,7 +18,7 @@ import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 import { Redis } from 'ioredis';
 import type { ExternalChannel } from '../queues/jobs.js';
-import { createDeliveryQueues, enqueueDeliveries } from '../src/channels/queues.js';
+import { createProducers } from '../queues/producers.js';
 import { insertPlanned } from '../src/domain/delivery/records.js';
 import { deliveryJob } from '../src/domain/delivery/plan.js';
 import { newId } from '../src/domain/ids.js';
@@ -55,7 +55,7 @@ async function sinkSmtp() {
 async function run(channel: ExternalChannel, count: number, address: (i: number) => string, env: Record<string, string>) {
   const orm = await openOrm({ url: DATABASE_URL, poolMax: 4 });
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-  const queues = createDeliveryQueues(redis, prefix);
+  const queues = createProducers(redis, prefix);
   const db = new pg.Client({ connectionString: DATABASE_URL });
   await db.connect();
   const worker = spawn(process.execPath, ['--import', 'tsx', `workers/${channel}.ts`], {
@@ -74,7 +74,7 @@ async function run(channel: ExternalChannel, count: number, address: (i: number)
   });
   // the clock starts once the worker process is consuming (tsx start-up is not the pipeline)
   worker.once('exit', (code) => code && console.error(`${channel} worker exited (${code})`));
-  while ((await queues[channel].getWorkersCount()) === 0) await new Promise((r) => setTimeout(r, 100));
+  while ((await queues.delivery[channel].getWorkersCount()) === 0) await new Promise((r) => setTimeout(r, 100));
   const notification = newId();
   const seed = {
     tenant,
@@ -92,7 +92,7 @@ async function run(channel: ExternalChannel, count: number, address: (i: number)
   for (let i = 0; i < jobs.length; i += 1000) {
     const chunk = jobs.slice(i, i + 1000);
     await insertPlanned(orm.em.fork(), chunk);
-    await enqueueDeliveries(queues, chunk);
+    await queues.enqueueDeliveries(chunk);
   }
   for (;;) {
     const [s, f] = [await sent(), await failed()];
@@ -104,7 +104,7 @@ async function run(channel: ExternalChannel, count: number, address: (i: number)
   }
   const seconds = (performance.now() - t0) / 1000;
   await stopRole(worker);
-  await queues[channel].obliterate({ force: true });
+  await queues.delivery[channel].obliterate({ force: true });
   await queues.close();
   await redis.quit();
   await db.query(`delete from deliveries where notification_id = $1`, [notification]);

@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { Redis } from 'ioredis';
+import { createProducers } from '../queues/producers.js';
 import type { ApiEnv } from '../src/api/env.js';
 import { accessLog } from '../src/api/middleware/access-log.js';
 import { bearerAuth } from '../src/api/middleware/auth.js';
@@ -89,7 +90,8 @@ async function main() {
     multi.zadd(metricsIndexKey(prefix), Date.now() + 60_000, label);
   }
   await multi.exec();
-  const cluster = createClusterMetrics({ redis, prefix, logger });
+  const queues = createProducers(redis, prefix);
+  const cluster = createClusterMetrics({ redis, prefix, logger, queues });
   const SCRAPES = 200;
   const own = await rate('baseline: this registry alone (registry.metrics())', SCRAPES, () => registry.metrics(), 1);
   const merged = await rate(`merged: ${PROCESSES} processes + queue depths`, SCRAPES, () => cluster(), 1);
@@ -97,6 +99,7 @@ async function main() {
 
   const keys = await redis.keys(`${prefix}:*`);
   if (keys.length) await redis.del(...keys);
+  await queues.close();
   await redis.quit();
 }
 

@@ -1,7 +1,7 @@
 import { Migration } from '@mikro-orm/migrations';
 
 /**
- * Channels (issue #4): how to reach each user, and one delivery record per
+ * Channels: how to reach each user, and one delivery record per
  * (notification, recipient, channel).
  *
  * recipient_audiences mirrors each recipient's roles and stores as

@@ -7,9 +7,9 @@ import { Migration } from '@mikro-orm/migrations';
  * text it was rendered with and the version, so a send in flight never
  * changes under it.
  *
- * Ships seed 1's eight templates (智链OS) with their Chinese texts and
- * channels: seed 1 gives order_confirmed and inventory_low in full; the other
- * six follow the same style and seed 1's table of titles and channels
+ * Ships the 智链OS API's eight templates (智链OS) with their Chinese texts and
+ * channels: that API's documents give order_confirmed and inventory_low in full; the other
+ * six follow the same style and the 智链OS API's table of titles and channels
  * ("APP" is mobile push, "System" the in-app inbox).
  */
 interface Seed {

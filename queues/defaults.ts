@@ -36,7 +36,7 @@ export const INGEST_JOB: JobsOptions = {
 export const INGEST_BACKOFF = jitteredBackoff(1000, 3600_000);
 
 /**
- * Channel deliveries (issue #4). Attempts per channel: providers that queue
+ * Channel deliveries. Attempts per channel: providers that queue
  * on their side (SMTP, FCM) get more tries than per-message paid SMS.
  * Backoff: exponential with full jitter from 2 s (5 s for SMS), capped at
  * 10 min. A permanent error stops at once (UnrecoverableError); throttling
@@ -62,7 +62,7 @@ export const deliveryBackoff = (channel: DeliveryQueueChannel) => jitteredBackof
 export const DELIVERY_MAX_THROTTLES = 50;
 
 /**
- * Recurring-schedule occurrences (issue #5): making the notification only
+ * Recurring-schedule occurrences: making the notification only
  * needs PostgreSQL and Redis, so 10 attempts from 1 s (about 17 min in all)
  * ride out a short outage; an occurrence is made at most once whatever the
  * attempts, because its notification carries an idempotency key derived

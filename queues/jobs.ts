@@ -1,6 +1,6 @@
 /**
  * Payload and result types of each queue. queues/ imports nothing of Herald's:
- * these are plain data shapes shared by producers and workers.
+ * these are plain data shapes (and the channel list) shared by producers and workers.
  */
 
 export type NotificationType = 'info' | 'success' | 'warning' | 'error' | 'alert' | 'system';
@@ -60,6 +60,7 @@ export interface IngestResult {
 
 /** The channels that leave Herald (everything but the in-app inbox); each has its own queue. */
 export type ExternalChannel = Exclude<Channel, 'app'>;
+export const EXTERNAL_CHANNELS = ['email', 'sms', 'wechat', 'feishu', 'push', 'webhook'] as const satisfies readonly ExternalChannel[];
 
 /** What a delivery says, copied from the notification so a channel job needs no extra read. */
 export interface DeliveryMessage {
@@ -72,7 +73,7 @@ export interface DeliveryMessage {
   created_at: string;
 }
 
-/** One delivery: one channel to one recipient. Its id is deterministic (see src/domain/delivery/records.ts). */
+/** One delivery: one channel to one recipient. Its id is deterministic (see deliveryId in src/domain/delivery/records.ts). */
 export interface DeliveryJob {
   delivery_id: string;
   tenant: string;

@@ -6,14 +6,14 @@
 export const QUEUE = {
   /** every notification passes through here before it is stored */
   ingest: 'ingest',
-  /** one delivery queue per external channel (issue #4): each has its own worker process and rate limit */
+  /** one delivery queue per external channel: each has its own worker process and rate limit */
   email: 'deliver-email',
   sms: 'deliver-sms',
   wechat: 'deliver-wechat',
   feishu: 'deliver-feishu',
   push: 'deliver-push',
   webhook: 'deliver-webhook',
-  /** recurring sends (issue #5): BullMQ job schedulers `schedule-<id>` add one job per cron occurrence; the scheduler process runs them */
+  /** recurring sends: BullMQ job schedulers `schedule-<id>` add one job per cron occurrence; the scheduler process runs them */
   recurring: 'recurring',
 } as const;
 

@@ -2,9 +2,10 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Batcher } from './batcher.js';
 import { queueReady } from './connection.js';
-import { INGEST_JOB, PRIORITY } from './defaults.js';
-import type { IngestJob, NotificationDraft } from './jobs.js';
-import { QUEUE } from './names.js';
+import { INGEST_JOB, PRIORITY, RECURRING_JOB, deliveryJobOptions } from './defaults.js';
+import { deliveryJobId, fireJobId, ingestJobId } from './job-ids.js';
+import { EXTERNAL_CHANNELS, type DeliveryJob, type ExternalChannel, type IngestJob, type NotificationDraft, type RecurringJob } from './jobs.js';
+import { QUEUE, type QueueName } from './names.js';
 
 /** A bulk send becomes jobs of at most this many notifications (one INSERT each). */
 export const INGEST_CHUNK = 500;
@@ -20,40 +21,72 @@ export const INGEST_CHUNK = 500;
  */
 export const ENQUEUE_EVERY_MS = 5;
 
+/**
+ * Every BullMQ producer of a process: one Queue object per Herald queue.
+ * Each process builds it once (src/deps.ts for the api, workers/process.ts
+ * for a worker), passes it down and closes it with its Lifecycle; nothing
+ * else makes a Queue.
+ */
 export interface Producers {
   ingest: Queue<IngestJob>;
+  /** one queue per external channel, each with its own worker process and rate limit */
+  delivery: Record<ExternalChannel, Queue<DeliveryJob>>;
+  recurring: Queue<RecurringJob>;
+  /** Any Herald queue by its name (bull-board, queue depths): the same instance on every call. */
+  byName(name: QueueName): Queue;
+  /**
+   * Enqueues notifications for ingest and resolves once Redis holds them.
+   * Concurrent calls share jobs: a job costs the same few Redis scripts
+   * whether it carries one notification or five hundred, so single sends
+   * under load cost about what bulk sends do. A lone call is flushed at
+   * once; after that, calls wait for the next flush, at most
+   * ENQUEUE_EVERY_MS later and never while one add is still on its way to
+   * Redis.
+   */
+  enqueueNotifications(drafts: NotificationDraft[]): Promise<void>;
+  /** Adds delivery jobs, one addBulk per channel; job ids come from delivery ids, so adding twice adds nothing. */
+  enqueueDeliveries(jobs: DeliveryJob[]): Promise<void>;
+  /** Closes every queue; the connections are their owners' to close. */
   close(): Promise<void>;
 }
 
-export function createProducers(connection: Redis, prefix: string): Producers {
-  const ingest = new Queue<IngestJob>(QUEUE.ingest, { connection, prefix, defaultJobOptions: INGEST_JOB });
-  // The connection's owner logs outages; without a listener BullMQ prints every reconnect error to stderr.
-  ingest.on('error', () => undefined);
+/**
+ * `sendConnection` carries the ingest queue (default: `connection`). A worker
+ * gives it a fail-fast connection, like the api's, so a send it makes while
+ * Redis is away (a recurring occurrence, an admin alert) fails and its job
+ * is retried; its other queues stay on its waiting connection, where an add
+ * waits for Redis instead of failing the step that made it.
+ */
+export function createProducers(connection: Redis, prefix: string, sendConnection: Redis = connection): Producers {
+  const open = <T>(name: QueueName, defaultJobOptions: JobsOptions, on = connection) => {
+    const queue = new Queue<T>(name, { connection: on, prefix, defaultJobOptions });
+    // The connection's owner logs outages; without a listener BullMQ prints every reconnect error to stderr.
+    queue.on('error', () => undefined);
+    return queue;
+  };
+  const ingest = open<IngestJob>(QUEUE.ingest, INGEST_JOB, sendConnection);
+  const delivery = Object.fromEntries(EXTERNAL_CHANNELS.map((c) => [c, open<DeliveryJob>(QUEUE[c], deliveryJobOptions(c))])) as Record<
+    ExternalChannel,
+    Queue<DeliveryJob>
+  >;
+  const recurring = open<RecurringJob>(QUEUE.recurring, RECURRING_JOB);
+  const all = new Map<string, Queue>([ingest, recurring, ...Object.values(delivery)].map((q) => [q.name, q]));
+  const notifications = new Batcher<NotificationDraft>((drafts) => addNotificationJobs(ingest, drafts), {
+    max: INGEST_CHUNK,
+    everyMs: ENQUEUE_EVERY_MS,
+    inFlight: 1,
+  });
   return {
     ingest,
+    delivery,
+    recurring,
+    byName: (name) => all.get(name)!,
+    enqueueNotifications: (drafts) => notifications.add(drafts),
+    enqueueDeliveries: (jobs) => addDeliveryJobs(delivery, jobs),
     async close() {
-      await ingest.close();
+      await Promise.all([...all.values()].map((q) => q.close()));
     },
   };
-}
-
-/** The deterministic id of a delayed firing job: `fire-` and the first notification id it fires. */
-export const fireJobId = (notificationId: string) => `fire-${notificationId}`;
-
-const batchers = new WeakMap<Queue<IngestJob>, Batcher<NotificationDraft>>();
-
-/**
- * Enqueues notifications for ingest and resolves once Redis holds them.
- * Concurrent calls share jobs: a job costs the same few Redis scripts
- * whether it carries one notification or five hundred, so single sends
- * under load cost about what bulk sends do. A lone call is flushed at once;
- * after that, calls wait for the next flush, at most ENQUEUE_EVERY_MS later
- * and never while one add is still on its way to Redis.
- */
-export function enqueueNotifications(queue: Queue<IngestJob>, drafts: NotificationDraft[]): Promise<void> {
-  let batcher = batchers.get(queue);
-  if (!batcher) batchers.set(queue, (batcher = new Batcher((items) => addNotificationJobs(queue, items), { max: INGEST_CHUNK, everyMs: ENQUEUE_EVERY_MS, inFlight: 1 })));
-  return batcher.add(drafts);
 }
 
 /**
@@ -82,7 +115,7 @@ export async function addNotificationJobs(queue: Queue<IngestJob>, drafts: Notif
       jobs.push({
         name: 'notify',
         data: { notifications: chunk } as IngestJob,
-        opts: { jobId: `n-${first.id}`, priority: PRIORITY[first.priority] } as JobsOptions,
+        opts: { jobId: ingestJobId(first.id), priority: PRIORITY[first.priority] } as JobsOptions,
       });
     }
   }
@@ -115,4 +148,26 @@ export function fireJob(tenant: string, ids: string[], at: number) {
     data: { notifications: [], fire: { tenant, ids } } as IngestJob,
     opts: { jobId: fireJobId(ids[0]), delay: Math.max(0, at - Date.now()) } as JobsOptions,
   };
+}
+
+async function addDeliveryJobs(queues: Record<ExternalChannel, Queue<DeliveryJob>>, jobs: DeliveryJob[]): Promise<void> {
+  const byChannel = new Map<ExternalChannel, DeliveryJob[]>();
+  for (const j of jobs) {
+    let list = byChannel.get(j.channel);
+    if (!list) byChannel.set(j.channel, (list = []));
+    list.push(j);
+  }
+  // BullMQ waits without limit for a connection that was never ready: fail within a second instead (the api answers 503)
+  await Promise.all([...byChannel.keys()].map((channel) => queueReady(queues[channel])));
+  await Promise.all(
+    [...byChannel].map(([channel, list]) =>
+      queues[channel].addBulk(
+        list.map((j) => ({
+          name: j.channel,
+          data: j,
+          opts: { ...deliveryJobOptions(channel), jobId: deliveryJobId(j.delivery_id), priority: PRIORITY[j.message.priority] },
+        })),
+      ),
+    ),
+  );
 }

@@ -28,15 +28,15 @@ export async function buildApiDeps(config: Config, logger: Logger, life: Lifecyc
   await Promise.all([whenReady(redis), whenReady(rateLimitRedis)]).catch((err) =>
     logger.warn({ err: (err as Error).message }, 'Redis is not answering yet: starting anyway (sends answer 503 until it does)'),
   );
-  const producers = createProducers(redis, config.QUEUE_PREFIX);
-  life.add('queues', () => producers.close());
+  const queues = createProducers(redis, config.QUEUE_PREFIX);
+  life.add('queues', () => queues.close());
   return {
     config,
     logger,
     orm,
     redis,
     rateLimitRedis,
-    queues: { ingest: producers.ingest },
+    queues,
     verifier: createVerifier({
       secret: config.JWT_SECRET,
       jwksUrl: config.JWT_JWKS_URL,

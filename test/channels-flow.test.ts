@@ -8,8 +8,8 @@ import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { producerConnection } from '../queues/connection.js';
 import type { DeliveryJob } from '../queues/jobs.js';
+import { createProducers } from '../queues/producers.js';
 import { createApp } from '../src/api/app.js';
-import { deliveryQueuesOn } from '../src/channels/queues.js';
 import type { StoredRow } from '../src/domain/inbox/present.js';
 import { planDeliveries } from '../src/domain/delivery/plan.js';
 import type { GateDecision } from '../workers/processors/deliver.js';
@@ -31,7 +31,7 @@ let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
 let pushWorker: Awaited<ReturnType<typeof startChannelWorker>>;
 const delayedOnce = new Set<string>();
 
-/** Stands in for issue #5's preferences: metadata.test_gate asks for a skip or a short delay. */
+/** Stands in for the preferences: metadata.test_gate asks for a skip or a short delay. */
 async function testGate(job: DeliveryJob): Promise<GateDecision> {
   const ask = job.message.metadata.test_gate;
   if (ask === 'skip') return { action: 'skip', reason: 'channel_off' };
@@ -140,10 +140,10 @@ describe('planning', () => {
     // the ingest job retried: the same stored row planned again, in pages of 3
     const em = h.orm.em.fork();
     const [row] = await em.execute<StoredRow[]>(`select *, seq::text as seq from notifications where id = ?`, [id]);
-    const queues = deliveryQueuesOn(h.redis, h.prefix);
+    const queues = h.deps.queues;
     await planDeliveries({ em, queues, logger: h.deps.logger, pageSize: 3 }, [row]);
     expect(await deliveriesOf(h, id)).toHaveLength(7);
-    const jobs = (await queues.webhook.getJobs(['completed', 'waiting', 'active', 'delayed', 'prioritized'])).filter(
+    const jobs = (await queues.delivery.webhook.getJobs(['completed', 'waiting', 'active', 'delayed', 'prioritized'])).filter(
       (j: Job<DeliveryJob>) => j.data.notification_id === id,
     );
     expect(jobs.length).toBeLessThanOrEqual(7);
@@ -256,7 +256,7 @@ describe('failover and the admin alert', () => {
   });
 });
 
-describe('preferences hook (issue #5 plugs in here)', () => {
+describe('preferences hook', () => {
   test('a skipped delivery is recorded as skipped and nothing is sent', async () => {
     const id = await send({ user_id: uniq('u'), channels: ['webhook'], metadata: { webhook_url: `${hooks.url}/skip`, test_gate: 'skip' } });
     const [d] = await settled(id);
@@ -271,7 +271,7 @@ describe('preferences hook (issue #5 plugs in here)', () => {
     expect(d).toMatchObject({ status: 'sent', attempts: 1 });
     // started twice (held once, then sent), counted as one attempt
     const job = await waitFor(async () => {
-      const j = await deliveryQueuesOn(h.redis, h.prefix).webhook.getJob(`d-${d.id}`);
+      const j = await h.deps.queues.delivery.webhook.getJob(`d-${d.id}`);
       return j && (await j.getState()) === 'completed' ? j : null;
     });
     expect(job.attemptsStarted).toBe(2);
@@ -320,7 +320,7 @@ describe('POST /notifications/multi-channel', () => {
     expect(seen.body).toMatchObject({ status: 'sent', count: 2 });
   });
 
-  test('with ?wait= it answers seed 1’s { success, message, results } once the outcome is known', async () => {
+  test('with ?wait= it answers the 智链OS API’s { success, message, results } once the outcome is known', async () => {
     const r = await h.request('POST', '/api/v1/notifications/multi-channel?wait=10', {
       token: svc,
       body: { channels: ['email', 'sms'], recipient: 'wang.wu@example.com', title: '订单确认', content: '预计30分钟送达' },
@@ -344,7 +344,9 @@ describe('POST /notifications/multi-channel', () => {
     const dead = producerConnection('redis://127.0.0.1:1', { connectTimeout: 200 });
     dead.on('error', () => undefined);
     h.life.add('dead redis', () => dead.disconnect());
-    const app = createApp({ ...h.deps, redis: dead });
+    const queues = createProducers(dead, h.prefix);
+    h.life.add('dead queues', () => queues.close());
+    const app = createApp({ ...h.deps, redis: dead, queues });
     const res = await app.request('/api/v1/notifications/multi-channel', {
       method: 'POST',
       headers: { authorization: `Bearer ${svc}`, 'content-type': 'application/json' },

@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { roleEnv } from './helpers/roles.js';
 
 describe('configuration', () => {
-  test('defaults follow DESIGN.md', () => {
+  test('defaults are the documented ones', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({
       PORT: 8000,

@@ -49,7 +49,7 @@ test('a send whose enqueue failed does not make its retry a replay', async () =>
   const user = uniq('user');
   const body = { title: 'invoice', content: 'paid', user_id: user, idempotency_key: uniq('key') };
 
-  await expect(acceptNotifications({ redis: h.redis, ingest: broken.ingest, prefix: h.prefix }, who, [input(body)])).rejects.toThrow();
+  await expect(acceptNotifications({ redis: h.redis, queues: broken, prefix: h.prefix }, who, [input(body)])).rejects.toThrow();
 
   // the client retries once the api's queue works again: a new send, not a replay of one never stored
   const retry = await h.request('POST', '/api/v1/notifications', { token: svc, body });

@@ -87,20 +87,20 @@ describe('the inbox endpoints', () => {
     }
   });
 
-  test('GET /notifications lists newest first with seed 2\'s paging fields', async () => {
+  test('GET /notifications lists newest first with the VoiceHelper API\'s paging fields', async () => {
     const body = await get(token, '/notifications');
     expect(body.notifications.map((n: any) => n.title)).toEqual(['n6', 'n5', 'n4', 'n3', 'n2', 'n1', 'n0']);
     expect(body).toMatchObject({ total: 7, page: 1, page_size: 20, total_pages: 1, next_cursor: null });
     expect(body.notifications[0]).toMatchObject({ is_read: false, read_at: null, user_id: user, message: 'C', status: 'sent' });
   });
 
-  test('offset paging (seed 1: limit/offset)', async () => {
+  test('offset paging (the 智链OS API: limit/offset)', async () => {
     const body = await get(token, '/notifications?limit=3&offset=3');
     expect(body.notifications.map((n: any) => n.title)).toEqual(['n3', 'n2', 'n1']);
     expect(body).toMatchObject({ total: 7, page: 2, page_size: 3, total_pages: 3 });
   });
 
-  test('page paging (seed 2: page/page_size)', async () => {
+  test('page paging (the VoiceHelper API: page/page_size)', async () => {
     const body = await get(token, '/notifications?page=3&page_size=3');
     expect(body.notifications.map((n: any) => n.title)).toEqual(['n0']);
     expect(body).toMatchObject({ total: 7, page: 3, page_size: 3, total_pages: 3 });

@@ -119,7 +119,7 @@ describe('a poison notification in a shared batch', () => {
   });
 
   test('an idempotency key whose notification was rejected does not replay: the corrected retry is stored', async () => {
-    const deps = { redis: h.redis, ingest: h.deps.queues.ingest, prefix: h.prefix };
+    const deps = { redis: h.redis, queues: h.deps.queues, prefix: h.prefix };
     const who = { sub: uniq('svc'), tenant: h.tenant, roles: [], stores: [], scopes: new Set(['notify:send']) };
     const key = uniq('idem');
     const input = (title: string) => {

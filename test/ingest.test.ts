@@ -1,6 +1,5 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { enqueueNotifications } from '../queues/producers.js';
 import { toDrafts, parseNotification } from '../src/domain/sending/input.js';
 import { realtimeChannel } from '../src/feed/channels.js';
 import { decodeMessages } from '../src/feed/wire.js';
@@ -57,7 +56,7 @@ describe('persistence', () => {
 
   test('a job processed again (retried after a crash) creates no duplicate and keeps its cursors', async () => {
     const d = drafts({ user_ids: ['x1', 'x2', 'x3'] });
-    const deps = { orm: h.orm, redis: h.redis, prefix: h.prefix, logger: h.deps.logger };
+    const deps = { orm: h.orm, redis: h.redis, prefix: h.prefix, logger: h.deps.logger, queues: h.deps.queues };
     await ingestBatch(deps, d);
     const first = await rowsOf(d.map((x) => x.id));
     await ingestBatch(deps, d);
@@ -70,8 +69,8 @@ describe('persistence', () => {
   test('the same job enqueued twice is one job (ids decide job ids)', async () => {
     const queue = h.deps.queues.ingest;
     const d = drafts({ user_id: 'dup' });
-    await enqueueNotifications(queue, d);
-    await enqueueNotifications(queue, d);
+    await h.deps.queues.enqueueNotifications(d);
+    await h.deps.queues.enqueueNotifications(d);
     await waitFor(async () => (await rowsOf([d[0].id])).length === 1);
     // the job is marked completed just after its batch commits
     const mine = async () => (await queue.getJobs(['completed', 'active', 'waiting', 'prioritized'], 0, -1)).filter((j) => j.data.notifications[0]?.id === d[0].id);
@@ -80,7 +79,7 @@ describe('persistence', () => {
   });
 
   test('cursors grow in commit order across concurrent batches of one tenant', async () => {
-    const deps = { orm: h.orm, redis: h.redis, prefix: h.prefix, logger: h.deps.logger };
+    const deps = { orm: h.orm, redis: h.redis, prefix: h.prefix, logger: h.deps.logger, queues: h.deps.queues };
     const batches = Array.from({ length: 8 }, (_, i) => drafts({ user_ids: Array.from({ length: 20 }, (_, j) => `c${i}-${j}`) }));
     await Promise.all(batches.map((b) => ingestBatch(deps, b)));
     const rows = await rowsOf(batches.flat().map((d) => d.id));
@@ -133,7 +132,7 @@ describe('cursor chain (realtime order)', () => {
 });
 
 describe('realtime events', () => {
-  test('one record per stored notification, on its audience topic, with the frame DESIGN §4 describes', async () => {
+  test('one record per stored notification, on its audience topic, with the notification frame', async () => {
     const sub = new Redis(TEST_REDIS_URL);
     const got: string[] = [];
     sub.on('message', (_channel, message) => got.push(message));

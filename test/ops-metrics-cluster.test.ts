@@ -1,7 +1,7 @@
 /**
  * GET /metrics across processes: the api, the ingest worker, the realtime
  * node and two channel workers run as their own processes, each pushing its
- * registry to Redis; one scrape of the api shows every metric of DESIGN §3
+ * registry to Redis; one scrape of the api shows every metric Herald defines
  * moving where its event happened, labelled by role and process.
  */
 import WebSocket from 'ws';

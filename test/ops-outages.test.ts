@@ -1,5 +1,5 @@
 /**
- * Outages with real processes (DESIGN §5): the api and the ingest worker run
+ * Outages with real processes: the api and the ingest worker run
  * as their own processes against a Redis or a PostgreSQL this test owns, and
  * the test stops and restarts that service under them.
  */

@@ -42,7 +42,7 @@ test('with a read replica, the inbox is listed and counted from it while changes
   // An ingest worker that stores into the replica database only.
   const connection = workerConnection(h.config.REDIS_URL);
   const publisher = workerConnection(h.config.REDIS_URL);
-  const worker = createIngestWorker({ orm: replicaOrm, redis: publisher, prefix: h.prefix, logger: h.deps.logger, connection });
+  const worker = createIngestWorker({ orm: replicaOrm, redis: publisher, prefix: h.prefix, logger: h.deps.logger, queues: h.deps.queues, connection });
   h.life.add('replica worker', async () => {
     await worker.close();
     await connection.quit();

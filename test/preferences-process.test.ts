@@ -5,11 +5,9 @@
  * do-not-disturb → held, and a user without preferences is delivered to.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createDeliveryQueues } from '../src/channels/queues.js';
 import { startWebhookReceiver } from './fakes/webhook-receiver.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
-import { spawnEntry } from './helpers/procs.js';
+import { spawnRole } from './helpers/roles.js';
 
 const SECRET = 'prefs-process-hook-secret';
 let h: Harness;
@@ -20,22 +18,9 @@ beforeAll(async () => {
   h = await createHarness();
   hooks = await startWebhookReceiver(SECRET);
   h.life.add('webhook receiver', () => hooks.close());
-  const queues = createDeliveryQueues(h.redis, h.prefix);
-  h.life.add('webhook queue', async () => {
-    await queues.webhook.obliterate({ force: true }).catch(() => undefined);
-    await queues.close();
-  });
+  h.life.add('webhook queue', () => h.deps.queues.delivery.webhook.obliterate({ force: true }).catch(() => undefined));
   await h.startIngest();
-  const worker = spawnEntry('workers/webhook.ts', {
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: TEST_REDIS_URL,
-    JWT_SECRET: TEST_JWT_SECRET,
-    QUEUE_PREFIX: h.prefix,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    WEBHOOK_SECRET: SECRET,
-  });
-  h.life.add('webhook worker process', () => worker.stop());
+  const worker = spawnRole('workers/webhook.ts', { harness: h, env: { WEBHOOK_SECRET: SECRET } }, h.life);
   await worker.waitForLog((l) => l.msg === 'webhook worker started', 60_000, 'the webhook worker');
   svc = await h.serviceToken();
 }, 90_000);

@@ -42,7 +42,7 @@ describe('GET/PUT /preferences', () => {
     expect(r.body).toMatchObject({ channels: {}, do_not_disturb: { enabled: false }, mute_until: null });
   });
 
-  test('PUT changes the fields it names, for the token’s own user only; both seed 2 and nested names work', async () => {
+  test('PUT changes the fields it names, for the token’s own user only; both the VoiceHelper API’s flat names and nested ones work', async () => {
     const user = uniq('u');
     const a = await prefsOf(user, { channels: { info: ['app', 'in_app'], '*': ['app', 'email'] }, do_not_disturb_start: '22:00', do_not_disturb_end: '08:00', timezone: tz });
     expect(a.status).toBe(200);

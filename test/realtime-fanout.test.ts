@@ -3,7 +3,7 @@ import { createHarness, uniq, type Harness } from './helpers/harness.js';
 import { connect, startNode, type Client } from './helpers/ws-node.js';
 
 /**
- * Seed 1's four push kinds (personal, role, store, broadcast) reach exactly
+ * The 智链OS API's four push kinds (personal, role, store, broadcast) reach exactly
  * the sockets they should, with several users, roles and stores, and never
  * cross into another tenant that uses the same user, role and store names.
  */
@@ -58,7 +58,7 @@ test('personal, role, store and broadcast pushes reach exactly their sockets, pe
   await send(A, { title: 'to-managers', message: 'role', role: 'store_manager' });
   await send(A, { title: 'to-s1', message: 'store', store_id: 's1' });
   await send(A, { title: 'to-all', message: 'broadcast', broadcast: true });
-  await send(A, { title: 'to-bob-dave', content: 'seed 2 user_ids', user_ids: ['bob', 'dave'] });
+  await send(A, { title: 'to-bob-dave', content: 'VoiceHelper user_ids', user_ids: ['bob', 'dave'] });
   await send(B, { title: 'b-to-alice', message: 'other tenant', user_id: 'alice' });
 
   const expected: Record<string, string[]> = {
@@ -106,7 +106,7 @@ test('a notification frame is the notification itself: seed clients read title a
   });
   const [frame] = await c.until(() => (c.events().length ? c.events() : null));
   const raw = JSON.parse(c.texts.find((t) => t.includes(id))!);
-  // seed 1: JSON.parse(event.data).title / .message / .extra_data; seed 2: .content / .metadata
+  // 智链OS clients: JSON.parse(event.data).title / .message / .extra_data; VoiceHelper clients: .content / .metadata
   expect(raw).toMatchObject({
     event: 'notification',
     id,

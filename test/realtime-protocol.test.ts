@@ -7,7 +7,7 @@ import { TEST_JWT_SECRET } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { connect, refusedUpgrade, startNode } from './helpers/ws-node.js';
 
-/** DESIGN §4 on a real node: upgrade auth, welcome, events, ping/pong, acks, the node's HTTP answers. */
+/** The realtime protocol on a real node: upgrade auth, welcome, events, ping/pong, acks, the node's HTTP answers. */
 let h: Harness;
 let node: Awaited<ReturnType<typeof startNode>>;
 
@@ -77,7 +77,7 @@ test("the welcome's cursor is the newest notification still in the inbox; read o
   c.close();
 });
 
-test("text ping is answered pong (seed 1's client); JSON ping gets a pong event; junk gets an error event", async () => {
+test("text ping is answered pong (the 智链OS API's client); JSON ping gets a pong event; junk gets an error event", async () => {
   const c = await connect(`${node.url()}?token=${await h.token({ sub: uniq('u') })}`);
   c.send('ping');
   await c.until(() => c.texts.includes('pong'));

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { workerConnection } from '../queues/connection.js';
-import { fireJobId } from '../queues/producers.js';
+import { fireJobId } from '../queues/job-ids.js';
 import { QUEUE } from '../queues/names.js';
 import { reconcileScheduledSends } from '../workers/processors/reconcile.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
@@ -83,9 +83,7 @@ describe('schedule_at', () => {
     await new Promise((r) => setTimeout(r, 1200));
     expect(await inbox('lost-job')).toEqual([]);
 
-    const recurring = new Queue(QUEUE.recurring, { connection: h.redis, prefix: h.prefix });
-    const recreated = await reconcileScheduledSends({ orm: h.orm, logger: h.deps.logger, ingest: h.deps.queues.ingest, recurring }, { tenant: h.tenant });
-    await recurring.close();
+    const recreated = await reconcileScheduledSends({ orm: h.orm, logger: h.deps.logger, queues: h.deps.queues }, { tenant: h.tenant });
     expect(recreated).toBe(1);
     const [n] = await waitFor(async () => {
       const list = await inbox('lost-job');
@@ -143,9 +141,7 @@ test('a lost chunk job: every notification it covered gets its own job back from
   const worker = await h.startIngest();
   await waitFor(async () => (await h.orm.em.fork().execute(`select 1 from notifications where id = any(?::uuid[])`, [`{${ids.join(',')}}`])).length === 3);
   expect(await h.deps.queues.ingest.remove(fireJobId(ids[0]))).toBe(1);
-  const recurring = new Queue(QUEUE.recurring, { connection: h.redis, prefix: h.prefix });
-  expect(await reconcileScheduledSends({ orm: h.orm, logger: h.deps.logger, ingest: h.deps.queues.ingest, recurring }, { tenant: h.tenant })).toBe(3);
-  await recurring.close();
+  expect(await reconcileScheduledSends({ orm: h.orm, logger: h.deps.logger, queues: h.deps.queues }, { tenant: h.tenant })).toBe(3);
   for (const u of ['c1', 'c2', 'c3']) await waitFor(async () => (await inbox(u)).length === 1);
   await worker.close();
 });

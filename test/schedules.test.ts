@@ -1,10 +1,10 @@
 import { Queue, type Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { workerConnection } from '../queues/connection.js';
+import { schedulerId } from '../queues/job-ids.js';
 import type { RecurringJob } from '../queues/jobs.js';
 import { QUEUE } from '../queues/names.js';
 import { wallClockAt } from '../src/domain/time/zoned-time.js';
-import { schedulerId } from '../src/domain/scheduling/recurring.js';
 import { reconcileRecurring } from '../workers/processors/reconcile.js';
 import { createRecurringWorker } from '../workers/scheduler-worker.js';
 import { createHarness, waitFor, type Harness } from './helpers/harness.js';
@@ -22,8 +22,7 @@ async function startScheduler() {
     redis: h.redis,
     prefix: h.prefix,
     logger: h.deps.logger,
-    ingest: h.deps.queues.ingest,
-    recurring,
+    queues: h.deps.queues,
     connection,
   });
   h.life.add('recurring worker', async () => {
@@ -153,7 +152,7 @@ describe('a recurring schedule', () => {
     const r = await create({ cron: '0 9 * * *', timezone: 'Europe/Paris', notification: { title: 't', content: 'c', user_id: 'u' } });
     await recurring.removeJobScheduler(schedulerId(r.body.id));
     await recurring.upsertJobScheduler('schedule-00000000-0000-7000-8000-000000000000', { pattern: '0 9 * * *' }, { name: 'recurring', data: { schedule_id: '00000000-0000-7000-8000-000000000000', tenant: h.tenant } });
-    const result = await reconcileRecurring({ orm: h.orm, logger: h.deps.logger, ingest: h.deps.queues.ingest, recurring }, { tenant: h.tenant });
+    const result = await reconcileRecurring({ orm: h.orm, logger: h.deps.logger, queues: h.deps.queues }, { tenant: h.tenant });
     expect(result).toEqual({ restored: 1, removed: 1 });
     const restored = await recurring.getJobScheduler(schedulerId(r.body.id));
     expect(restored).toMatchObject({ pattern: '0 9 * * *', tz: 'Europe/Paris' });

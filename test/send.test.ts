@@ -19,7 +19,7 @@ async function queuedJobFor(id: string) {
 }
 
 describe('POST /api/v1/notifications', () => {
-  test("accepts seed 1's shape and answers 202 with the notification as stored-to-be", async () => {
+  test("accepts the 智链OS API's shape and answers 202 with the notification as stored-to-be", async () => {
     const r = await send({
       title: '库存预警',
       message: '鸡肉库存不足,当前库存: 5kg,请及时补货',
@@ -56,7 +56,7 @@ describe('POST /api/v1/notifications', () => {
     expect(job?.opts.priority).toBe(2);
   });
 
-  test("accepts seed 2's shape: user_ids, content, metadata, channels, schedule_at", async () => {
+  test("accepts the VoiceHelper API's shape: user_ids, content, metadata, channels, schedule_at", async () => {
     const at = new Date(Date.now() + 3600_000).toISOString();
     const r = await send({
       user_ids: ['user-123', 'user-456'],
@@ -78,7 +78,7 @@ describe('POST /api/v1/notifications', () => {
     expect(job).toBeDefined();
   });
 
-  test('maps the seeds\' channel names: system and in_app are app, app_push is push', async () => {
+  test('maps the legacy APIs\' channel names: system and in_app are app, app_push is push', async () => {
     const r = await send({ ...base, channels: ['system', 'in_app', 'app_push', 'sms'] });
     expect(r.status).toBe(202);
     expect(r.body.channels).toEqual(['app', 'push', 'sms']);

@@ -31,7 +31,7 @@ test('inventory_low by email: the template subject and HTML, values escaped only
   expect(mail.text?.trim()).toBe('商品 鸡肉 <特级> & 冻品 库存不足，当前库存: 5，请及时补货。');
 });
 
-test("seed 1's template send to a bare address: the mail goes out and ?wait answers seed 1's results", async () => {
+test("the 智链OS API's template send to a bare address: the mail goes out and ?wait answers the 智链OS API's results", async () => {
   const svc = await h.serviceToken();
   const r = await h.request('POST', '/api/v1/notifications/template?wait=10', {
     token: svc,

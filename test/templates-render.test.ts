@@ -3,7 +3,7 @@ import { UnprocessableError } from '../src/errors.js';
 import { placeholders, renderText } from '../src/domain/templates/render.js';
 import { renderTemplate } from '../src/domain/templates/send.js';
 
-test('{name} (seed 1) and {{name}} placeholders are both filled', () => {
+test('{name} (智链OS) and {{name}} placeholders are both filled', () => {
   expect(renderText('订单 {order_id} 预计 {{ eta }} 送达', { order_id: 'A-1', eta: '30分钟' }).text).toBe('订单 A-1 预计 30分钟 送达');
 });
 

@@ -17,8 +17,8 @@ const inboxOf = async (user: string) => {
   return (await h.request('GET', '/api/v1/notifications', { token })).body.notifications as any[];
 };
 
-describe('the eight templates of seed 1', () => {
-  test('are listed in seed 1 shape with their Chinese texts and channels', async () => {
+describe('the eight templates of the 智链OS API', () => {
+  test('are listed in the 智链OS API’s shape with their Chinese texts and channels', async () => {
     const user = await h.token({ sub: 'anyone' });
     const r = await h.request('GET', '/api/v1/notifications/templates', { token: user });
     expect(r.status).toBe(200);
@@ -47,7 +47,7 @@ describe('the eight templates of seed 1', () => {
 describe('sending with a template', () => {
   beforeAll(() => h.startIngest());
 
-  test('seed 1 request: renders once, stores the text with the template name and version', async () => {
+  test('智链OS request: renders once, stores the text with the template name and version', async () => {
     const r = await h.request('POST', '/api/v1/notifications/template', {
       token: svc,
       body: { template_name: 'inventory_low', user_id: 'mgr-1', template_vars: { item_name: '鸡肉', current_stock: 5 }, channels: ['app'] },
@@ -107,7 +107,7 @@ describe('sending with a template', () => {
     expect(noTarget.body.errors[0].path).toBe('user_id');
   });
 
-  test('seed 1 `recipient` as an email finds the registered recipient', async () => {
+  test('智链OS `recipient` as an email finds the registered recipient', async () => {
     await h.orm.em.fork().execute(`insert into recipients (tenant, user_id, email) values (?, 'store-mgr', 'Manager@example.com')`, [h.tenant]);
     const r = await h.request('POST', '/api/v1/notifications/template', {
       token: svc,
@@ -124,7 +124,7 @@ describe('sending with a template', () => {
     expect(unknown.body.errors[0].path).toBe('recipient');
   });
 
-  test('seed 1 `recipient` as an address nobody has is a direct send: external channels only, no inbox row', async () => {
+  test('智链OS `recipient` as an address nobody has is a direct send: external channels only, no inbox row', async () => {
     const r = await h.request('POST', '/api/v1/notifications/template', {
       token: svc,
       body: { template_name: 'inventory_low', recipient: 'walk-in@example.com', template_vars: { item_name: '米', current_stock: 2 } },

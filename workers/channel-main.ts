@@ -1,19 +1,13 @@
 import type { ExternalChannel } from '../queues/jobs.js';
 import { createProvider, rateLimitOf } from '../src/channels/index.js';
-import { createDeliveryQueues } from '../src/channels/queues.js';
 import { startMetricsReporting } from '../src/metrics/report.js';
 import { preferenceGate } from '../src/domain/preferences/preferences.js';
 import { createDeliveryWorker } from './delivery-worker.js';
-import { openIngestProducers, openWorkerProcess } from './process.js';
+import { openWorkerProcess } from './process.js';
 
 /** The body of every channel worker process: wire the deps, say whether the channel is configured, run. */
 export async function runChannelWorker(channel: ExternalChannel): Promise<void> {
-  const proc = await openWorkerProcess(channel);
-  const { config, logger, life, orm, connection, redis } = proc;
-  const queues = createDeliveryQueues(redis, config.QUEUE_PREFIX);
-  life.add('delivery queues', () => queues.close());
-  // the ingest queue, for admin alerts
-  const { producers } = openIngestProducers(proc);
+  const { config, logger, life, orm, connection, redis, queues } = await openWorkerProcess(channel);
 
   const provider = createProvider(channel, config);
   life.add('provider', () => provider.close?.());
@@ -29,11 +23,10 @@ export async function runChannelWorker(channel: ExternalChannel): Promise<void> 
       logger,
       provider,
       queues,
-      ingest: producers.ingest,
       timeoutMs: config.PROVIDER_TIMEOUT_MS,
       // SMTP cannot be asked whether an interrupted message went out: the operator chooses at least or at most once
       onUnknown: channel === 'email' ? config.EMAIL_ON_UNKNOWN : 'resend',
-      // the user's preferences (issue #5): channel off → skipped; do-not-disturb and mute → held until they end
+      // the user's preferences: channel off → skipped; do-not-disturb and mute → held until they end
       gate: preferenceGate(orm),
       connection,
     },

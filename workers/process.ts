@@ -12,15 +12,23 @@ export interface WorkerProcess {
   orm: Orm;
   /** for BullMQ Workers (blocking commands) */
   connection: ReturnType<typeof workerConnection>;
-  /** for everything else the process sends to Redis (publish, producers) */
+  /** for everything else the process sends to Redis (publish, locks, the producers of every queue but ingest) */
   redis: ReturnType<typeof workerConnection>;
+  /**
+   * Fail-fast like the api's, for the send path: a send made while Redis is
+   * away fails and the job that made it is retried. The send path's
+   * idempotency keys use it too.
+   */
+  producerRedis: ReturnType<typeof producerConnection>;
+  /** every queue producer of the process: the ingest queue on producerRedis, the others on redis */
+  queues: Producers;
 }
 
 /**
  * What every worker process opens first, each resource with its releaser:
  * validated config, logger, signal handling, PostgreSQL (connects lazily),
- * and two Redis connections. `validate` may name more bad settings; any
- * stops the process like a bad variable does.
+ * three Redis connections and the queue producers. `validate` may name more
+ * bad settings; any stops the process like a bad variable does.
  */
 export async function openWorkerProcess(role: string, validate: (config: Config) => string[] = () => []): Promise<WorkerProcess> {
   const config = loadConfigOrExit();
@@ -38,15 +46,10 @@ export async function openWorkerProcess(role: string, validate: (config: Config)
   life.add('redis worker', () => connection.quit());
   const redis = workerConnection(config.REDIS_URL);
   life.add('redis', () => redis.quit());
-  return { config, logger, life, orm, connection, redis };
-}
-
-/** The normal send path's ingest producer, on a fail-fast connection like the api's (returned too, for the send path's other commands). */
-export function openIngestProducers({ config, logger, life }: WorkerProcess): { producers: Producers; redis: ReturnType<typeof producerConnection> } {
-  const redis = producerConnection(config.REDIS_URL);
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  life.add('redis ingest producer', () => redis.quit());
-  const producers = createProducers(redis, config.QUEUE_PREFIX);
-  life.add('ingest queue', () => producers.close());
-  return { producers, redis };
+  const producerRedis = producerConnection(config.REDIS_URL);
+  producerRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  life.add('redis producer', () => producerRedis.quit());
+  const queues = createProducers(redis, config.QUEUE_PREFIX, producerRedis);
+  life.add('queues', () => queues.close());
+  return { config, logger, life, orm, connection, redis, producerRedis, queues };
 }

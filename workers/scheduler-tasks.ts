@@ -1,13 +1,11 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
-import type { Logger } from '../src/logger.js';
-import type { DeliveryQueues } from '../src/channels/queues.js';
 import { forgetDeadNodes } from '../src/realtime/presence.js';
 import { purgeExpired, requeueStuckDeliveries, withLock } from './processors/maintenance.js';
 import { reconcileRecurring, reconcileScheduledSends, type ReconcileDeps } from './processors/reconcile.js';
 
-export type MaintenanceDeps = ReconcileDeps & { redis: Redis; prefix: string; queues: DeliveryQueues };
+export type MaintenanceDeps = ReconcileDeps & { redis: Redis; prefix: string };
 
 type Patterns = Pick<Config, 'RECONCILE_CRON' | 'RETENTION_CRON' | 'STUCK_DELIVERY_CRON' | 'RETENTION_DAYS' | 'STUCK_DELIVERY_AFTER_MS'>;
 

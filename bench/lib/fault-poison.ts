@@ -12,6 +12,7 @@
  */
 import { Queue } from 'bullmq';
 import { INGEST_JOB } from '../../queues/defaults.js';
+import { ingestJobId } from '../../queues/job-ids.js';
 import type { IngestJob, NotificationDraft } from '../../queues/jobs.js';
 import { QUEUE } from '../../queues/names.js';
 import { addNotificationJobs } from '../../queues/producers.js';
@@ -66,7 +67,7 @@ export function poisonFault(): Fault {
             drafts.push(poison);
           }
         }
-      jobId = `n-${drafts[0].id}`;
+      jobId = ingestJobId(drafts[0].id);
       // a burst of concurrent single sends from the three tenants around it: the api and the worker batch
       // concurrent sends together, so these may share a job or an INSERT with the poison
       const burst: Array<Promise<SendRecord>> = [];

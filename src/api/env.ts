@@ -1,6 +1,5 @@
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { IngestJob } from '../../queues/jobs.js';
+import type { Producers } from '../../queues/producers.js';
 import type { Principal, Verifier } from '../auth/jwt.js';
 import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
@@ -19,7 +18,8 @@ export interface ApiDeps {
    * connection into each pipeline it makes, and BullMQ defines dozens.
    */
   rateLimitRedis?: Redis;
-  queues: { ingest: Queue<IngestJob> };
+  /** every queue producer of the process, on `redis` */
+  queues: Producers;
   verifier: Verifier;
 }
 

@@ -1,4 +1,4 @@
-import type { ExternalChannel } from '../../queues/jobs.js';
+import { EXTERNAL_CHANNELS, type ExternalChannel } from '../../queues/jobs.js';
 import type { Config } from '../config.js';
 import { SmtpProvider } from './email/smtp.js';
 import { FeishuProvider } from './feishu/feishu.js';
@@ -7,8 +7,6 @@ import { AliyunSmsProvider } from './sms/aliyun.js';
 import type { ChannelProvider } from './types.js';
 import { WebhookProvider } from './webhook/webhook.js';
 import { WecomProvider } from './wechat/wecom.js';
-
-export const EXTERNAL_CHANNELS = ['email', 'sms', 'wechat', 'feishu', 'push', 'webhook'] as const satisfies readonly ExternalChannel[];
 
 /** The adapter of a channel, built from the environment (each channel has one vendor today). */
 export function createProvider(channel: ExternalChannel, config: Config): ChannelProvider {

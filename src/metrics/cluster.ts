@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import { AggregatorRegistry } from 'prom-client';
+import type { Producers } from '../../queues/producers.js';
 import type { Logger } from '../logger.js';
 import { registry } from './metrics.js';
-import { createQueueDepthReader, type MetricJson } from './queues.js';
+import { readQueueDepths, type MetricJson } from './queues.js';
 import { PROCESS_LABEL, metricsEntryKey, metricsIndexKey } from './report.js';
 
 /** The registries other processes pushed (src/metrics/report.ts) and whose TTL has not run out. */
@@ -45,16 +46,16 @@ const clusterUp = (up: boolean, processes: number): MetricJson[] => [
  * down the answer still carries this process's metrics and says so in
  * herald_metrics_cluster_up, so a scrape never fails because of an outage.
  */
-export function createClusterMetrics(deps: { redis: Redis; prefix: string; logger: Logger }) {
-  const readQueueDepths = createQueueDepthReader(deps.redis, deps.prefix);
+export function createClusterMetrics(deps: { redis: Redis; prefix: string; logger: Logger; queues: Pick<Producers, 'byName'> }) {
   return async function clusterMetrics(): Promise<{ text: string; contentType: string }> {
     const own = (await registry.getMetricsAsJSON()) as unknown as MetricJson[];
     const parts: MetricJson[][] = [own];
     let up = true;
     let processes = 1;
     try {
+      // BullMQ waits for a connection that has never been ready instead of failing: skip at once
       if (deps.redis.status !== 'ready') throw new Error(`Redis is ${deps.redis.status}`);
-      const [pushed, depths] = await Promise.all([readPushedMetrics(deps.redis, deps.prefix), readQueueDepths()]);
+      const [pushed, depths] = await Promise.all([readPushedMetrics(deps.redis, deps.prefix), readQueueDepths(deps.queues)]);
       for (const [label, metrics] of pushed) {
         if (label === PROCESS_LABEL) continue; // our own entry is older than `own`
         parts.push(metrics);

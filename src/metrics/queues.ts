@@ -1,6 +1,5 @@
-import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { QUEUE } from '../../queues/names.js';
+import type { Producers } from '../../queues/producers.js';
 
 /** One metric as `Registry.getMetricsAsJSON()` lists it (what AggregatorRegistry merges). */
 export interface MetricJson {
@@ -18,34 +17,22 @@ export const QUEUE_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'fai
  * Depth of every queue in queues/names.ts per state, read at scrape time.
  * Queue depths are one fact about Redis, not about a process, so they are
  * computed by the api that answers the scrape and carry no `process` label.
+ * BullMQ waits for a connection that has never been ready instead of
+ * failing: the caller checks the connection first.
  */
-export function createQueueDepthReader(redis: Redis, prefix: string) {
-  const queues = new Map<string, Queue>();
-  const queueOf = (name: string) => {
-    let q = queues.get(name);
-    if (!q) {
-      q = new Queue(name, { connection: redis, prefix });
-      q.on('error', () => undefined); // the scrape reports the failure; no stderr noise per reconnect
-      queues.set(name, q);
-    }
-    return q;
-  };
-  return async function readQueueDepths(): Promise<MetricJson> {
-    // BullMQ waits for a connection that has never been ready instead of failing: skip at once.
-    if (redis.status !== 'ready') throw new Error(`Redis is ${redis.status}`);
-    const values: MetricJson['values'] = [];
-    await Promise.all(
-      Object.values(QUEUE).map(async (name) => {
-        const counts = await queueOf(name).getJobCounts(...QUEUE_STATES);
-        for (const state of QUEUE_STATES) values.push({ value: counts[state] ?? 0, labels: { queue: name, state } });
-      }),
-    );
-    return {
-      name: 'herald_queue_jobs',
-      help: 'Jobs in each Herald queue, per state (read from Redis at scrape time).',
-      type: 'gauge',
-      aggregator: 'first',
-      values,
-    };
+export async function readQueueDepths(queues: Pick<Producers, 'byName'>): Promise<MetricJson> {
+  const values: MetricJson['values'] = [];
+  await Promise.all(
+    Object.values(QUEUE).map(async (name) => {
+      const counts = await queues.byName(name).getJobCounts(...QUEUE_STATES);
+      for (const state of QUEUE_STATES) values.push({ value: counts[state] ?? 0, labels: { queue: name, state } });
+    }),
+  );
+  return {
+    name: 'herald_queue_jobs',
+    help: 'Jobs in each Herald queue, per state (read from Redis at scrape time).',
+    type: 'gauge',
+    aggregator: 'first',
+    values,
   };
 }

@@ -1,8 +1,8 @@
 import type { Worker } from 'bullmq';
 import { workerConnection } from '../../queues/connection.js';
 import type { ExternalChannel } from '../../queues/jobs.js';
+import { createProducers, type Producers } from '../../queues/producers.js';
 import { createProvider } from '../../src/channels/index.js';
-import { createDeliveryQueues, type DeliveryQueues } from '../../src/channels/queues.js';
 import type { ChannelProvider } from '../../src/channels/types.js';
 import { loadConfig } from '../../src/config.js';
 import { createDeliveryWorker, type DeliveryWorkerOptions } from '../../workers/delivery-worker.js';
@@ -12,13 +12,13 @@ import { waitFor, type Harness } from './harness.js';
 export interface ChannelWorker {
   worker: Worker;
   provider: ChannelProvider;
-  queues: DeliveryQueues;
+  queues: Producers['delivery'];
 }
 
 /**
  * A channel worker in this test process, on the harness's queue prefix and
  * database, with its provider configured from `env` (the variables of
- * DESIGN §5, pointed at local fakes). Closed with the harness.
+ * as in production, pointed at local fakes). Closed with the harness.
  */
 export async function startChannelWorker(
   h: Harness,
@@ -30,7 +30,7 @@ export async function startChannelWorker(
   const provider = createProvider(channel, providerConfig);
   const connection = workerConnection(h.config.REDIS_URL);
   const redis = workerConnection(h.config.REDIS_URL);
-  const queues = createDeliveryQueues(redis, h.prefix);
+  const queues = createProducers(redis, h.prefix);
   const worker = createDeliveryWorker(
     {
       orm: h.orm,
@@ -39,7 +39,6 @@ export async function startChannelWorker(
       logger: h.deps.logger.child({ channel }),
       provider,
       queues,
-      ingest: h.deps.queues.ingest,
       timeoutMs: opts.timeoutMs ?? 2000,
       gate: opts.gate,
       connection,
@@ -49,13 +48,13 @@ export async function startChannelWorker(
   h.life.add(`${channel} worker`, async () => {
     await worker.close();
     await provider.close?.();
-    await queues[channel].obliterate({ force: true }).catch(() => undefined);
+    await queues.delivery[channel].obliterate({ force: true }).catch(() => undefined);
     await queues.close();
     await connection.quit();
     await redis.quit();
   });
   await worker.waitUntilReady();
-  return { worker, provider, queues };
+  return { worker, provider, queues: queues.delivery };
 }
 
 /** The deliveries of a notification, straight from PostgreSQL. */

@@ -68,7 +68,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     logger,
     orm,
     redis,
-    queues: { ingest: producers.ingest },
+    queues: producers,
     verifier: createVerifier({ secret: TEST_JWT_SECRET }),
   };
   const app = createApp(deps);
@@ -106,7 +106,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     async startIngest(opts = {}) {
       const connection = workerConnection(config.REDIS_URL);
       const publisher = workerConnection(config.REDIS_URL);
-      const worker = createIngestWorker({ orm, redis: publisher, prefix, logger, connection }, { concurrency: opts.concurrency ?? 50 });
+      const worker = createIngestWorker({ orm, redis: publisher, prefix, logger, queues: producers, connection }, { concurrency: opts.concurrency ?? 50 });
       life.add('ingest worker', async () => {
         await worker.close();
         await connection.quit();

@@ -1,8 +1,8 @@
-import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DELIVERY_MAX_THROTTLES } from '../../queues/defaults.js';
-import type { DeliveryJob, DeliveryResult, IngestJob } from '../../queues/jobs.js';
-import type { DeliveryQueues } from '../../src/channels/queues.js';
+import type { DeliveryJob, DeliveryResult } from '../../queues/jobs.js';
+import type { Producers } from '../../queues/producers.js';
 import type { ChannelProvider, DeliveryError, OutgoingMessage, Reservation, SendResult } from '../../src/channels/types.js';
 import type { Orm } from '../../src/db/orm.js';
 import { pgErrorKind } from '../../src/db/pg-errors.js';
@@ -37,10 +37,8 @@ export interface DeliverDeps {
   prefix: string;
   logger: Logger;
   provider: ChannelProvider;
-  /** producers of every channel queue: fallbacks go there, and this channel's own queue takes rate-limit signals */
-  queues: DeliveryQueues;
-  /** the ingest queue, where admin alerts are sent */
-  ingest: Queue<IngestJob>;
+  /** fallbacks go to their channel's queue, admin alerts to ingest; this channel's own queue takes rate-limit signals */
+  queues: Producers;
   /** ms one provider call may take (default 10 000) */
   timeoutMs?: number;
   /**
@@ -93,7 +91,7 @@ export function createDeliverProcessor(deps: DeliverDeps) {
     // recipient with nothing in flight while a fallback is on its way
     const changed = await em.transactional(async (tem) => {
       const marked = await markFailed(tem, d.delivery_id, reason, error);
-      await failover({ em: tem, queues: deps.queues, ingest: deps.ingest, redis: deps.redis, prefix: deps.prefix, logger: log }, d, reason, error);
+      await failover({ em: tem, queues: deps.queues, redis: deps.redis, prefix: deps.prefix, logger: log }, d, reason, error);
       return marked;
     });
     if (changed) {
@@ -182,7 +180,7 @@ export function createDeliverProcessor(deps: DeliverDeps) {
       throw new UnrecoverableError(error);
     }
 
-    // preferences (issue #5): the one step before the provider call
+    // preferences: the one step before the provider call
     const decision = deps.gate ? await deps.gate(d) : ({ action: 'send' } as const);
     if (decision.action === 'skip') {
       if (await markSkipped(em, d.delivery_id, decision.reason)) log.info({ reason: decision.reason }, 'delivery skipped');
@@ -219,7 +217,7 @@ export function createDeliverProcessor(deps: DeliverDeps) {
       const holds = job.attemptsStarted - job.attemptsMade;
       if (e.kind === 'throttled' && holds < DELIVERY_MAX_THROTTLES) {
         await markHeld(em, d.delivery_id, 'throttled', `${e.code}: ${e.message}`);
-        await deps.queues[channel].rateLimit(e.opts.retryAfterMs ?? 1000);
+        await deps.queues.delivery[channel].rateLimit(e.opts.retryAfterMs ?? 1000);
         log.warn({ code: e.code, retry_after_ms: e.opts.retryAfterMs }, 'provider throttled: rate limit applied');
         throw Worker.RateLimitError();
       }

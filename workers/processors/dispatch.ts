@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { Producers } from '../../queues/producers.js';
 import type { Orm } from '../../src/db/orm.js';
 import { exclusionsOf } from '../../src/domain/inbox/exclusions.js';
 import { groupCounts, groupFields } from '../../src/domain/inbox/groups.js';
@@ -6,7 +7,6 @@ import { presentRow, type StoredRow } from '../../src/domain/inbox/present.js';
 import type { Logger } from '../../src/logger.js';
 import { notificationFrame } from '../../src/feed/frames.js';
 import { publishEvents } from '../../src/feed/publish.js';
-import { deliveryQueuesOn } from '../../src/channels/queues.js';
 import { planDeliveries } from '../../src/domain/delivery/plan.js';
 
 export interface DispatchDeps {
@@ -15,6 +15,8 @@ export interface DispatchDeps {
   redis: Redis;
   prefix: string;
   logger: Logger;
+  /** where the channel deliveries go */
+  queues: Producers;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface DispatchDeps {
  */
 export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Promise<void> {
   const live = rows.filter((r) => r.seq != null);
-  // grouped notifications (issue #5): the frame says how big the group is and which toast it replaces
+  // grouped notifications: the frame says how big the group is and which toast it replaces
   const em = deps.orm.em.fork();
   const groups = await groupCounts(em, live);
   // members a schedule_local send split off (src/domain/inbox/exclusions.ts): read once, for the frames and the deliveries
@@ -42,6 +44,6 @@ export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Pro
       except: except.get(r.id),
     })),
   );
-  // external channels (issue #4): one delivery record and one channel job per (recipient, channel)
-  await planDeliveries({ em, queues: deliveryQueuesOn(deps.redis, deps.prefix), logger: deps.logger }, rows, except);
+  // external channels: one delivery record and one channel job per (recipient, channel)
+  await planDeliveries({ em, queues: deps.queues, logger: deps.logger }, rows, except);
 }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { deliveryJobId } from '../../queues/job-ids.js';
 import type { ExternalChannel } from '../../queues/jobs.js';
+import type { Producers } from '../../queues/producers.js';
 import { isExternal } from '../../src/channels/index.js';
-import { enqueueDeliveries, type DeliveryQueues } from '../../src/channels/queues.js';
 import type { DeliveryRow } from '../../src/db/entities/delivery.js';
 import type { Orm } from '../../src/db/orm.js';
-import { deliveryJobId } from '../../src/domain/delivery/records.js';
 import { deliveryJob, messageOf } from '../../src/domain/delivery/plan.js';
 import type { StoredRow } from '../../src/domain/inbox/present.js';
 import { uuidv7Floor } from '../../src/domain/ids.js';
@@ -92,7 +92,7 @@ const IN_PROGRESS = new Set(['active', 'waiting', 'delayed', 'prioritized', 'wai
  * got through before sending. Jobs still in progress are left to BullMQ.
  */
 export async function requeueStuckDeliveries(
-  deps: { orm: Orm; queues: DeliveryQueues; logger: Logger },
+  deps: { orm: Orm; queues: Producers; logger: Logger },
   afterMs: number,
   now = new Date(),
   scope: Scope = {},
@@ -106,7 +106,7 @@ export async function requeueStuckDeliveries(
   const requeued: string[] = [];
   for (const d of stuck) {
     if (!isExternal(d.channel)) continue;
-    const queue = deps.queues[d.channel as ExternalChannel];
+    const queue = deps.queues.delivery[d.channel as ExternalChannel];
     const state = await queue.getJobState(deliveryJobId(d.id));
     if (IN_PROGRESS.has(state)) continue;
     if (state !== 'unknown') await queue.remove(deliveryJobId(d.id));
@@ -118,7 +118,7 @@ export async function requeueStuckDeliveries(
       d.fallback_of,
     );
     // the record's id is the truth (it is derived the same way when planned; keep it whatever happens to the derivation)
-    await enqueueDeliveries(deps.queues, [{ ...planned, delivery_id: d.id }]);
+    await deps.queues.enqueueDeliveries([{ ...planned, delivery_id: d.id }]);
     requeued.push(d.id);
   }
   if (requeued.length) deps.logger.warn({ deliveries: requeued }, 'deliveries stuck in sending were re-enqueued');

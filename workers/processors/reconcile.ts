@@ -1,15 +1,16 @@
 import type { Queue } from 'bullmq';
-import type { IngestJob, RecurringJob } from '../../queues/jobs.js';
-import { fireJob, fireJobId } from '../../queues/producers.js';
+import { fireJobId, schedulerId } from '../../queues/job-ids.js';
+import type { IngestJob } from '../../queues/jobs.js';
+import { fireJob, type Producers } from '../../queues/producers.js';
 import type { Orm } from '../../src/db/orm.js';
-import { schedulerId, upsertScheduler, type ScheduleRow } from '../../src/domain/scheduling/recurring.js';
+import { upsertScheduler, type ScheduleRow } from '../../src/domain/scheduling/recurring.js';
 import type { Logger } from '../../src/logger.js';
 
 export interface ReconcileDeps {
   orm: Orm;
   logger: Logger;
-  ingest: Queue<IngestJob>;
-  recurring: Queue<RecurringJob>;
+  /** the ingest queue holds the firing jobs, the recurring queue the job schedulers */
+  queues: Producers;
 }
 
 /**
@@ -65,14 +66,14 @@ export async function reconcileScheduledSends(deps: ReconcileDeps, scope: Scope 
     after = { at: page[page.length - 1].schedule_at, id: page[page.length - 1].id };
   }
   if (!rows.length) return 0;
-  const covered = await pendingFireIds(deps.ingest);
+  const covered = await pendingFireIds(deps.queues.ingest);
   const redo = rows.filter((r) => !covered.has(r.id));
   for (const r of redo) {
     // a failed or finished job may hold the id this one takes: it is not pending, so it can go
-    await deps.ingest.remove(fireJobId(r.id)).catch(() => undefined);
+    await deps.queues.ingest.remove(fireJobId(r.id)).catch(() => undefined);
   }
   for (let i = 0; i < redo.length; i += PAGE)
-    await deps.ingest.addBulk(redo.slice(i, i + PAGE).map((r) => fireJob(r.tenant, [r.id], new Date(r.schedule_at).getTime())));
+    await deps.queues.ingest.addBulk(redo.slice(i, i + PAGE).map((r) => fireJob(r.tenant, [r.id], new Date(r.schedule_at).getTime())));
   if (redo.length) deps.logger.warn({ ids: redo.map((r) => r.id) }, 'scheduled sends had lost their firing job: re-created');
   return redo.length;
 }
@@ -90,20 +91,20 @@ export async function reconcileRecurring(deps: ReconcileDeps, scope: Scope = {})
   const liveIds = new Set(live.map((s) => schedulerId(s.id)));
   const existing = new Set<string>();
   for (let start = 0; ; start += PAGE) {
-    const page = await deps.recurring.getJobSchedulers(start, start + PAGE - 1, true);
+    const page = await deps.queues.recurring.getJobSchedulers(start, start + PAGE - 1, true);
     for (const s of page) if (!scope.tenant || s.template?.data?.tenant === scope.tenant) existing.add(s.key);
     if (page.length < PAGE) break;
   }
   let restored = 0;
   for (const s of live) {
     if (existing.has(schedulerId(s.id))) continue;
-    await upsertScheduler(deps.recurring, s);
+    await upsertScheduler(deps.queues.recurring, s);
     restored++;
   }
   let removed = 0;
   for (const key of existing) {
     if (liveIds.has(key)) continue;
-    await deps.recurring.removeJobScheduler(key);
+    await deps.queues.recurring.removeJobScheduler(key);
     removed++;
   }
   if (restored || removed) deps.logger.warn({ restored, removed }, 'recurring schedules reconciled');

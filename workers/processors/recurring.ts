@@ -1,9 +1,11 @@
-import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { IngestJob, RecurringJob } from '../../queues/jobs.js';
+import { schedulerId } from '../../queues/job-ids.js';
+import type { RecurringJob } from '../../queues/jobs.js';
+import type { Producers } from '../../queues/producers.js';
 import type { Orm } from '../../src/db/orm.js';
 import { acceptNotifications } from '../../src/domain/sending/accept.js';
-import { occurrenceInput, schedulerId, type ScheduleRow } from '../../src/domain/scheduling/recurring.js';
+import { occurrenceInput, type ScheduleRow } from '../../src/domain/scheduling/recurring.js';
 import type { ZoneLookup } from '../../src/domain/scheduling/schedule-local.js';
 import { HeraldError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
@@ -14,10 +16,8 @@ export interface RecurringDeps {
   redis: Redis;
   prefix: string;
   logger: Logger;
-  /** where the occurrence's notification goes: the normal send path */
-  ingest: Queue<IngestJob>;
-  /** the recurring queue itself, to drop the job scheduler of a schedule that is gone */
-  recurring: Queue<RecurringJob>;
+  /** the occurrence's notification goes to ingest (the normal send path); the job scheduler of a schedule that is gone is dropped from the recurring queue */
+  queues: Producers;
   zones?: ZoneLookup;
 }
 
@@ -40,7 +40,7 @@ export function createRecurringProcessor(deps: RecurringDeps) {
     const log = deps.logger.child({ schedule: job.data.schedule_id, job: job.id });
     const [s] = await em.execute<ScheduleRow[]>(`select * from schedules where id = ? and tenant = ?`, [job.data.schedule_id, job.data.tenant]);
     if (!s || s.deleted_at || !s.is_active) {
-      await deps.recurring.removeJobScheduler(schedulerId(job.data.schedule_id));
+      await deps.queues.recurring.removeJobScheduler(schedulerId(job.data.schedule_id));
       log.info('schedule is gone: its job scheduler was removed');
       return { notifications: [] };
     }
@@ -54,7 +54,7 @@ export function createRecurringProcessor(deps: RecurringDeps) {
       throw err;
     }
     const who = { sub: s.sender, tenant: s.tenant, roles: [], stores: [], scopes: new Set(['notify:send']) };
-    const [result] = await acceptNotifications({ redis: deps.redis, ingest: deps.ingest, prefix: deps.prefix, zones: deps.zones }, who, [input]);
+    const [result] = await acceptNotifications({ redis: deps.redis, queues: deps.queues, prefix: deps.prefix, zones: deps.zones }, who, [input]);
     if (!result.replayed)
       await em.execute(`update schedules set run_count = run_count + 1, last_run_at = ?, updated_at = now() where id = ?`, [new Date(at), s.id]);
     const ids = result.notifications.map((n) => n.id);

@@ -2,7 +2,6 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { Queue } from 'bullmq';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { decodeJwt } from 'jose';
@@ -47,13 +46,8 @@ const isHttps = (c: Context) => (c.req.header('x-forwarded-proto') ?? new URL(c.
  */
 export function adminRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
-  const prefix = deps.config.QUEUE_PREFIX;
 
-  const queues = Object.values(QUEUE).map((name) => {
-    const queue = new Queue(name, { connection: deps.redis, prefix });
-    queue.on('error', () => undefined); // connection errors are logged once by the api's own connection
-    return new BullMQAdapter(queue);
-  });
+  const queues = Object.values(QUEUE).map((name) => new BullMQAdapter(deps.queues.byName(name)));
   const board = new HonoAdapter(serveStatic);
   board.setBasePath(BOARD_PATH);
   createBullBoard({ queues, serverAdapter: board, options: { uiConfig: { boardTitle: 'Herald', hideDocsLink: true } } });

@@ -15,7 +15,7 @@ function derivedStatus(statuses: string[]): string {
   return 'skipped';
 }
 
-const pageQuery = z.object({
+export const pageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   offset: z.coerce.number().int().min(0).default(0),
   status: z.enum(['queued', 'sending', 'sent', 'failed', 'skipped']).optional(),

@@ -23,7 +23,7 @@ const csv = <T extends string>(values: readonly T[]) =>
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const cursor = z.string().refine(isCursor, 'must be a cursor from an earlier answer');
 
-const listQuery = z.object({
+export const listQuery = z.object({
   is_read: bool.optional(),
   type: csv(TYPES).optional(),
   priority: csv(PRIORITIES).optional(),
@@ -39,10 +39,12 @@ const listQuery = z.object({
   page_size: z.coerce.number().int().min(1).max(100).optional(),
 });
 
-const batchMark = z.strictObject({
+export const batchMark = z.strictObject({
   ids: z.array(z.string().refine(isUuid, 'is not a notification id')).min(1).max(1000),
   action: z.enum(['read', 'unread', 'delete']),
 });
+
+export const groupedQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) });
 
 function parseQuery<T extends z.ZodType>(schema: T, c: Context): z.infer<T> {
   const parsed = schema.safeParse(c.req.query());
@@ -57,7 +59,7 @@ function idParam(c: Context): string {
   return id;
 }
 
-/** The token's own inbox (DESIGN §3), with both seeds' paths. */
+/** The token's own inbox, with both legacy APIs' paths. */
 export function inboxRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
   const em = () => deps.orm.em.fork();
@@ -123,7 +125,7 @@ export function inboxRoutes(deps: ApiDeps) {
   });
 
   app.get('/notifications/grouped', async (c) => {
-    const q = parseQuery(z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) }), c);
+    const q = parseQuery(groupedQuery, c);
     return c.json({ groups: await inbox.groupedInbox(reader(), c.get('principal'), q.limit) });
   });
 

@@ -13,7 +13,7 @@ const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(
  */
 export function metricsRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
-  const collect = createClusterMetrics({ redis: deps.redis, prefix: deps.config.QUEUE_PREFIX, logger: deps.logger });
+  const collect = createClusterMetrics({ redis: deps.redis, prefix: deps.config.QUEUE_PREFIX, logger: deps.logger, queues: deps.queues });
   app.get('/metrics', async (c) => {
     const expected = deps.config.METRICS_TOKEN;
     if (expected) {

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { ExternalChannel } from '../../../queues/jobs.js';
+import { EXTERNAL_CHANNELS, type ExternalChannel } from '../../../queues/jobs.js';
 import { SCOPES } from '../../auth/jwt.js';
 import { isExternal } from '../../channels/index.js';
 import { ValidationError, type FieldError } from '../../errors.js';
@@ -12,7 +12,9 @@ import { requireScope } from '../middleware/auth.js';
 
 
 const ALIASES: Record<string, string> = { app_push: 'push', system: 'app', in_app: 'app' };
-const channel = z.string().transform((s, ctx) => {
+const takenAliases = Object.keys(ALIASES).filter((a) => isExternal(ALIASES[a]));
+// the names it takes, for the api's OpenAPI document (a transform has no JSON Schema of its own)
+const channel = z.string().meta({ enum: [...EXTERNAL_CHANNELS, ...takenAliases], description: 'app_push means push' }).transform((s, ctx) => {
   const c = ALIASES[s] ?? s;
   if (!isExternal(c)) {
     ctx.addIssue({
@@ -29,8 +31,8 @@ const metadata = z.record(z.string(), z.unknown()).refine((m) => Buffer.byteLeng
   message: `must be at most ${METADATA_MAX_BYTES} bytes of JSON`,
 });
 
-/** Seed 1's multi-channel body (plus priority, type and fallback_channels). */
-const multiChannelSchema = z.strictObject({
+/** The 智链OS API's multi-channel body (plus priority, type and fallback_channels). */
+export const multiChannelSchema = z.strictObject({
   channels: z.array(channel).min(1).max(12).transform((l) => [...new Set(l)]),
   recipient: z.string().trim().min(1).max(256),
   title: z.string().trim().min(1).max(200),
@@ -43,7 +45,7 @@ const multiChannelSchema = z.strictObject({
   fallback_channels: z.array(channel).max(12).transform((l) => [...new Set(l)]).optional(),
 });
 
-const waitQuery = z.object({ wait: z.coerce.number().min(0).max(3600).optional() });
+export const waitQuery = z.object({ wait: z.coerce.number().min(0).max(3600).optional() });
 
 /** POST /notifications/multi-channel: straight to an address on each channel, no inbox row. */
 export function multiChannelRoutes(deps: ApiDeps) {
@@ -61,7 +63,7 @@ export function multiChannelRoutes(deps: ApiDeps) {
     if (errors.length) throw new ValidationError(errors);
 
     const who = c.get('principal');
-    const id = await sendDirect({ orm: deps.orm, redis: deps.redis, prefix: deps.config.QUEUE_PREFIX }, who, {
+    const id = await sendDirect({ orm: deps.orm, queues: deps.queues }, who, {
       recipient: body.recipient,
       channels: body.channels,
       fallback_channels: body.fallback_channels ?? [],

@@ -2,21 +2,19 @@ import { Hono, type Context } from 'hono';
 import { SCOPES } from '../../auth/jwt.js';
 import { NotFoundError } from '../../errors.js';
 import { isUuid } from '../../domain/ids.js';
-import { cancelScheduled, deliveryQueues, recallNotification, type RecallDeps } from '../../domain/recall/recall.js';
+import { cancelScheduled, recallNotification, type RecallDeps } from '../../domain/recall/recall.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
 
 /** POST /notifications/:id/cancel and DELETE /notifications/:id/recall, by the notification's sender. */
 export function recallRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
-  const deliveryQueue = deliveryQueues(deps.redis, deps.config.QUEUE_PREFIX);
   const recallDeps = (): RecallDeps => ({
     em: deps.orm.em.fork(),
     redis: deps.redis,
     prefix: deps.config.QUEUE_PREFIX,
-    ingest: deps.queues.ingest,
+    queues: deps.queues,
     logger: deps.logger,
-    deliveryQueue,
   });
   const id = (c: Context) => {
     const v = c.req.param('id') ?? '';

@@ -1,9 +1,5 @@
 import { Hono, type Context } from 'hono';
-import { Queue } from 'bullmq';
 import { z } from 'zod';
-import { RECURRING_JOB } from '../../../queues/defaults.js';
-import type { RecurringJob } from '../../../queues/jobs.js';
-import { QUEUE } from '../../../queues/names.js';
 import { SCOPES } from '../../auth/jwt.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { isUuid } from '../../domain/ids.js';
@@ -15,14 +11,13 @@ import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
 
+export const pageQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), offset: z.coerce.number().int().min(0).default(0) });
+
 /** POST/GET/DELETE /schedules: recurring sends, and GET /notifications/scheduled: one-off sends waiting (scope notify:send). */
 export function scheduleRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
   const em = () => deps.orm.em.fork();
-  // a producer on the api's own connection: it lives exactly as long as that connection
-  const recurring = new Queue<RecurringJob>(QUEUE.recurring, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX, defaultJobOptions: RECURRING_JOB });
-  recurring.on('error', () => undefined); // the api's own connection logs outages
-  deps.redis.once('end', () => void recurring.close().catch(() => undefined));
+  const recurring = deps.queues.recurring;
   const id = (c: Context) => {
     const v = c.req.param('id') ?? '';
     if (!isUuid(v)) throw new NotFoundError(`Schedule ${v} was not found.`);
@@ -38,9 +33,7 @@ export function scheduleRoutes(deps: ApiDeps) {
   });
 
   app.get('/schedules', async (c) => {
-    const q = z
-      .object({ limit: z.coerce.number().int().min(1).max(500).default(100), offset: z.coerce.number().int().min(0).default(0) })
-      .safeParse(c.req.query());
+    const q = pageQuery.safeParse(c.req.query());
     if (!q.success) throw new ValidationError(fieldErrors(q.error), 'The query has invalid parameters.');
     const rows = await schedules.listSchedules(em(), c.get('principal'), q.data.limit, q.data.offset);
     return c.json({ schedules: rows.map(schedules.presentSchedule), count: rows.length });
@@ -50,9 +43,7 @@ export function scheduleRoutes(deps: ApiDeps) {
 
   /** The caller's one-off scheduled notifications still waiting to fire, soonest first. */
   app.get('/notifications/scheduled', requireScope(SCOPES.send), async (c) => {
-    const q = z
-      .object({ limit: z.coerce.number().int().min(1).max(500).default(100), offset: z.coerce.number().int().min(0).default(0) })
-      .safeParse(c.req.query());
+    const q = pageQuery.safeParse(c.req.query());
     if (!q.success) throw new ValidationError(fieldErrors(q.error), 'The query has invalid parameters.');
     const who = c.get('principal');
     const rows = await em().execute<StoredRow[]>(

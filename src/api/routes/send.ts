@@ -11,12 +11,12 @@ import { requireScope } from '../middleware/auth.js';
 
 export const BULK_MAX = 1000;
 
-const bulkShape = z.strictObject({ notifications: z.array(z.unknown()).min(1).max(BULK_MAX) });
+export const bulkShape = z.strictObject({ notifications: z.array(z.unknown()).min(1).max(BULK_MAX) });
 
 /** POST /notifications and /notifications/bulk (scope notify:send). */
 export function sendRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
-  const accept = { redis: deps.redis, ingest: deps.queues.ingest, prefix: deps.config.QUEUE_PREFIX, zones: recipientZones(deps.orm) };
+  const accept = { redis: deps.redis, queues: deps.queues, prefix: deps.config.QUEUE_PREFIX, zones: recipientZones(deps.orm) };
 
   app.post('/notifications/bulk', requireScope(SCOPES.send), async (c) => {
     const body = bulkShape.safeParse(await readJson(c));

@@ -23,10 +23,12 @@ import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
 
-const directWaitQuery = z.object({ wait: z.coerce.number().min(0).max(3600).optional() });
+export const directWaitQuery = z.object({ wait: z.coerce.number().min(0).max(3600).optional() });
+/** Any value other than true or 1 leaves inactive templates out. */
+export const templateListQuery = z.object({ include_inactive: z.string().describe('true or 1 lists inactive templates too').optional() });
 
 /**
- * Templates (seed 1's list shape, seed 2's CRUD paths) and sending with one.
+ * Templates (the 智链OS API's list shape, the VoiceHelper API's CRUD paths) and sending with one.
  * Reads are open to every token of the tenant; writes need templates:write;
  * sending needs notify:send.
  */
@@ -36,13 +38,13 @@ export function templateRoutes(deps: ApiDeps) {
   const cache = new TemplateCache({ redis: deps.redis, prefix: deps.config.QUEUE_PREFIX, logger: deps.logger });
   // the cache's subscriber lives as long as the api's own Redis connection
   deps.redis.once('end', () => cache.close());
-  const accept = { redis: deps.redis, ingest: deps.queues.ingest, prefix: deps.config.QUEUE_PREFIX, zones: recipientZones(deps.orm) };
+  const accept = { redis: deps.redis, queues: deps.queues, prefix: deps.config.QUEUE_PREFIX, zones: recipientZones(deps.orm) };
   const write = requireScope(SCOPES.templatesWrite);
 
   const idOrName = (c: Context) => c.req.param('ref') ?? '';
 
   app.get('/notifications/templates', async (c) => {
-    const includeInactive = ['true', '1'].includes(c.req.query('include_inactive') ?? '');
+    const includeInactive = ['true', '1'].includes(templateListQuery.parse(c.req.query()).include_inactive ?? '');
     const rows = await templates.listTemplates(em(), c.get('principal').tenant, { includeInactive });
     return c.json({ templates: Object.fromEntries(rows.map((t) => [t.name, templates.presentTemplate(t)])), count: rows.length });
   });
@@ -104,7 +106,7 @@ export function templateRoutes(deps: ApiDeps) {
     if (result.replayed) c.header('idempotent-replayed', 'true');
     return c.json(
       {
-        // the notification as stored-to-be, then seed 1's answer (its `message` is the outcome, the text is in `content`)
+        // the notification as stored-to-be, then the 智链OS API's answer (its `message` is the outcome, the text is in `content`)
         ...first,
         ids,
         count: ids.length,
@@ -118,13 +120,13 @@ export function templateRoutes(deps: ApiDeps) {
     );
   });
 
-  /** Seed 1's template send to a bare address: straight to it, no inbox row; `?wait=` answers the outcome. */
+  /** The 智链OS API's template send to a bare address: straight to it, no inbox row; `?wait=` answers the outcome. */
   async function directTemplateSend(c: Context<ApiEnv>, t: TemplateRow, req: TemplateSend, rendered: RenderedTemplate, recipient: string) {
     const q = directWaitQuery.safeParse(c.req.query());
     if (!q.success) throw new ValidationError(fieldErrors(q.error), 'The query has invalid parameters.');
     const who = c.get('principal');
     const { send, skipped } = toDirectSend(t, req, rendered, recipient);
-    const id = await sendDirect({ orm: deps.orm, redis: deps.redis, prefix: deps.config.QUEUE_PREFIX }, who, send);
+    const id = await sendDirect({ orm: deps.orm, queues: deps.queues }, who, send);
     const seed1 = { template: t.name, template_version: t.version, ...(skipped.length ? { skipped } : {}) };
     if (q.data.wait === undefined) {
       const results = Object.fromEntries(send.channels.map((ch) => [ch, 'queued']));

@@ -1,8 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Redis } from 'ioredis';
 import type { ExternalChannel, NotificationType, Priority } from '../../../queues/jobs.js';
+import type { Producers } from '../../../queues/producers.js';
 import type { Principal } from '../../auth/jwt.js';
-import { deliveryQueuesOn, enqueueDeliveries } from '../../channels/queues.js';
 import type { Orm } from '../../db/orm.js';
 import { insertPlanned, listDeliveries, markFailed } from './records.js';
 import { deliveryJob } from './plan.js';
@@ -10,7 +9,7 @@ import { newId } from '../ids.js';
 import { addressOf, classifyAddress, findRecipientByAddress } from './recipients.js';
 
 /**
- * Seed 1's direct send: a message to one address (an email, a phone number
+ * The 智链OS API's direct send: a message to one address (an email, a phone number
  * or a channel user id) on each channel, with delivery records but no inbox
  * row. Used by POST /notifications/multi-channel, and by template sends whose
  * `recipient` is an address no recipient has.
@@ -28,8 +27,7 @@ export interface DirectSend {
 
 export interface DirectDeps {
   orm: Orm;
-  redis: Redis;
-  prefix: string;
+  queues: Producers;
 }
 
 /** Records and enqueues one delivery per channel; returns the id the deliveries are listed under. */
@@ -58,7 +56,7 @@ export async function sendDirect(deps: DirectDeps, who: Principal, send: DirectS
   });
   await insertPlanned(em, jobs);
   try {
-    await enqueueDeliveries(deliveryQueuesOn(deps.redis, deps.prefix), jobs);
+    await deps.queues.enqueueDeliveries(jobs);
   } catch (err) {
     // no job will ever run for these records: say so in them rather than leave them queued forever
     await Promise.all(jobs.map((j) => markFailed(em, j.delivery_id, 'not_enqueued', (err as Error).message))).catch(() => undefined);
@@ -82,7 +80,7 @@ export const DIRECT_MAX_WAIT_S = 25;
 
 /**
  * Waits until no delivery of `id` is in flight, or `waitMs` has passed, and
- * answers seed 1's `{ success, message, results: { email: true, sms: false } }`.
+ * answers the 智链OS API's `{ success, message, results: { email: true, sms: false } }`.
  * A fallback's record is written before its failed predecessor is final, so
  * "nothing queued or sending" means the whole chain has settled.
  */

@@ -1,9 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { DeliveryJob, IngestJob } from '../../../queues/jobs.js';
-import { enqueueNotifications } from '../../../queues/producers.js';
-import { enqueueDeliveries, type DeliveryQueues } from '../../channels/queues.js';
+import type { DeliveryJob } from '../../../queues/jobs.js';
+import type { Producers } from '../../../queues/producers.js';
 import type { Logger } from '../../logger.js';
 import { getDelivery, insertPlanned, recipientState } from './records.js';
 import { deliveryJob } from './plan.js';
@@ -12,9 +10,9 @@ import { addressOf, classifyAddress, getRecipient } from './recipients.js';
 
 export interface FailoverDeps {
   em: EntityManager;
-  queues: DeliveryQueues;
-  /** where the admin alert goes */
-  ingest: Queue<IngestJob>;
+  /** the next channel's delivery goes to its queue, the admin alert to ingest */
+  queues: Producers;
+  /** for the admin-alert lock */
   redis: Redis;
   prefix: string;
   logger: Logger;
@@ -31,7 +29,7 @@ async function addressFor(deps: FailoverDeps, failed: DeliveryJob, channel: Deli
 export type FailoverOutcome = { next: DeliveryJob } | { reached: true } | { exhausted: true; alerted: boolean };
 
 /**
- * After a delivery failed for good (seed 1: 主渠道 → 备用渠道 → 记录失败 → 告警):
+ * After a delivery failed for good (the 智链OS API: 主渠道 → 备用渠道 → 记录失败 → 告警):
  * nothing more when the recipient was reached on another channel;
  * otherwise the next fallback channel not yet tried for this recipient
  * gets its own delivery; when none is left, the admins are alerted.
@@ -50,7 +48,7 @@ export async function failover(deps: FailoverDeps, failed: DeliveryJob, reason: 
     const existing = fresh.has(next.delivery_id) ? null : await getDelivery(deps.em, next.delivery_id);
     // a channel this recipient already went through (as a primary or an earlier fallback) is not tried twice
     if (existing && existing.status !== 'queued' && existing.status !== 'sending') continue;
-    await enqueueDeliveries(deps.queues, [next]);
+    await deps.queues.enqueueDeliveries([next]);
     deps.logger.info({ delivery: failed.delivery_id, next: next.delivery_id, channel }, 'failing over');
     return { next };
   }
@@ -77,7 +75,7 @@ export async function alertAdmins(deps: FailoverDeps, failed: DeliveryJob, reaso
     source: 'herald.channels',
     metadata: { notification_id: failed.notification_id, delivery_id: failed.delivery_id, channel: failed.channel, reason, recipient: failed.recipient },
   });
-  await enqueueNotifications(deps.ingest, toDrafts(input, { tenant: failed.tenant, sender: 'herald' }));
+  await deps.queues.enqueueNotifications(toDrafts(input, { tenant: failed.tenant, sender: 'herald' }));
   deps.logger.warn({ notification: failed.notification_id, channel: failed.channel, reason }, 'every channel failed: admins alerted');
   return true;
 }

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DeliveryJob, DeliveryMessage, ExternalChannel, NotificationType, Priority } from '../../../queues/jobs.js';
+import type { Producers } from '../../../queues/producers.js';
 import { isExternal } from '../../channels/index.js';
-import { enqueueDeliveries, type DeliveryQueues } from '../../channels/queues.js';
 import type { RecipientRow } from '../../db/entities/recipient.js';
 import type { Logger } from '../../logger.js';
 import { deliveryId, insertPlanned, refreshNotificationStatus } from './records.js';
@@ -14,7 +14,7 @@ export const EXPAND_PAGE = 500;
 
 export interface PlanDeps {
   em: EntityManager;
-  queues: DeliveryQueues;
+  queues: Producers;
   logger: Logger;
   /** recipients per page when expanding a role, store or tenant (default EXPAND_PAGE) */
   pageSize?: number;
@@ -75,7 +75,7 @@ function jobsFor(row: StoredRow, recipients: Array<{ userId: string; row: Recipi
 async function persist(deps: PlanDeps, jobs: DeliveryJob[]): Promise<void> {
   if (!jobs.length) return;
   await insertPlanned(deps.em, jobs);
-  await enqueueDeliveries(deps.queues, jobs);
+  await deps.queues.enqueueDeliveries(jobs);
 }
 
 /**

@@ -21,9 +21,6 @@ export function deliveryId(notificationId: string, recipient: string, channel: s
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
-/** BullMQ job id of a delivery: adding it twice adds one job. */
-export const deliveryJobId = (id: string) => `d-${id}`;
-
 const ROW_COLUMNS = `id uuid, tenant text, notification_id uuid, sender text, recipient text, direct boolean, channel text,
   address text, fallback_of uuid, fallbacks text[], notification_created_at timestamptz`;
 

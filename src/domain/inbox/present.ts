@@ -3,7 +3,7 @@ import type { NotificationRow } from '../../db/entities/notification.js';
 import { audienceOf } from './audience.js';
 
 /**
- * The public JSON of a notification. Both seeds' names are present:
+ * The public JSON of a notification. Both legacy APIs' names are present:
  * `content` and `message`, `metadata` and `extra_data`, `schedule_at` and
  * `scheduled_at`, so clients written for either read it unchanged.
  */

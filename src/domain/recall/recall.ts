@@ -1,14 +1,13 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { IngestJob } from '../../../queues/jobs.js';
-import { QUEUE } from '../../../queues/names.js';
+import { deliveryJobId } from '../../../queues/job-ids.js';
+import type { Producers } from '../../../queues/producers.js';
 import type { Principal } from '../../auth/jwt.js';
+import { isExternal } from '../../channels/index.js';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { recalledFrame } from '../../feed/frames.js';
 import { publishEvents } from '../../feed/publish.js';
-import { deliveryJobId } from '../delivery/records.js';
 import { uuidv7Time } from '../ids.js';
 import { RETURNING } from '../sending/store.js';
 import { presentRow, type NotificationJson, type StoredRow } from '../inbox/present.js';
@@ -21,10 +20,9 @@ export interface RecallDeps {
   em: EntityManager;
   redis: Redis;
   prefix: string;
-  ingest: Queue<IngestJob>;
+  /** the channels' delivery queues, to remove jobs that have not started */
+  queues: Producers;
   logger: Logger;
-  /** the delivery queue of a channel (issue #4), to remove jobs that have not started */
-  deliveryQueue(channel: string): Queue | null;
 }
 
 type Sender = Pick<Principal, 'sub' | 'tenant'>;
@@ -117,23 +115,10 @@ async function cancelDeliveries(deps: RecallDeps, id: string): Promise<void> {
     [id],
   );
   for (const d of skipped) {
-    const queue = deps.deliveryQueue(d.channel);
+    if (!isExternal(d.channel)) continue;
     // an active job is not removable; it finds its delivery skipped and does not send
-    await queue?.remove(deliveryJobId(d.id)).catch((err) => deps.logger.warn({ err, delivery: d.id }, 'could not remove a delivery job'));
+    await deps.queues.delivery[d.channel]
+      .remove(deliveryJobId(d.id))
+      .catch((err) => deps.logger.warn({ err, delivery: d.id }, 'could not remove a delivery job'));
   }
-}
-
-/** The delivery queues of the channels, created on first use on a shared connection. */
-export function deliveryQueues(connection: Redis, prefix: string): (channel: string) => Queue | null {
-  const queues = new Map<string, Queue>();
-  return (channel) => {
-    const name = (QUEUE as Record<string, string>)[channel];
-    if (!name || channel === 'ingest') return null;
-    let q = queues.get(name);
-    if (!q) {
-      queues.set(name, (q = new Queue(name, { connection, prefix })));
-      q.on('error', () => undefined); // the connection's owner logs outages
-    }
-    return q;
-  };
 }

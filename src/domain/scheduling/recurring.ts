@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { getNextMillis, type Queue } from 'bullmq';
 import { z } from 'zod';
 import { RECURRING_JOB } from '../../../queues/defaults.js';
+import { schedulerId } from '../../../queues/job-ids.js';
 import type { RecurringJob } from '../../../queues/jobs.js';
 import type { Principal } from '../../auth/jwt.js';
 import { NotFoundError, ValidationError, type FieldError } from '../../errors.js';
@@ -35,8 +36,6 @@ export interface ScheduleRow {
   updated_at: Date;
   deleted_at: Date | null;
 }
-
-export const schedulerId = (id: string) => `schedule-${id}`;
 
 export const scheduleCreateSchema = z.strictObject({
   name: z.string().trim().min(1).max(200).optional(),

@@ -1,14 +1,13 @@
 import type { Redis } from 'ioredis';
-import type { Queue } from 'bullmq';
-import type { IngestJob, NotificationDraft } from '../../../queues/jobs.js';
-import { enqueueNotifications } from '../../../queues/producers.js';
+import type { NotificationDraft } from '../../../queues/jobs.js';
+import type { Producers } from '../../../queues/producers.js';
 import type { Principal } from '../../auth/jwt.js';
 import type { NotificationInput } from './input.js';
 import { toDrafts } from './input.js';
 import { presentDraft, type NotificationJson } from '../inbox/present.js';
 import { applyLocalSchedule, type ZoneLookup } from '../scheduling/schedule-local.js';
 
-/** How long an idempotency key is remembered (DESIGN §3: 24 h). */
+/** How long an idempotency key is remembered (24 h). */
 export const IDEMPOTENCY_TTL_S = 24 * 3600;
 
 export interface Accepted {
@@ -20,7 +19,8 @@ export interface Accepted {
 
 export interface AcceptDeps {
   redis: Redis;
-  ingest: Queue<IngestJob>;
+  /** the new notifications go to ingest */
+  queues: Producers;
   prefix: string;
   /** recipients' own time zones, for schedule_local (UTC or the request's timezone without it) */
   zones?: ZoneLookup;
@@ -81,7 +81,7 @@ export async function acceptNotifications(deps: AcceptDeps, who: Principal, inpu
   const fresh = drafts.flat();
   if (fresh.length) {
     try {
-      await enqueueNotifications(deps.ingest, fresh);
+      await deps.queues.enqueueNotifications(fresh);
     } catch (err) {
       if (claimed.length) await deps.redis.del(...claimed).catch(() => undefined);
       throw err;

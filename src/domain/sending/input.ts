@@ -8,7 +8,7 @@ import { isTimeZone, parseWallClock } from '../time/zoned-time.js';
 export const TYPES = ['info', 'success', 'warning', 'error', 'alert', 'system'] as const satisfies readonly NotificationType[];
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const satisfies readonly Priority[];
 export const CHANNELS = ['app', 'email', 'sms', 'wechat', 'feishu', 'push', 'webhook'] as const satisfies readonly Channel[];
-/** Names the seeds use for the same channels. */
+/** Names the legacy APIs use for the same channels. */
 const CHANNEL_ALIASES: Record<string, Channel> = { system: 'app', in_app: 'app', app_push: 'push' };
 
 export const METADATA_MAX_BYTES = 8 * 1024;

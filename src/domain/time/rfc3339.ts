@@ -45,4 +45,4 @@ export const isRfc3339 = (s: string) => parseRfc3339(s) !== null;
 
 /** A zod string that must be a strict RFC 3339 time with an offset. */
 export const rfc3339Time = (message = 'must be an RFC 3339 time with an offset, e.g. 2026-12-01T09:00:00+08:00') =>
-  z.string().refine(isRfc3339, message);
+  z.string().meta({ format: 'date-time' }).refine(isRfc3339, message);
