@@ -6,6 +6,7 @@ import { bodyLimit } from './middleware/body-limit.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { rateLimit, rateLimitsFrom } from './middleware/rate-limit.js';
 import { requestTimeout } from './middleware/timeout.js';
+import { openApiRoutes } from './openapi/routes.js';
 import { adminRoutes } from './routes/admin.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { notFound, onError } from './middleware/problem.js';
@@ -39,6 +40,8 @@ export function createApp(deps: ApiDeps) {
   app.route('/', healthRoutes(deps));
   app.route('/', metricsRoutes(deps));
   app.route('/', adminRoutes(deps));
+  // the API description: no token, outside /api/v1's auth and rate limit
+  app.route('/', openApiRoutes());
 
   const v1 = new Hono<ApiEnv>();
   v1.use('*', bearerAuth(deps.verifier));
