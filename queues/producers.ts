@@ -23,7 +23,7 @@ export const ENQUEUE_EVERY_MS = 5;
 
 /**
  * Every BullMQ producer of a process: one Queue object per Herald queue.
- * Each process builds it once (src/deps.ts for the api, workers/process.ts
+ * Each process builds it once (src/api/deps.ts for the api, workers/process.ts
  * for a worker), passes it down and closes it with its Lifecycle; nothing
  * else makes a Queue.
  */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { MAX_LOCAL_MEMBERS } from '../src/domain/scheduling/schedule-local.js';
+import { MAX_LOCAL_MEMBERS } from '../src/domain/sending/schedule-local.js';
 import { createHarness, waitFor, type Harness } from './helpers/harness.js';
 import { connect, startNode } from './helpers/ws-node.js';
 

@@ -1,5 +1,5 @@
 /** Process entry: the scheduler (recurring sends, reconciliation, retention, stuck deliveries). */
-import { recipientZones } from '../src/domain/scheduling/schedule-local.js';
+import { recipientZones } from '../src/domain/sending/schedule-local.js';
 import { startMetricsReporting } from '../src/metrics/report.js';
 import { createRecurringWorker } from './scheduler-worker.js';
 import { checkPatterns, startMaintenance } from './scheduler-tasks.js';

@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import type { Logger } from '../logger.js';
 
-/** What the api needs; built once per process in src/deps.ts. */
+/** What the api needs; built once per process in src/api/deps.ts. */
 export interface ApiDeps {
   config: Config;
   logger: Logger;

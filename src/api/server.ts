@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { loadConfigOrExit } from '../config.js';
 import { migrateWhenReachable } from '../db/migrate-when-reachable.js';
-import { buildApiDeps } from '../deps.js';
+import { buildApiDeps } from './deps.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import { startMetricsReporting } from '../metrics/report.js';

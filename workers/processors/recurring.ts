@@ -6,7 +6,7 @@ import type { Producers } from '../../queues/producers.js';
 import type { Orm } from '../../src/db/orm.js';
 import { acceptNotifications } from '../../src/domain/sending/accept.js';
 import { occurrenceInput, type ScheduleRow } from '../../src/domain/scheduling/recurring.js';
-import type { ZoneLookup } from '../../src/domain/scheduling/schedule-local.js';
+import type { ZoneLookup } from '../../src/domain/sending/schedule-local.js';
 import { HeraldError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 

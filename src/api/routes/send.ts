@@ -4,7 +4,7 @@ import { SCOPES } from '../../auth/jwt.js';
 import { ValidationError, type FieldError } from '../../errors.js';
 import { acceptNotifications } from '../../domain/sending/accept.js';
 import { fieldErrors, parseNotification, type NotificationInput } from '../../domain/sending/input.js';
-import { recipientZones } from '../../domain/scheduling/schedule-local.js';
+import { recipientZones } from '../../domain/sending/schedule-local.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { NotFoundError, UnprocessableError, ValidationError } from '../../errors.js';
 import { acceptNotifications } from '../../domain/sending/accept.js';
 import { fieldErrors } from '../../domain/sending/input.js';
-import { recipientZones } from '../../domain/scheduling/schedule-local.js';
+import { recipientZones } from '../../domain/sending/schedule-local.js';
 import * as templates from '../../domain/templates/templates.js';
 import { TemplateCache } from '../../domain/templates/cache.js';
 import { DIRECT_MAX_WAIT_S, sendDirect, waitForOutcome } from '../../domain/delivery/direct-send.js';

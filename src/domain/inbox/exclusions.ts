@@ -6,7 +6,7 @@ import type { StoredRow } from './present.js';
 /**
  * Who a shared (role, store, tenant) notification must not reach: members a
  * schedule_local send gave a notification of their own in their time zone
- * (src/domain/scheduling/schedule-local.ts). Stored as receipts marked deleted when the
+ * (src/domain/sending/schedule-local.ts). Stored as receipts marked deleted when the
  * row is stored, which hides it from their inbox; exclusionsOf reads them
  * back so the realtime frame and the channel deliveries leave them out too.
  * Only such sends can have any, so other rows cost nothing.

@@ -2,9 +2,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { SCOPES, type Principal } from '../../auth/jwt.js';
 import { NotFoundError } from '../../errors.js';
 import { audiencesOf } from './audience.js';
-import { RETURNING } from '../sending/store.js';
 import { pgArray, query } from '../../db/query.js';
-import { presentRow, type NotificationJson, type StoredRow } from './present.js';
+import { presentRow, RETURNING, type NotificationJson, type StoredRow } from './present.js';
 
 /**
  * The inbox of one user: every notification stored for the user, the user's

@@ -39,6 +39,11 @@ export interface NotificationJson {
 
 const iso = (d: Date | string | null | undefined): string | null => (d == null ? null : new Date(d).toISOString());
 
+/** The columns of a StoredRow, for `returning` and `select` lists. */
+export const RETURNING = `id, tenant, seq::text as seq, audience, user_id, role, store_id, broadcast, title, content, type,
+  priority, status, channels, fallback_channels, metadata, source, group_key, idempotency_key, sender,
+  schedule_at, created_at, sent_at`;
+
 export type StoredRow = Omit<NotificationRow, 'updated_at'> & {
   read_at?: Date | string | null;
   /**

@@ -9,8 +9,7 @@ import type { Logger } from '../../logger.js';
 import { recalledFrame } from '../../feed/frames.js';
 import { publishEvents } from '../../feed/publish.js';
 import { uuidv7Time } from '../ids.js';
-import { RETURNING } from '../sending/store.js';
-import { presentRow, type NotificationJson, type StoredRow } from '../inbox/present.js';
+import { presentRow, RETURNING, type NotificationJson, type StoredRow } from '../inbox/present.js';
 
 /**
  * Taking a notification back, by its sender only (anyone else gets 404):

@@ -5,7 +5,7 @@ import type { Principal } from '../../auth/jwt.js';
 import type { NotificationInput } from './input.js';
 import { toDrafts } from './input.js';
 import { presentDraft, type NotificationJson } from '../inbox/present.js';
-import { applyLocalSchedule, type ZoneLookup } from '../scheduling/schedule-local.js';
+import { applyLocalSchedule, type ZoneLookup } from './schedule-local.js';
 
 /** How long an idempotency key is remembered (24 h). */
 export const IDEMPOTENCY_TTL_S = 24 * 3600;

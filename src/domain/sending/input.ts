@@ -51,7 +51,7 @@ export const notificationSchema = z.strictObject({
   extra_data: metadata.optional(),
   source: z.string().max(100).optional(),
   schedule_at: rfc3339Time().optional(),
-  /** a wall-clock time with no offset, sent at that time in each recipient's own time zone (src/domain/scheduling/schedule-local.ts) */
+  /** a wall-clock time with no offset, sent at that time in each recipient's own time zone (src/domain/sending/schedule-local.ts) */
   schedule_local: z
     .string()
     .refine((s) => parseWallClock(s) !== null, 'must be a local time with no offset, e.g. 2026-12-01T09:00')

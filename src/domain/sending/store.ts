@@ -3,11 +3,7 @@ import { query } from '../../db/query.js';
 import type { NotificationDraft } from '../../../queues/jobs.js';
 import { storeExclusions } from '../inbox/exclusions.js';
 import { compareCursors } from '../inbox/cursors.js';
-import { draftToRow, type StoredRow } from '../inbox/present.js';
-
-export const RETURNING = `id, tenant, seq::text as seq, audience, user_id, role, store_id, broadcast, title, content, type,
-  priority, status, channels, fallback_channels, metadata, source, group_key, idempotency_key, sender,
-  schedule_at, created_at, sent_at`;
+import { draftToRow, RETURNING, type StoredRow } from '../inbox/present.js';
 
 /**
  * A notification is done when it only goes to inboxes; external channels

@@ -1,11 +1,11 @@
-import { producerConnection, whenReady } from '../queues/connection.js';
-import { createProducers } from '../queues/producers.js';
-import type { ApiDeps } from './api/env.js';
-import { createVerifier } from './auth/jwt.js';
-import type { Config } from './config.js';
-import { openOrm } from './db/orm.js';
-import type { Lifecycle } from './lifecycle.js';
-import type { Logger } from './logger.js';
+import { producerConnection, whenReady } from '../../queues/connection.js';
+import { createProducers } from '../../queues/producers.js';
+import type { ApiDeps } from './env.js';
+import { createVerifier } from '../auth/jwt.js';
+import type { Config } from '../config.js';
+import { openOrm } from '../db/orm.js';
+import type { Lifecycle } from '../lifecycle.js';
+import type { Logger } from '../logger.js';
 
 const readUrls = (config: Config) =>
   config.DATABASE_READ_URLS.split(',')

@@ -4,7 +4,7 @@ import { pgArray, query } from '../../db/query.js';
 import { UnprocessableError, ValidationError } from '../../errors.js';
 import { audienceOf } from '../inbox/audience.js';
 import { newId } from '../ids.js';
-import type { NotificationInput } from '../sending/input.js';
+import type { NotificationInput } from './input.js';
 import { instantOf, isTimeZone, parseWallClock } from '../time/zoned-time.js';
 
 /** The time zone of a user with none of their own, when the request names none either. */
