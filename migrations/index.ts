@@ -12,6 +12,8 @@ import { Migration20261122070000_store_notifications_fn } from './Migration20261
 import { Migration20261122080000_drop_created_at_index } from './Migration20261122080000_drop_created_at_index.js';
 import { Migration20261202000000_tenant_heads } from './Migration20261202000000_tenant_heads.js';
 import { Migration20261205000000_rejections } from './Migration20261205000000_rejections.js';
+import { Migration20261205100000_inbox_states } from './Migration20261205100000_inbox_states.js';
+import { Migration20261205110000_actions } from './Migration20261205110000_actions.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -31,4 +33,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122080000_drop_created_at_index', class: Migration20261122080000_drop_created_at_index },
   { name: 'Migration20261202000000_tenant_heads', class: Migration20261202000000_tenant_heads },
   { name: 'Migration20261205000000_rejections', class: Migration20261205000000_rejections },
+  { name: 'Migration20261205100000_inbox_states', class: Migration20261205100000_inbox_states },
+  { name: 'Migration20261205110000_actions', class: Migration20261205110000_actions },
 ];

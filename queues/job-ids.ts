@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Every id Herald gives a BullMQ job or job scheduler. Each is derived from
  * what the job is about, so adding the same work twice adds one job.
@@ -10,6 +12,16 @@ export const ingestJobId = (firstNotificationId: string) => `n-${firstNotificati
 
 /** A delayed firing job: `fire-` and the first notification id it fires. */
 export const fireJobId = (notificationId: string) => `fire-${notificationId}`;
+
+/**
+ * A snoozed notification's wake job: `wake-`, the notification id, a hash
+ * of the tenant and user (BullMQ refuses a job id holding ':', which a
+ * tenant or user id may; a hex hash never does) and the snooze's end in ms. The end is part of it, so snoozing again
+ * to another time adds another job, and the earlier one, if it is not
+ * removed, finds the receipt changed and does nothing.
+ */
+export const wakeJobId = (tenant: string, userId: string, notificationId: string, until: string) =>
+  `wake-${notificationId}-${createHash('sha256').update(`${tenant}\u001f${userId}`).digest('hex').slice(0, 16)}-${Date.parse(until)}`;
 
 /** A delivery's job: adding it twice adds one job. */
 export const deliveryJobId = (deliveryId: string) => `d-${deliveryId}`;

@@ -14,6 +14,13 @@ export type Target =
   | { kind: 'store'; id: string }
   | { kind: 'tenant' };
 
+/** A button on a notification: a client shows `label` and opens `url` (http or https) when it is taken. */
+export interface NotificationAction {
+  label: string;
+  url: string;
+  style: 'primary' | 'secondary';
+}
+
 /** One notification as the api accepted it; its id is final. */
 export interface NotificationDraft {
   id: string;
@@ -35,6 +42,12 @@ export interface NotificationDraft {
   created_at: string;
   /** ISO time it should be delivered, when scheduled */
   schedule_at: string | null;
+  /** what a client opens when the notification is clicked (absent in jobs queued before links existed, as are image_url and actions) */
+  url?: string | null;
+  /** a picture a client shows with it */
+  image_url?: string | null;
+  /** up to three buttons */
+  actions?: NotificationAction[];
   /**
    * Users a role, store or tenant notification must not reach (members a
    * schedule_local send gave a notification of their own, in their zone).
@@ -46,6 +59,8 @@ export interface IngestJob {
   notifications: NotificationDraft[];
   /** set (with no notifications) on a scheduled notification's delayed job: fire these stored ids at their time */
   fire?: FireRequest;
+  /** set (with no notifications) on a snoozed notification's delayed job: wake it at its time */
+  wake?: WakeRequest;
 }
 
 /** Scheduled notifications, already stored with status 'scheduled', to put into inboxes now. */
@@ -54,8 +69,22 @@ export interface FireRequest {
   ids: string[];
 }
 
+/** A notification one user snoozed, to put back into that user's inbox when the snooze ends. */
+export interface WakeRequest {
+  tenant: string;
+  user_id: string;
+  /** the user's roles and stores when they snoozed it: the unread count sent on waking counts that inbox */
+  roles: string[];
+  stores: string[];
+  notification_id: string;
+  /** ISO time the snooze ends; the job does nothing when the receipt says otherwise by then (snoozed again, unsnoozed) */
+  until: string;
+}
+
 export interface IngestResult {
   stored: number;
+  /** wake jobs: 1 when the notification came back, 0 when its snooze had changed */
+  woken?: number;
 }
 
 /** The channels that leave Herald (everything but the in-app inbox); each has its own queue. */

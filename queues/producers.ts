@@ -3,8 +3,16 @@ import type { Redis } from 'ioredis';
 import { Batcher } from './batcher.js';
 import { queueReady } from './connection.js';
 import { INGEST_JOB, PRIORITY, RECURRING_JOB, deliveryJobOptions } from './defaults.js';
-import { deliveryJobId, fireJobId, ingestJobId } from './job-ids.js';
-import { EXTERNAL_CHANNELS, type DeliveryJob, type ExternalChannel, type IngestJob, type NotificationDraft, type RecurringJob } from './jobs.js';
+import { deliveryJobId, fireJobId, ingestJobId, wakeJobId } from './job-ids.js';
+import {
+  EXTERNAL_CHANNELS,
+  type DeliveryJob,
+  type ExternalChannel,
+  type IngestJob,
+  type NotificationDraft,
+  type RecurringJob,
+  type WakeRequest,
+} from './jobs.js';
 import { QUEUE, type QueueName } from './names.js';
 
 /** A bulk send becomes jobs of at most this many notifications (one INSERT each). */
@@ -46,6 +54,14 @@ export interface Producers {
   enqueueNotifications(drafts: NotificationDraft[]): Promise<void>;
   /** Adds delivery jobs, one addBulk per channel; job ids come from delivery ids, so adding twice adds nothing. */
   enqueueDeliveries(jobs: DeliveryJob[]): Promise<void>;
+  /** Adds the delayed job that brings a snoozed notification back at `wake.until`; adding the same snooze twice adds one job. */
+  scheduleWake(wake: WakeRequest): Promise<void>;
+  /**
+   * Removes the wake job of a snooze that was replaced or undone. Best
+   * effort: a job already running or gone is left alone, and one that runs
+   * anyway finds the receipt changed and does nothing.
+   */
+  cancelWake(wake: Pick<WakeRequest, 'tenant' | 'user_id' | 'notification_id' | 'until'>): Promise<void>;
   /** Closes every queue; the connections are their owners' to close. */
   close(): Promise<void>;
 }
@@ -83,6 +99,14 @@ export function createProducers(connection: Redis, prefix: string, sendConnectio
     byName: (name) => all.get(name)!,
     enqueueNotifications: (drafts) => notifications.add(drafts),
     enqueueDeliveries: (jobs) => addDeliveryJobs(delivery, jobs),
+    async scheduleWake(wake) {
+      await queueReady(ingest);
+      const job = wakeJob(wake);
+      await ingest.add(job.name, job.data, job.opts);
+    },
+    async cancelWake(wake) {
+      await ingest.remove(wakeJobId(wake.tenant, wake.user_id, wake.notification_id, wake.until)).catch(() => 0);
+    },
     async close() {
       await Promise.all([...all.values()].map((q) => q.close()));
     },
@@ -147,6 +171,19 @@ export function fireJob(tenant: string, ids: string[], at: number) {
     name: 'fire',
     data: { notifications: [], fire: { tenant, ids } } as IngestJob,
     opts: { jobId: fireJobId(ids[0]), delay: Math.max(0, at - Date.now()) } as JobsOptions,
+  };
+}
+
+/**
+ * The delayed job that wakes one user's snoozed notification at
+ * `wake.until`. No priority, like a firing: it runs ahead of any backlog of
+ * ingest jobs, so a notification comes back on time.
+ */
+export function wakeJob(wake: WakeRequest) {
+  return {
+    name: 'wake',
+    data: { notifications: [], wake } as IngestJob,
+    opts: { jobId: wakeJobId(wake.tenant, wake.user_id, wake.notification_id, wake.until), delay: Math.max(0, Date.parse(wake.until) - Date.now()) } as JobsOptions,
   };
 }
 

@@ -13,13 +13,13 @@ export interface paths {
         };
         /**
          * The caller's inbox
-         * @description Newest first. Three ways to page: `limit`/`offset` (one legacy API), `page`/`page_size` (the other), or `cursor` (keyset: pass the previous answer's next_cursor; fastest, no totals). `since` with a cursor reads forward from it, oldest first: everything stored for this user after that cursor, the way a WebSocket client catches up.
+         * @description Newest first. Three ways to page: `limit`/`offset` (one legacy API), `page`/`page_size` (the other), or `cursor` (keyset: pass the previous answer's next_cursor; fastest, no totals). `since` with a cursor reads forward from it, oldest first: everything stored for this user after that cursor, the way a WebSocket client catches up. It lists the inbox proper: not what the user archived (`archived=true` lists the archive) and not what is snoozed now (`snoozed=true` lists that).
          */
         get: operations["listInbox"];
         put?: never;
         /**
          * Send a notification
-         * @description Stores one notification per target (user_id, user_ids, role, store_id, broadcast) and delivers it on its channels. Both legacy request shapes are accepted: `message` for `content`, `extra_data` for `metadata`. A second send with the same `idempotency_key` within 24 hours answers the first result (header `Idempotent-Replayed: true`) and creates nothing. `schedule_at` (RFC 3339 with an offset) sends later; `schedule_local` (no offset) sends at that wall-clock time in each recipient's own time zone.
+         * @description Stores one notification per target (user_id, user_ids, role, store_id, broadcast) and delivers it on its channels. Both legacy request shapes are accepted: `message` for `content`, `extra_data` for `metadata`. A second send with the same `idempotency_key` within 24 hours answers the first result (header `Idempotent-Replayed: true`) and creates nothing. `schedule_at` (RFC 3339 with an offset) sends later; `schedule_local` (no offset) sends at that wall-clock time in each recipient's own time zone. `url`, `image_url` and up to three `actions` (buttons: `label`, `url`, `style`) travel with the notification to inboxes and sockets; links are http(s) only.
          */
         post: operations["sendNotification"];
         delete?: never;
@@ -137,7 +137,7 @@ export interface paths {
         };
         /**
          * Delivery records of a notification
-         * @description Per channel and recipient: status, attempts, last error, provider message id, timings. For the sender (notify:send) or an admin of the tenant; anyone else gets 404. The records are paged; `summary` and `total` count them all.
+         * @description Per channel and recipient: status, attempts, last error, provider message id, timings. For the sender (notify:send) or an admin of the tenant; anyone else gets 404. The records are paged; `summary` and `total` count them all. `actions_taken` counts, per button, the users who took it.
          */
         get: operations["listDeliveries"];
         put?: never;
@@ -292,7 +292,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Unread count */
+        /**
+         * Unread count
+         * @description Unread in the inbox proper: neither what the user archived nor what is snoozed now is counted.
+         */
         get: operations["unreadCount"];
         put?: never;
         post?: never;
@@ -309,9 +312,192 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Unread count (legacy path) */
+        /**
+         * Unread count (legacy path)
+         * @description Unread in the inbox proper: neither what the user archived nor what is snoozed now is counted.
+         */
         get: operations["unreadCountLegacy"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Several counts in one call
+         * @description `filters` is a JSON array of filter objects (or repeat the parameter, one JSON object each; at most 10 in all). A filter object takes `read`, `seen`, `archived`, `snoozed` (booleans) and `type`, `priority` (one value or a list). Each counts what the list with the same filters would hold: `{}` counts the inbox proper (not archived, not snoozed now), `{"archived":true}` the archive, `{"snoozed":true}` what is snoozed now. The answer has one count per filter, in order. A bad filter is 400 naming `filters.<n>.<field>`.
+         */
+        get: operations["countInbox"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/seen-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark everything seen
+         * @description Everything unseen in the inbox proper (not the archive, not what is snoozed); the user's other devices get a `notification.seen` event.
+         */
+        post: operations["markAllSeen"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/archive-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Archive everything
+         * @description Everything in the inbox proper; what is snoozed stays snoozed. The user's other devices get `notification.archived` and `unread_count` events.
+         */
+        post: operations["archiveAll"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/archive-read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Archive what is read
+         * @description What is read in the inbox proper; the user's other devices get a `notification.archived` event.
+         */
+        post: operations["archiveRead"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/{id}/seen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Mark one seen
+         * @description Seen is what the bell counts: reading also marks seen. For this user alone; the user's other devices get a `notification.seen` event.
+         */
+        put: operations["markSeen"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/{id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Archive one
+         * @description Out of the inbox and its counts, into the archive (`archived=true`); archiving a snoozed notification ends its snooze. The user's other devices get `notification.archived` and `unread_count` events.
+         */
+        put: operations["archive"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/{id}/unarchive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Take one out of the archive
+         * @description Back into the inbox as it was. The user's other devices get `notification.unarchived` with the notification, and `unread_count`.
+         */
+        put: operations["unarchive"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/{id}/snooze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Snooze one
+         * @description Out of the list and every count until `until` (RFC 3339 with an offset, in the future, at most 366 days ahead); then it comes back unread and unseen, and the user's sockets get `notification.unsnoozed` with the notification, and `unread_count`. Snoozing again replaces the time; snoozing an archived notification takes it out of the archive. The user's other devices get `notification.snoozed` (with `snoozed_until`) and `unread_count`.
+         */
+        put: operations["snooze"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/{id}/unsnooze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * End a snooze now
+         * @description The counterpart of snooze: the notification is back in the inbox at once, read or unread as it was. The user's other devices get `notification.unsnoozed` with the notification, and `unread_count`.
+         */
+        put: operations["unsnooze"];
         post?: never;
         delete?: never;
         options?: never;
@@ -328,7 +514,7 @@ export interface paths {
         };
         /**
          * Inbox totals
-         * @description This user's totals by type, priority and status, read and unread; with the admin scope also the tenant's, with the live WebSocket connections.
+         * @description This user's totals by type, priority and status, read and unread, in the inbox proper (not archived, not snoozed now); with the admin scope also the tenant's, with the live WebSocket connections.
          */
         get: operations["inboxStats"];
         put?: never;
@@ -348,7 +534,7 @@ export interface paths {
         };
         /**
          * The inbox collapsed by group
-         * @description One entry per group_key (else per type), most recent group first, with its size, unread count and latest notification.
+         * @description One entry per group_key (else per type) of the inbox proper (not archived, not snoozed now), most recent group first, with its size, unread count and latest notification.
          */
         get: operations["groupedInbox"];
         put?: never;
@@ -462,6 +648,86 @@ export interface paths {
         put: operations["markUnread"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/{id}/actions/{n}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take one of a notification's buttons
+         * @description Records that the caller took button `n` (from 0) of a notification in their inbox, once per user and button (taking it again changes nothing), and marks the notification read for the caller (other devices get `notification.read`). The sender sees the counts in GET /notifications/{id}/deliveries. Another user's notification, and a button it does not have, are 404.
+         */
+        post: operations["takeAction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who the caller is
+         * @description The token's user, tenant, roles, stores and scopes, with the inbox's unread and unseen counts.
+         */
+        get: operations["getMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/push-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Register one of the caller's devices for push
+         * @description Adds the token to the caller's own recipient record (created if there is none), leaving every other address as it is. Registering a token again moves it to its platform; each platform keeps the newest 20. The push channel sends to `fcm` tokens; `apns` tokens are kept for Apple devices.
+         */
+        put: operations["putMyPushToken"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/push-tokens/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unregister one of the caller's devices
+         * @description A token the caller does not have is 404.
+         */
+        delete: operations["deleteMyPushToken"];
         options?: never;
         head?: never;
         patch?: never;
@@ -706,6 +972,17 @@ export interface components {
             source: string | null;
             group_key: string | null;
             idempotency_key: string | null;
+            /** @description what a client opens when the notification is clicked */
+            url: string | null;
+            /** @description a picture a client shows with it */
+            image_url: string | null;
+            /** @description its buttons, in order: POST /notifications/{id}/actions/{n} takes button n (from 0) */
+            actions: {
+                label: string;
+                url: string;
+                /** @enum {string} */
+                style: "primary" | "secondary";
+            }[];
             schedule_at: string | null;
             /** @description the same time as schedule_at (the legacy field name) */
             scheduled_at: string | null;
@@ -715,6 +992,14 @@ export interface components {
             /** @description the caller's own read state */
             is_read: boolean;
             read_at: string | null;
+            /** @description the caller's own seen state (reading implies seeing) */
+            is_seen: boolean;
+            seen_at: string | null;
+            /** @description the caller's own archive state */
+            is_archived: boolean;
+            archived_at: string | null;
+            /** @description out of the inbox and its counts until this time; then unread again */
+            snoozed_until: string | null;
             /** @description the inbox cursor (null until the notification is in inboxes) */
             cursor: string | null;
             /** @description every notification the request created: one per target */
@@ -722,6 +1007,12 @@ export interface components {
             count: number;
             /** @description all of them, when there is more than one */
             notifications?: components["schemas"]["Notification"][];
+        };
+        ActionTaken: {
+            /** @constant */
+            success: true;
+            /** @description the button's link: open it */
+            url: string;
         };
         BatchMark: {
             ids: string[];
@@ -779,6 +1070,13 @@ export interface components {
             count: number;
             limit: number;
             offset: number;
+            /** @description each of the notification's buttons and how many users took it (empty when it has none) */
+            actions_taken: {
+                index: number;
+                label: string;
+                /** @description how many users took it */
+                count: number;
+            }[];
         };
         DirectAccepted: {
             /** Format: uuid */
@@ -831,6 +1129,10 @@ export interface components {
             /** Format: date-time */
             time: string;
         };
+        InboxCounts: {
+            /** @description one per filter, in the order given */
+            counts: number[];
+        };
         InboxPage: {
             notifications: components["schemas"]["Notification"][];
             /** @description null when paging by cursor */
@@ -870,6 +1172,24 @@ export interface components {
                 };
                 websocket_connections: number;
             };
+        };
+        MarkedAll: {
+            /** @constant */
+            success: true;
+            message: string;
+            /** @description how many changed */
+            count: number;
+        };
+        Me: {
+            /** @description the token's subject: the user id */
+            id: string;
+            tenant: string;
+            roles: string[];
+            stores: string[];
+            scopes: string[];
+            unread_count: number;
+            /** @description the bell's badge */
+            unseen_count: number;
         };
         MultiChannelSend: {
             channels: ("email" | "sms" | "wechat" | "feishu" | "push" | "webhook" | "app_push")[];
@@ -940,6 +1260,17 @@ export interface components {
             source: string | null;
             group_key: string | null;
             idempotency_key: string | null;
+            /** @description what a client opens when the notification is clicked */
+            url: string | null;
+            /** @description a picture a client shows with it */
+            image_url: string | null;
+            /** @description its buttons, in order: POST /notifications/{id}/actions/{n} takes button n (from 0) */
+            actions: {
+                label: string;
+                url: string;
+                /** @enum {string} */
+                style: "primary" | "secondary";
+            }[];
             schedule_at: string | null;
             /** @description the same time as schedule_at (the legacy field name) */
             scheduled_at: string | null;
@@ -949,6 +1280,14 @@ export interface components {
             /** @description the caller's own read state */
             is_read: boolean;
             read_at: string | null;
+            /** @description the caller's own seen state (reading implies seeing) */
+            is_seen: boolean;
+            seen_at: string | null;
+            /** @description the caller's own archive state */
+            is_archived: boolean;
+            archived_at: string | null;
+            /** @description out of the inbox and its counts until this time; then unread again */
+            snoozed_until: string | null;
             /** @description the inbox cursor (null until the notification is in inboxes) */
             cursor: string | null;
         };
@@ -1007,6 +1346,24 @@ export interface components {
             errors?: {
                 path: string;
                 message: string;
+            }[];
+        };
+        PushTokenPut: {
+            token: string;
+            /** @enum {string} */
+            platform: "fcm" | "apns";
+        };
+        PushTokens: {
+            /** @constant */
+            success: true;
+            token: string;
+            /** @enum {string} */
+            platform: "fcm" | "apns";
+            /** @description all of the user's device tokens now */
+            tokens: {
+                token: string;
+                /** @enum {string} */
+                platform: "fcm" | "apns";
             }[];
         };
         ReadAll: {
@@ -1081,6 +1438,17 @@ export interface components {
             source: string | null;
             group_key: string | null;
             idempotency_key: string | null;
+            /** @description what a client opens when the notification is clicked */
+            url: string | null;
+            /** @description a picture a client shows with it */
+            image_url: string | null;
+            /** @description its buttons, in order: POST /notifications/{id}/actions/{n} takes button n (from 0) */
+            actions: {
+                label: string;
+                url: string;
+                /** @enum {string} */
+                style: "primary" | "secondary";
+            }[];
             schedule_at: string | null;
             /** @description the same time as schedule_at (the legacy field name) */
             scheduled_at: string | null;
@@ -1090,6 +1458,14 @@ export interface components {
             /** @description the caller's own read state */
             is_read: boolean;
             read_at: string | null;
+            /** @description the caller's own seen state (reading implies seeing) */
+            is_seen: boolean;
+            seen_at: string | null;
+            /** @description the caller's own archive state */
+            is_archived: boolean;
+            archived_at: string | null;
+            /** @description out of the inbox and its counts until this time; then unread again */
+            snoozed_until: string | null;
             /** @description the inbox cursor (null until the notification is in inboxes) */
             cursor: string | null;
             failure_reason: string;
@@ -1168,6 +1544,33 @@ export interface components {
             timezone?: string;
             group_key?: string;
             idempotency_key?: string;
+            /** Format: uri */
+            url?: string;
+            /** Format: uri */
+            image_url?: string;
+            actions?: {
+                label: string;
+                /** Format: uri */
+                url: string;
+                /**
+                 * @default secondary
+                 * @enum {string}
+                 */
+                style?: "primary" | "secondary";
+            }[];
+        };
+        Snooze: {
+            until: string;
+        };
+        Snoozed: {
+            /** @constant */
+            success: true;
+            message: string;
+            /**
+             * Format: date-time
+             * @description when it comes back, unread
+             */
+            snoozed_until: string;
         };
         Template: {
             /** Format: uuid */
@@ -1226,6 +1629,17 @@ export interface components {
             source: string | null;
             group_key: string | null;
             idempotency_key: string | null;
+            /** @description what a client opens when the notification is clicked */
+            url: string | null;
+            /** @description a picture a client shows with it */
+            image_url: string | null;
+            /** @description its buttons, in order: POST /notifications/{id}/actions/{n} takes button n (from 0) */
+            actions: {
+                label: string;
+                url: string;
+                /** @enum {string} */
+                style: "primary" | "secondary";
+            }[];
             schedule_at: string | null;
             /** @description the same time as schedule_at (the legacy field name) */
             scheduled_at: string | null;
@@ -1235,6 +1649,14 @@ export interface components {
             /** @description the caller's own read state */
             is_read: boolean;
             read_at: string | null;
+            /** @description the caller's own seen state (reading implies seeing) */
+            is_seen: boolean;
+            seen_at: string | null;
+            /** @description the caller's own archive state */
+            is_archived: boolean;
+            archived_at: string | null;
+            /** @description out of the inbox and its counts until this time; then unread again */
+            snoozed_until: string | null;
             /** @description the inbox cursor (null until the notification is in inboxes) */
             cursor: string | null;
             /** @description every notification the request created: one per target */
@@ -1361,6 +1783,20 @@ export interface components {
             timezone?: string;
             group_key?: string;
             idempotency_key?: string;
+            /** Format: uri */
+            url?: string;
+            /** Format: uri */
+            image_url?: string;
+            actions?: {
+                label: string;
+                /** Format: uri */
+                url: string;
+                /**
+                 * @default secondary
+                 * @enum {string}
+                 */
+                style?: "primary" | "secondary";
+            }[];
         };
         TemplateSendAccepted: components["schemas"]["TemplateAccepted"] | components["schemas"]["TemplateDirectAccepted"];
         TemplateUpdate: {
@@ -1499,6 +1935,12 @@ export interface operations {
             query?: {
                 /** @description only read (true, 1) or unread (false, 0) notifications */
                 is_read?: "0" | "1" | "true" | "false";
+                /** @description only seen (true) or unseen (false) notifications */
+                seen?: "0" | "1" | "true" | "false";
+                /** @description the archive (true) or the inbox (false, the default) */
+                archived?: "0" | "1" | "true" | "false";
+                /** @description what is snoozed now (true) or the inbox (false, the default) */
+                snoozed?: "0" | "1" | "true" | "false";
                 /** @description comma-separated types: info, success, warning, error, alert, system */
                 type?: string;
                 /** @description comma-separated priorities: low, normal, high, urgent */
@@ -2238,6 +2680,243 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    countInbox: {
+        parameters: {
+            query: {
+                /** @description e.g. [{"read":false},{"seen":false},{"archived":true}]: unread, unseen (the bell), archived */
+                filters: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One count per filter. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InboxCounts"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    markAllSeen: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkedAll"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    archiveAll: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkedAll"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    archiveRead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkedAll"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    markSeen: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A notification id (a UUID); anything else is answered 404. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done (also when it was already so). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Done"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    archive: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A notification id (a UUID); anything else is answered 404. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done (also when it was already so). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Done"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    unarchive: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A notification id (a UUID); anything else is answered 404. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done (also when it was already so). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Done"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    snooze: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A notification id (a UUID); anything else is answered 404. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Snooze"];
+            };
+        };
+        responses: {
+            /** @description Snoozed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Snoozed"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    unsnooze: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A notification id (a UUID); anything else is answered 404. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done (also when it was already so). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Done"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     inboxStats: {
         parameters: {
             query?: never;
@@ -2456,6 +3135,115 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Marked. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Done"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    takeAction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A notification id (a UUID); anything else is answered 404. */
+                id: string;
+                /** @description The button's number, from 0 to 2; anything else is 400. */
+                n: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Taken: open `url`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionTaken"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    putMyPushToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushTokenPut"];
+            };
+        };
+        responses: {
+            /** @description Registered: the caller's device tokens now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushTokens"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["ContentTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteMyPushToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The device token, as it was registered (URL-encoded). */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -22,6 +22,8 @@ import { recallRoutes } from './routes/recall.js';
 import { templateRoutes } from './routes/templates.js';
 import { preferenceRoutes } from './routes/preferences.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { actionRoutes } from './routes/actions.js';
+import { meRoutes } from './routes/me.js';
 
 /** Request bodies above this are refused with 413 (1 MiB). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -59,6 +61,8 @@ export function createApp(deps: ApiDeps) {
   v1.route('/', recallRoutes(deps));
   v1.route('/', scheduleRoutes(deps));
   v1.route('/', preferenceRoutes(deps));
+  v1.route('/', actionRoutes(deps));
+  v1.route('/', meRoutes(deps));
   v1.route('/', inboxRoutes(deps));
   app.route('/api/v1', v1);
   return app;

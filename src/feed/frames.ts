@@ -23,10 +23,29 @@ export function recalledFrame(id: string, groupKey: string | null): FrameBase {
   return { event: 'notification.recalled', id, group_key: groupKey };
 }
 
-/** The user changed notifications on another device: `notification.read`, `.unread` or `.deleted`. */
-export type InboxChange = 'notification.read' | 'notification.unread' | 'notification.deleted';
+/**
+ * The user changed notifications on another device: `notification.read`,
+ * `.unread`, `.deleted`, `.seen` or `.archived` (clients drop an archived
+ * one from the inbox view).
+ */
+export type InboxChange = 'notification.read' | 'notification.unread' | 'notification.deleted' | 'notification.seen' | 'notification.archived';
 export function inboxChangeFrame(event: InboxChange, ids: string[]): FrameBase {
   return { event, ids };
+}
+
+/** The user snoozed a notification: clients drop it from the inbox view until `snoozed_until`. */
+export function snoozedFrame(id: string, snoozedUntil: string): FrameBase {
+  return { event: 'notification.snoozed', ids: [id], snoozed_until: snoozedUntil };
+}
+
+/**
+ * A notification is back in the inbox: unarchived, unsnoozed by the user or
+ * woken when its snooze ended. It carries the notification as this user now
+ * sees it, so a client puts it back without another request.
+ */
+export type InboxReturn = 'notification.unarchived' | 'notification.unsnoozed';
+export function inboxReturnFrame(event: InboxReturn, presented: { id: string }): FrameBase {
+  return { event, ids: [presented.id], notification: presented };
 }
 
 /** The user's unread count after a change. */

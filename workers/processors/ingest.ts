@@ -7,6 +7,7 @@ import { recordRejections, storeIsolating, type Rejection } from '../../src/doma
 import { notificationCreated, notificationRejected } from '../../src/metrics/metrics.js';
 import { dispatchStored, type DispatchDeps } from './dispatch.js';
 import { createFireProcessor } from './fire.js';
+import { wakeProcessor } from './wake.js';
 
 export type IngestDeps = DispatchDeps;
 
@@ -58,6 +59,7 @@ export function createIngestProcessor(deps: IngestDeps, opts: IngestOptions = {}
   const fire = createFireProcessor(deps, { batchMax: opts.batchMax, batchWaitMs: opts.batchWaitMs });
   return async (job: Job<IngestJob>): Promise<IngestResult> => {
     if (job.data.fire) return fire(job.data.fire);
+    if (job.data.wake) return wakeProcessor(deps, job.data.wake);
     const drafts = job.data.notifications;
     const rejected = await batcher.add(drafts);
     const mine = drafts.filter((d) => rejected.has(d.id));

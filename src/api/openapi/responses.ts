@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { DirectOutcome } from '../../domain/delivery/direct-send.js';
 import type { presentDelivery } from '../../domain/delivery/records.js';
-import type { presentRecipient } from '../../domain/delivery/recipients.js';
+import { PUSH_PLATFORMS, type PushPlatform, type presentRecipient, type pushTokensOf } from '../../domain/delivery/recipients.js';
 import type { Group, InboxStats } from '../../domain/inbox/inbox.js';
 import type { NotificationJson } from '../../domain/inbox/present.js';
 import type { presentPreferences } from '../../domain/preferences/preferences.js';
@@ -85,12 +85,22 @@ export const notification = named(
     source: z.string().nullable(),
     group_key: z.string().nullable(),
     idempotency_key: z.string().nullable(),
+    url: z.string().nullable().describe('what a client opens when the notification is clicked'),
+    image_url: z.string().nullable().describe('a picture a client shows with it'),
+    actions: z
+      .array(z.strictObject({ label: z.string(), url: z.string(), style: z.enum(['primary', 'secondary']) }))
+      .describe('its buttons, in order: POST /notifications/{id}/actions/{n} takes button n (from 0)'),
     schedule_at: time.nullable(),
     scheduled_at: time.nullable().describe('the same time as schedule_at (the legacy field name)'),
     created_at: time,
     sent_at: time.nullable(),
     is_read: z.boolean().describe("the caller's own read state"),
     read_at: time.nullable(),
+    is_seen: z.boolean().describe("the caller's own seen state (reading implies seeing)"),
+    seen_at: time.nullable(),
+    is_archived: z.boolean().describe("the caller's own archive state"),
+    archived_at: time.nullable(),
+    snoozed_until: time.nullable().describe('out of the inbox and its counts until this time; then unread again'),
     cursor: z.string().nullable().describe('the inbox cursor (null until the notification is in inboxes)'),
   }),
   'A notification. Both legacy field names are present: content and message, metadata and extra_data, schedule_at and scheduled_at.',
@@ -202,6 +212,9 @@ export const deliveryList = named(
     count: z.number().int(),
     limit: z.number().int(),
     offset: z.number().int(),
+    actions_taken: z
+      .array(z.strictObject({ index: z.number().int(), label: z.string(), count: z.number().int().describe('how many users took it') }))
+      .describe("each of the notification's buttons and how many users took it (empty when it has none)"),
   }),
 );
 
@@ -226,6 +239,38 @@ export const recipient = named(
 true satisfies Describes<typeof recipient, ReturnType<typeof presentRecipient>>;
 
 export const done = named('Done', z.strictObject({ success, message: z.string() }));
+
+export const me = named(
+  'Me',
+  z.strictObject({
+    id: z.string().describe("the token's subject: the user id"),
+    tenant: z.string(),
+    roles: z.array(z.string()),
+    stores: z.array(z.string()),
+    scopes: z.array(z.string()),
+    unread_count: z.number().int(),
+    unseen_count: z.number().int().describe("the bell's badge"),
+  }),
+  "The token's own user, as the token says, with the inbox's counts.",
+);
+
+export const pushTokens = named(
+  'PushTokens',
+  z.strictObject({
+    success,
+    token: z.string(),
+    platform: z.enum(PUSH_PLATFORMS),
+    tokens: z.array(z.strictObject({ token: z.string(), platform: z.enum(PUSH_PLATFORMS) })).describe("all of the user's device tokens now"),
+  }),
+  'A device token added to the caller\'s own recipient record.',
+);
+true satisfies Describes<typeof pushTokens, { success: true; token: string; platform: PushPlatform; tokens: ReturnType<typeof pushTokensOf> }>;
+
+export const actionTaken = named(
+  'ActionTaken',
+  z.strictObject({ success, url: z.string().describe("the button's link: open it") }),
+  'A button taken: recorded, and the notification marked read for this user.',
+);
 
 export const template = named(
   'Template',
@@ -351,6 +396,13 @@ true satisfies Describes<typeof group, Group>;
 
 export const groupList = named('GroupList', z.strictObject({ groups: z.array(group) }));
 export const readAll = named('ReadAll', z.strictObject({ success, message: z.string(), count: z.number().int() }));
+export const markedAll = named('MarkedAll', z.strictObject({ success, message: z.string(), count: z.number().int().describe('how many changed') }));
+export const snoozed = named('Snoozed', z.strictObject({ success, message: z.string(), snoozed_until: time.describe('when it comes back, unread') }));
+export const inboxCounts = named(
+  'InboxCounts',
+  z.strictObject({ counts: z.array(z.number().int()).describe('one per filter, in the order given') }),
+  'GET /notifications/count: several counts of the inbox in one call.',
+);
 export const batchMarked = named('BatchMarked', z.strictObject({ success, count: z.number().int().describe('how many changed') }));
 
 export const openApiDocument = named('OpenApiDocument', z.record(z.string(), z.unknown()), 'This document.');

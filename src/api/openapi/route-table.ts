@@ -1,4 +1,6 @@
+import { actionOperations } from './operations/actions.js';
 import { inboxOperations } from './operations/inbox.js';
+import { meOperations } from './operations/me.js';
 import { preferenceOperations } from './operations/preferences.js';
 import { recipientOperations } from './operations/recipients.js';
 import { scheduleOperations } from './operations/schedules.js';
@@ -18,6 +20,8 @@ export const ROUTE_TABLE: readonly Operation[] = [
   ...recipientOperations,
   ...scheduleOperations,
   ...inboxOperations,
+  ...actionOperations,
+  ...meOperations,
   ...preferenceOperations,
   ...serviceOperations,
 ];
@@ -29,6 +33,7 @@ export const TAGS = [
   { name: 'Recipients', description: 'How to reach each user on the external channels.' },
   { name: 'Schedules', description: 'Recurring sends on a cron expression (scope notify:send).' },
   { name: 'Inbox', description: "The token's own user's inbox: read state is per user." },
+  { name: 'Self-service', description: "The token's own user: who the token says they are, the inbox's counts, the devices push reaches." },
   { name: 'Preferences', description: "The token's own user's channels per type, do-not-disturb window and mute." },
   { name: 'Operations', description: 'Health, readiness, metrics and the operators\' queue board.' },
   { name: 'Reference', description: 'This description of the API.' },

@@ -1,8 +1,10 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
+import type { NotificationAction } from '../../../queues/jobs.js';
 import { SCOPES } from '../../auth/jwt.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { deliverySummary, listDeliveries, presentDelivery } from '../../domain/delivery/records.js';
+import { actionCounts } from '../../domain/inbox/actions.js';
 import { isUuid } from '../../domain/ids.js';
 import { fieldErrors } from '../../domain/sending/input.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
@@ -34,8 +36,8 @@ export function deliveryRoutes(deps: ApiDeps) {
     const q = pageQuery.safeParse(c.req.query());
     if (!q.success) throw new ValidationError(fieldErrors(q.error), 'The query has invalid parameters.');
     const em = deps.orm.em.fork();
-    const [notification] = await em.execute<{ sender: string; status: string; channels: string[] }[]>(
-      `select sender, status, channels from notifications where tenant = ? and id = ?`,
+    const [notification] = await em.execute<{ sender: string; status: string; channels: string[]; actions: NotificationAction[] }[]>(
+      `select sender, status, channels, actions from notifications where tenant = ? and id = ?`,
       [who.tenant, id],
     );
     // a direct (multi-channel) send has no notification row: its deliveries name the sender
@@ -58,6 +60,8 @@ export function deliveryRoutes(deps: ApiDeps) {
       count: rows.length,
       limit: q.data.limit,
       offset: q.data.offset,
+      // what recipients did with the notification's buttons (a direct send has none)
+      actions_taken: notification ? await actionCounts(em, who.tenant, id, notification.actions) : [],
     });
   });
 

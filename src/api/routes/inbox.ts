@@ -5,15 +5,21 @@ import { NotFoundError, ValidationError } from '../../errors.js';
 import { isCursor } from '../../domain/inbox/cursors.js';
 import { isUuid } from '../../domain/ids.js';
 import * as inbox from '../../domain/inbox/inbox.js';
+import * as states from '../../domain/inbox/states.js';
 import { getRejection } from '../../domain/sending/rejections.js';
 import { PRIORITIES, TYPES, fieldErrors } from '../../domain/sending/input.js';
 import { isRfc3339, parseRfc3339 } from '../../domain/time/rfc3339.js';
-import { inboxChangeFrame, unreadCountFrame, type InboxChange } from '../../feed/frames.js';
-import { publishEvents } from '../../feed/publish.js';
-import { userAudience } from '../../feed/topics.js';
+import {
+  inboxChangeFrame,
+  inboxReturnFrame,
+  snoozedFrame,
+  type FrameBase,
+  type InboxChange,
+} from '../../feed/frames.js';
 import { clusterConnections } from '../../realtime/presence.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
+import { tellUser } from '../tell-user.js';
 
 const csv = <T extends string>(values: readonly T[]) =>
   z
@@ -25,6 +31,9 @@ const cursor = z.string().refine(isCursor, 'must be a cursor from an earlier ans
 
 export const listQuery = z.object({
   is_read: bool.optional(),
+  seen: bool.optional(),
+  archived: bool.optional(),
+  snoozed: bool.optional(),
   type: csv(TYPES).optional(),
   priority: csv(PRIORITIES).optional(),
   /** a cursor (rows after it, oldest first) or an RFC 3339 time (rows created since) */
@@ -44,12 +53,67 @@ export const batchMark = z.strictObject({
   action: z.enum(['read', 'unread', 'delete']),
 });
 
+const oneOrMany = <T extends string>(values: readonly T[]) => {
+  const value = z.enum(values as unknown as [T, ...T[]]);
+  return z.union([value, z.array(value).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
+};
+
+/** One count of GET /notifications/count: the list's filters, as a JSON object. */
+export const countFilter = z.strictObject({
+  read: z.boolean().optional(),
+  seen: z.boolean().optional(),
+  archived: z.boolean().optional(),
+  snoozed: z.boolean().optional(),
+  type: oneOrMany(TYPES).optional(),
+  priority: oneOrMany(PRIORITIES).optional(),
+});
+
+/** Most counts one call may ask for. */
+export const MAX_COUNTS = 10;
+
+export const countQuery = z.object({ filters: z.string() });
+
+/** The body of PUT /notifications/:id/snooze (snoozeUntil checks the time against the clock). */
+export const snoozeBody = z.strictObject({ until: z.string().refine(isRfc3339, 'must be an RFC 3339 time with an offset') });
+
+/** When a snooze asked for now ends: ahead of now, at most SNOOZE_MAX_MS away; else 400 naming `until`. */
+function snoozeUntil(until: string): Date {
+  const at = parseRfc3339(until)!;
+  const ahead = at.getTime() - Date.now();
+  const problem = ahead <= 0 ? 'must be in the future' : ahead > states.SNOOZE_MAX_MS ? 'must be at most 366 days ahead' : null;
+  if (problem) throw new ValidationError([{ path: 'until', message: problem }]);
+  return at;
+}
+
 export const groupedQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) });
 
 function parseQuery<T extends z.ZodType>(schema: T, c: Context): z.infer<T> {
   const parsed = schema.safeParse(c.req.query());
   if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error), 'The query has invalid parameters.');
   return parsed.data;
+}
+
+/**
+ * The count filters of a request: every `filters` parameter is a JSON
+ * object or an array of them, in order. Bad ones are 400 naming
+ * `filters.<n>.<field>`.
+ */
+function countFilters(c: Context): inbox.InboxFilter[] {
+  parseQuery(countQuery, c);
+  const list: unknown[] = [];
+  for (const raw of c.req.queries('filters') ?? []) {
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      throw new ValidationError([{ path: 'filters', message: 'must be a JSON object or an array of them' }], 'The query has invalid parameters.');
+    }
+    if (Array.isArray(value)) list.push(...value);
+    else list.push(value);
+  }
+  const parsed = z.array(countFilter).min(1).max(MAX_COUNTS).safeParse(list);
+  if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error, ['filters']), 'The query has invalid parameters.');
+  return parsed.data.map((f) => ({ is_read: f.read, is_seen: f.seen, archived: f.archived, snoozed: f.snoozed, type: f.type, priority: f.priority }));
 }
 
 /** A path id that cannot be a notification is simply not found. */
@@ -67,15 +131,11 @@ export function inboxRoutes(deps: ApiDeps) {
   const reader = () => inbox.replicaReads(deps.orm.em.fork());
   const prefix = deps.config.QUEUE_PREFIX;
 
-  /** Tells the user's other devices what changed (notification.read / unread_count frames). */
-  async function announce(who: Principal, event: InboxChange, ids: string[]) {
-    if (!ids.length) return;
-    const unread = await inbox.unreadCount(em(), who);
-    const audience = userAudience(who.sub);
-    await publishEvents(deps.redis, prefix, [
-      { tenant: who.tenant, audience, frame: inboxChangeFrame(event, ids) },
-      { tenant: who.tenant, audience, frame: unreadCountFrame(unread) },
-    ]).catch((err) => deps.logger.warn({ err }, 'could not publish inbox event'));
+  const tell = (who: Principal, frames: FrameBase[], countChanged: boolean) => tellUser(deps, who, frames, countChanged);
+
+  /** Tells the user's other devices which notifications changed (notification.read and the like). */
+  async function announce(who: Principal, event: InboxChange, ids: string[], countChanged = true) {
+    if (ids.length) await tell(who, [inboxChangeFrame(event, ids)], countChanged);
   }
 
   app.get('/notifications', async (c) => {
@@ -88,6 +148,9 @@ export function inboxRoutes(deps: ApiDeps) {
     const keyset = Boolean(q.cursor || sinceCursor);
     const filter: inbox.InboxFilter = {
       is_read: q.is_read,
+      is_seen: q.seen,
+      archived: q.archived,
+      snoozed: q.snoozed,
       type: q.type,
       priority: q.priority,
       sinceCursor,
@@ -116,6 +179,11 @@ export function inboxRoutes(deps: ApiDeps) {
   app.get('/notifications/unread-count', unread);
   app.get('/notifications/unread/count', unread);
 
+  app.get('/notifications/count', async (c) => {
+    const filters = countFilters(c);
+    return c.json({ counts: await inbox.countInboxMany(reader(), c.get('principal'), filters) });
+  });
+
   app.get('/notifications/stats', async (c) => {
     const who = c.get('principal');
     const mine = await inbox.inboxStats(reader(), who);
@@ -137,6 +205,27 @@ export function inboxRoutes(deps: ApiDeps) {
   };
   app.put('/notifications/read-all', readAll);
   app.post('/notifications/read-all', readAll);
+
+  app.post('/notifications/seen-all', async (c) => {
+    const who = c.get('principal');
+    const ids = await states.markAllSeen(em(), who);
+    await announce(who, 'notification.seen', ids, false);
+    return c.json({ success: true, message: `已标记${ids.length}条通知为已查看`, count: ids.length });
+  });
+
+  app.post('/notifications/archive-all', async (c) => {
+    const who = c.get('principal');
+    const ids = await states.archiveAll(em(), who);
+    await announce(who, 'notification.archived', ids);
+    return c.json({ success: true, message: `已归档${ids.length}条通知`, count: ids.length });
+  });
+
+  app.post('/notifications/archive-read', async (c) => {
+    const who = c.get('principal');
+    const ids = await states.archiveRead(em(), who);
+    await announce(who, 'notification.archived', ids, false);
+    return c.json({ success: true, message: `已归档${ids.length}条已读通知`, count: ids.length });
+  });
 
   app.post('/notifications/batch-mark', async (c) => {
     const body = batchMark.safeParse(await readJson(c));
@@ -173,6 +262,55 @@ export function inboxRoutes(deps: ApiDeps) {
     const id = idParam(c);
     if (await inbox.markOne(em(), who, id, 'unread')) await announce(who, 'notification.unread', [id]);
     return c.json({ success: true, message: '已标记为未读' });
+  });
+
+  app.put('/notifications/:id/seen', async (c) => {
+    const who = c.get('principal');
+    const id = idParam(c);
+    if (await states.markState(em(), who, id, 'seen')) await announce(who, 'notification.seen', [id], false);
+    return c.json({ success: true, message: '已标记为已查看' });
+  });
+
+  app.put('/notifications/:id/archive', async (c) => {
+    const who = c.get('principal');
+    const id = idParam(c);
+    if (await states.markState(em(), who, id, 'archive')) await announce(who, 'notification.archived', [id]);
+    return c.json({ success: true, message: '已归档' });
+  });
+
+  app.put('/notifications/:id/unarchive', async (c) => {
+    const who = c.get('principal');
+    const id = idParam(c);
+    const back = await states.unarchive(em(), who, id);
+    if (back) await tell(who, [inboxReturnFrame('notification.unarchived', back)], true);
+    return c.json({ success: true, message: '已取消归档' });
+  });
+
+  app.put('/notifications/:id/snooze', async (c) => {
+    const who = c.get('principal');
+    const id = idParam(c);
+    const body = snoozeBody.safeParse(await readJson(c));
+    if (!body.success) throw new ValidationError(fieldErrors(body.error));
+    const until = snoozeUntil(body.data.until);
+    const { previous } = await states.snooze(em(), who, id, until);
+    // Stored first: were the job lost, the notification still comes back at its time (lists and counts
+    // compare snoozed_until with the clock), only without the frame and the unread mark.
+    const wake = { tenant: who.tenant, user_id: who.sub, roles: who.roles, stores: who.stores, notification_id: id, until: until.toISOString() };
+    await deps.queues.scheduleWake(wake);
+    if (previous && previous.getTime() !== until.getTime()) await deps.queues.cancelWake({ ...wake, until: previous.toISOString() });
+    await tell(who, [snoozedFrame(id, wake.until)], true);
+    return c.json({ success: true, message: '已设置稍后提醒', snoozed_until: wake.until });
+  });
+
+  app.put('/notifications/:id/unsnooze', async (c) => {
+    const who = c.get('principal');
+    const id = idParam(c);
+    const ended = await states.unsnooze(em(), who, id);
+    if (ended) {
+      await deps.queues.cancelWake({ tenant: who.tenant, user_id: who.sub, notification_id: id, until: ended.previous.toISOString() });
+      if (ended.notification) await tell(who, [inboxReturnFrame('notification.unsnoozed', ended.notification)], true);
+    }
+    return c.json({ success: true, message: '已取消稍后提醒' });
   });
 
   app.delete('/notifications/:id', async (c) => {

@@ -1,4 +1,5 @@
 import { EntitySchema } from '@mikro-orm/core';
+import type { NotificationAction } from '../../../queues/jobs.js';
 
 /** A stored notification: one row per audience (a user, a role, a store or the tenant). */
 export interface NotificationRow {
@@ -27,6 +28,11 @@ export interface NotificationRow {
   schedule_at: Date | null;
   created_at: Date;
   sent_at: Date | null;
+  /** what a client opens when the notification is clicked */
+  url: string | null;
+  image_url: string | null;
+  /** its buttons ([] when none) */
+  actions: NotificationAction[];
   updated_at: Date;
 }
 
@@ -57,6 +63,9 @@ export const Notification = new EntitySchema<NotificationRow>({
     schedule_at: { type: 'Date', nullable: true },
     created_at: { type: 'Date' },
     sent_at: { type: 'Date', nullable: true },
+    url: { type: 'text', nullable: true },
+    image_url: { type: 'text', nullable: true },
+    actions: { type: 'json' },
     updated_at: { type: 'Date' },
   },
 });

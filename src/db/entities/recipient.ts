@@ -8,7 +8,10 @@ export interface RecipientRow {
   phone: string | null;
   wecom_user_id: string | null;
   feishu_open_id: string | null;
+  /** FCM device tokens (the push channel sends to these) */
   push_tokens: string[];
+  /** Apple (APNs) device tokens, kept apart so FCM never gets one */
+  apns_tokens: string[];
   webhook_url: string | null;
   roles: string[];
   stores: string[];
@@ -29,6 +32,7 @@ export const Recipient = new EntitySchema<RecipientRow>({
     wecom_user_id: { type: 'text', nullable: true },
     feishu_open_id: { type: 'text', nullable: true },
     push_tokens: { type: 'text[]' },
+    apns_tokens: { type: 'text[]' },
     webhook_url: { type: 'text', nullable: true },
     roles: { type: 'text[]' },
     stores: { type: 'text[]' },

@@ -15,13 +15,19 @@ const isTimeZone = (tz: string) => {
   }
 };
 
+/** A device token: addressOf joins a recipient's tokens with ',' into one push address. */
+const pushToken = z.string().trim().min(1).max(4096).regex(/^[^,\s]+$/, 'must not contain commas or spaces');
+
+/** How many device tokens a recipient keeps per platform. */
+export const PUSH_TOKENS_MAX = 20;
+
 /** PUT /recipients/:user_id body: the whole record (absent fields are cleared). */
 export const recipientSchema = z.strictObject({
   email: optional(z.string().trim().max(254).email()),
   phone: optional(z.string().trim().regex(/^\+?[0-9][0-9 -]{5,19}$/, 'must be a phone number, e.g. +8613800138000')),
   wecom_user_id: optional(id),
   feishu_open_id: optional(id),
-  push_tokens: z.array(z.string().trim().min(1).max(4096).regex(/^[^,\s]+$/, 'must not contain commas or spaces')).max(20).optional(),
+  push_tokens: z.array(pushToken).max(PUSH_TOKENS_MAX).optional(),
   webhook_url: optional(z.string().trim().max(2048).url().regex(/^https?:\/\//i, 'must be an http(s) URL')),
   roles: z.array(id).max(100).optional(),
   stores: z.array(id).max(100).optional(),
@@ -30,7 +36,7 @@ export const recipientSchema = z.strictObject({
 });
 export type RecipientInput = z.infer<typeof recipientSchema>;
 
-const COLS = `tenant, user_id, email, phone, wecom_user_id, feishu_open_id, push_tokens, webhook_url, roles, stores,
+const COLS = `tenant, user_id, email, phone, wecom_user_id, feishu_open_id, push_tokens, apns_tokens, webhook_url, roles, stores,
   timezone, locale, created_at, updated_at`;
 
 /** Replaces a recipient (and its role/store memberships) in one transaction. */
@@ -173,6 +179,61 @@ export function classifyAddress(raw: string, channel: ExternalChannel): string |
     case 'push':
       return kind === 'id' ? s : null;
   }
+}
+
+export const PUSH_PLATFORMS = ['fcm', 'apns'] as const;
+export type PushPlatform = (typeof PUSH_PLATFORMS)[number];
+
+/** PUT /me/push-tokens body: one device of the caller's own. */
+export const pushTokenSchema = z.strictObject({ token: pushToken, platform: z.enum(PUSH_PLATFORMS) });
+export type PushTokenInput = z.infer<typeof pushTokenSchema>;
+
+/** A recipient's device tokens, each with its platform. */
+export function pushTokensOf(r: Pick<RecipientRow, 'push_tokens' | 'apns_tokens'>): Array<{ token: string; platform: PushPlatform }> {
+  return [
+    ...r.push_tokens.map((token) => ({ token, platform: 'fcm' as const })),
+    ...r.apns_tokens.map((token) => ({ token, platform: 'apns' as const })),
+  ];
+}
+
+/**
+ * Adds a device token to a user's own record, creating the record if there
+ * is none, and leaves every other address as it is. A token already there
+ * moves to the end of its platform's list (and out of the other's: a device
+ * has one platform); past PUSH_TOKENS_MAX the oldest is dropped, as apps
+ * reinstalled over the years leave tokens nobody will remove.
+ */
+export async function addPushToken(em: EntityManager, tenant: string, userId: string, input: PushTokenInput): Promise<RecipientRow> {
+  return em.transactional(async (tem) => {
+    // created or not, the row is locked to commit (an upsert's update locks it), so two registrations at once
+    // (even the first two) each see the other's token
+    const [now] = await tem.execute<Array<Pick<RecipientRow, 'push_tokens' | 'apns_tokens'>>>(
+      `insert into recipients (tenant, user_id) values (?, ?)
+       on conflict (tenant, user_id) do update set updated_at = now()
+       returning push_tokens, apns_tokens`,
+      [tenant, userId],
+    );
+    const without = (list: string[]) => list.filter((t) => t !== input.token);
+    const lists = { fcm: without(now.push_tokens), apns: without(now.apns_tokens) };
+    lists[input.platform] = [...lists[input.platform], input.token].slice(-PUSH_TOKENS_MAX);
+    const [row] = await tem.execute<RecipientRow[]>(
+      `update recipients set push_tokens = ?::text[], apns_tokens = ?::text[], updated_at = now()
+       where tenant = ? and user_id = ? returning ${COLS}`,
+      [pgArray(lists.fcm), pgArray(lists.apns), tenant, userId],
+    );
+    return row;
+  });
+}
+
+/** Removes one of a user's device tokens, whatever its platform; false when the user has no such token. */
+export async function removePushToken(em: EntityManager, tenant: string, userId: string, token: string): Promise<boolean> {
+  const rows = await em.execute<Array<{ user_id: string }>>(
+    `update recipients set push_tokens = array_remove(push_tokens, ?), apns_tokens = array_remove(apns_tokens, ?), updated_at = now()
+     where tenant = ? and user_id = ? and (? = any(push_tokens) or ? = any(apns_tokens))
+     returning user_id`,
+    [token, token, tenant, userId, token, token],
+  );
+  return rows.length > 0;
 }
 
 /** Removes device tokens FCM called dead. */

@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Principal } from '../../auth/jwt.js';
 import { query } from '../../db/query.js';
 import { audiencesOf } from './audience.js';
+import { IN_INBOX } from './inbox.js';
 
 type Reader = Pick<Principal, 'sub' | 'tenant' | 'roles' | 'stores'>;
 
@@ -16,7 +17,8 @@ export interface InboxHead {
  * The unread count and newest cursor of many inboxes in one statement: the
  * welcome frames of a batch of sockets (a reconnect storm opens thousands
  * within a second). Each reader's inbox is what src/domain/inbox/inbox.ts reads —
- * the notifications of its audiences with a cursor, less what it deleted —
+ * the notifications of its audiences with a cursor, less what it deleted;
+ * unread counts leave out what is archived or snoozed, as the inbox's do —
  * with one index range scan per audience;
  * a statement per socket cost PostgreSQL its parse, plan and round trip
  * each time. Runs on the primary: a welcome's cursor must not lag behind a
@@ -30,7 +32,7 @@ export async function inboxHeads(em: EntityManager, readers: readonly Reader[]):
     `select w.i, h.unread, h.cursor
      from jsonb_to_recordset(?::jsonb) as w(i int, sub text, tenant text, audiences text[])
      cross join lateral (
-       select count(*) filter (where r.read_at is null) as unread, max(n.seq)::text as cursor
+       select count(*) filter (where r.read_at is null and ${IN_INBOX}) as unread, max(n.seq)::text as cursor
        from notifications n
        left join notification_receipts r on r.tenant = n.tenant and r.user_id = w.sub and r.notification_id = n.id
        where n.tenant = w.tenant and n.audience = any(w.audiences) and n.seq is not null and r.deleted_at is null

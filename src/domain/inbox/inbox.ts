@@ -9,16 +9,24 @@ import { presentRow, RETURNING, type NotificationJson, type StoredRow } from './
  * The inbox of one user: every notification stored for the user, the user's
  * roles and stores, or the tenant, less what this user deleted. Read state
  * lives in per-user receipts, so a store-wide notification read by one
- * member stays unread for the others.
+ * member stays unread for the others; so do seen, archived and snoozed
+ * (src/domain/inbox/states.ts). The inbox proper, what lists and counts
+ * show unless asked otherwise, leaves out what the user archived and what
+ * is snoozed now.
  *
  * Queries are built per audience (one index range scan each) and merged, so
  * a page never sorts the whole inbox.
  */
 
-type Reader = Pick<Principal, 'sub' | 'tenant' | 'roles' | 'stores'>;
+export type Reader = Pick<Principal, 'sub' | 'tenant' | 'roles' | 'stores'>;
 
 export interface InboxFilter {
   is_read?: boolean;
+  is_seen?: boolean;
+  /** the archive (true) or the inbox (false, the default) */
+  archived?: boolean;
+  /** what is snoozed now (true) or the inbox (false, the default) */
+  snoozed?: boolean;
   type?: string[];
   priority?: string[];
   /** rows after this cursor, oldest first */
@@ -29,20 +37,34 @@ export interface InboxFilter {
   before?: string;
 }
 
-const COLS = RETURNING.split(',')
+/** A notification's columns for inbox selects (alias n). */
+export const COLS = RETURNING.split(',')
   .map((c) => c.trim())
   .map((c) => (c.startsWith('seq') ? 'n.seq::text as seq' : `n.${c}`))
   .join(', ');
 
-/** Joins this user's receipt and keeps what the user has not deleted. */
-const JOIN_RECEIPT = `left join notification_receipts r
+/** The reading user's receipt columns, beside a notification's (null without a receipt). */
+export const RECEIPT_COLS = 'r.read_at, r.seen_at, r.archived_at, r.snoozed_until';
+
+/** Joins this user's receipt (bind the user id); the conditions keep what the user has not deleted. */
+export const JOIN_RECEIPT = `left join notification_receipts r
   on r.tenant = n.tenant and r.user_id = ? and r.notification_id = n.id`;
+
+/** A receipt snoozed now; false without a receipt. */
+export const SNOOZED_NOW = 'coalesce(r.snoozed_until > now(), false)';
+
+/** The inbox proper: not archived, not snoozed now. */
+export const IN_INBOX = `r.archived_at is null and not ${SNOOZED_NOW}`;
 
 function conditions(filter: InboxFilter): { sql: string; params: unknown[] } {
   const parts: string[] = ['n.seq is not null', 'r.deleted_at is null'];
   const params: unknown[] = [];
   if (filter.is_read === true) parts.push('r.read_at is not null');
   if (filter.is_read === false) parts.push('r.read_at is null');
+  if (filter.is_seen === true) parts.push('r.seen_at is not null');
+  if (filter.is_seen === false) parts.push('r.seen_at is null');
+  parts.push(filter.archived ? 'r.archived_at is not null' : 'r.archived_at is null');
+  parts.push(filter.snoozed ? SNOOZED_NOW : `not ${SNOOZED_NOW}`);
   if (filter.type?.length) {
     parts.push(`n.type = any(?::text[])`);
     params.push(filter.type);
@@ -67,7 +89,7 @@ function conditions(filter: InboxFilter): { sql: string; params: unknown[] } {
 }
 
 /** knex expands plain arrays in bindings; pass them as Postgres array literals instead. */
-const bind = (params: unknown[]) => params.map((p) => (Array.isArray(p) ? pgArray(p as string[]) : p));
+export const bind = (params: unknown[]) => params.map((p) => (Array.isArray(p) ? pgArray(p as string[]) : p));
 
 const onReplica = new WeakSet<EntityManager>();
 
@@ -84,7 +106,7 @@ export function replicaReads(em: EntityManager): EntityManager {
 }
 
 /** A read query: on a replica when the fork opted in, else on the primary (within the fork's transaction, if any). */
-function read<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T> {
+export function read<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T> {
   return query(em, sql, params, onReplica.has(em) ? 'read' : 'write') as Promise<T>;
 }
 
@@ -111,7 +133,7 @@ export async function listInbox(
   const parts: string[] = [];
   const params: unknown[] = [];
   for (const audience of audiences) {
-    parts.push(`(select ${COLS}, r.read_at from notifications n ${JOIN_RECEIPT}
+    parts.push(`(select ${COLS}, ${RECEIPT_COLS} from notifications n ${JOIN_RECEIPT}
       where n.tenant = ? and n.audience = ? and ${cond.sql}
       order by n.seq ${dir} limit ?)`);
     params.push(who.sub, who.tenant, audience, ...cond.params, take);
@@ -132,7 +154,27 @@ export async function countInbox(em: EntityManager, who: Reader, filter: InboxFi
   return Number(row.count);
 }
 
+/**
+ * Several counts of this inbox in one statement (one scan of the inbox,
+ * a FILTER clause per count), in the order of `filters`.
+ */
+export async function countInboxMany(em: EntityManager, who: Reader, filters: InboxFilter[]): Promise<number[]> {
+  if (!filters.length) return [];
+  const conds = filters.map(conditions);
+  const [row] = await read<Array<Record<string, string>>>(em,
+    `select ${conds.map((c, i) => `count(*) filter (where ${c.sql}) as c${i}`).join(', ')}
+     from notifications n ${JOIN_RECEIPT}
+     where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null`,
+    bind([...conds.flatMap((c) => c.params), who.sub, who.tenant, audiencesOf(who)]),
+  );
+  return conds.map((_, i) => Number(row[`c${i}`]));
+}
+
+/** Unread in the inbox proper: the archive and what is snoozed now are not counted. */
 export const unreadCount = (em: EntityManager, who: Reader) => countInbox(em, who, { is_read: false });
+
+/** Unseen in the inbox proper: the bell's badge. */
+export const unseenCount = (em: EntityManager, who: Reader) => countInbox(em, who, { is_seen: false });
 
 /**
  * One notification of this inbox, or 404 (also for another user's: never
@@ -144,7 +186,7 @@ export const unreadCount = (em: EntityManager, who: Reader) => countInbox(em, wh
 export async function getFromInbox(em: EntityManager, who: Reader & Pick<Principal, 'scopes'>, id: string): Promise<NotificationJson> {
   const asSender = who.scopes.has(SCOPES.send);
   const [row] = await read<StoredRow[]>(em,
-    `select ${COLS}, r.read_at from notifications n ${JOIN_RECEIPT}
+    `select ${COLS}, ${RECEIPT_COLS} from notifications n ${JOIN_RECEIPT}
      where n.id = ? and n.tenant = ?
        and ((n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null) or (?::boolean and n.sender = ?))`,
     bind([who.sub, id, who.tenant, audiencesOf(who), asSender, who.sub]),
@@ -153,8 +195,8 @@ export async function getFromInbox(em: EntityManager, who: Reader & Pick<Princip
   return presentRow(row);
 }
 
-/** The ids among `ids` that are in this user's inbox. */
-async function visibleIds(em: EntityManager, who: Reader, ids: string[]): Promise<string[]> {
+/** The ids among `ids` that are in this user's inbox (archived and snoozed ones too). */
+export async function visibleIds(em: EntityManager, who: Reader, ids: string[]): Promise<string[]> {
   if (!ids.length) return [];
   const rows = await query<{ id: string }>(em, 
     `select n.id from notifications n ${JOIN_RECEIPT}
@@ -166,10 +208,14 @@ async function visibleIds(em: EntityManager, who: Reader, ids: string[]): Promis
 
 export type MarkAction = 'read' | 'unread' | 'delete';
 
+/** Reading a notification is also seeing it: the bell does not count what was read elsewhere. */
+const SEEN_TOO = 'seen_at = coalesce(notification_receipts.seen_at, now())';
+
+/** Per action: read_at, deleted_at and seen_at of a new receipt; the change to an existing one, and when it is one. */
 const UPSERT: Record<MarkAction, { insert: string; update: string; changed: string }> = {
-  read: { insert: 'now(), null', update: 'read_at = now()', changed: 'notification_receipts.read_at is null' },
-  unread: { insert: 'null, null', update: 'read_at = null', changed: 'notification_receipts.read_at is not null' },
-  delete: { insert: 'null, now()', update: 'deleted_at = now()', changed: 'notification_receipts.deleted_at is null' },
+  read: { insert: 'now(), null, now()', update: `read_at = now(), ${SEEN_TOO}`, changed: 'notification_receipts.read_at is null' },
+  unread: { insert: 'null, null, null', update: 'read_at = null', changed: 'notification_receipts.read_at is not null' },
+  delete: { insert: 'null, now(), null', update: 'deleted_at = now()', changed: 'notification_receipts.deleted_at is null' },
 };
 
 /**
@@ -186,7 +232,7 @@ export async function markMany(
   if (!found.length) return { found, changed: [] };
   const u = UPSERT[action];
   const rows = await query<{ notification_id: string }>(em, 
-    `insert into notification_receipts (tenant, user_id, notification_id, read_at, deleted_at)
+    `insert into notification_receipts (tenant, user_id, notification_id, read_at, deleted_at, seen_at)
      select ?, ?, id, ${u.insert} from unnest(?::uuid[]) as id
      on conflict (tenant, user_id, notification_id) do update set ${u.update} where ${u.changed}
      returning notification_id`,
@@ -205,10 +251,10 @@ export async function markOne(em: EntityManager, who: Reader, id: string, action
 /** Marks everything unread in this inbox read; returns the ids it marked. */
 export async function markAllRead(em: EntityManager, who: Reader): Promise<string[]> {
   const rows = await query<{ notification_id: string }>(em, 
-    `insert into notification_receipts (tenant, user_id, notification_id, read_at)
-     select n.tenant, ?, n.id, now() from notifications n ${JOIN_RECEIPT}
+    `insert into notification_receipts (tenant, user_id, notification_id, read_at, seen_at)
+     select n.tenant, ?, n.id, now(), now() from notifications n ${JOIN_RECEIPT}
      where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null and r.read_at is null
-     on conflict (tenant, user_id, notification_id) do update set read_at = now()
+     on conflict (tenant, user_id, notification_id) do update set read_at = now(), ${SEEN_TOO}
        where notification_receipts.read_at is null
      returning notification_id`,
     bind([who.sub, who.sub, who.tenant, audiencesOf(who)]),
@@ -228,7 +274,7 @@ export interface InboxStats {
 export async function inboxStats(em: EntityManager, who: Reader): Promise<InboxStats> {
   const rows = await read<Array<{ type: string; priority: string; status: string; is_read: boolean; count: string }>>(em,
     `select n.type, n.priority, n.status, (r.read_at is not null) as is_read, count(*) from notifications n ${JOIN_RECEIPT}
-     where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null
+     where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null and ${IN_INBOX}
      group by 1, 2, 3, 4`,
     bind([who.sub, who.tenant, audiencesOf(who)]),
   );
@@ -258,12 +304,12 @@ export interface Group {
 export async function groupedInbox(em: EntityManager, who: Reader, limit: number): Promise<Group[]> {
   const rows = await read<Array<StoredRow & { grp: string; is_group_key: boolean; cnt: string; unread: string }>>(em,
     `with mine as (
-       select n.*, r.read_at, coalesce(n.group_key, n.type) as grp from notifications n ${JOIN_RECEIPT}
-       where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null),
+       select n.*, ${RECEIPT_COLS}, coalesce(n.group_key, n.type) as grp from notifications n ${JOIN_RECEIPT}
+       where n.tenant = ? and n.audience = any(?::text[]) and n.seq is not null and r.deleted_at is null and ${IN_INBOX}),
      groups as (
        select grp, count(*) as cnt, count(*) filter (where read_at is null) as unread, max(seq) as top
        from mine group by grp order by top desc limit ?)
-     select ${COLS.replace(/n\./g, 'm.')}, m.read_at, g.grp, (m.group_key is not null) as is_group_key,
+     select ${COLS.replace(/n\./g, 'm.')}, ${RECEIPT_COLS.replace(/r\./g, 'm.')}, g.grp, (m.group_key is not null) as is_group_key,
             g.cnt::text as cnt, g.unread::text as unread
      from groups g join mine m on m.seq = g.top order by g.top desc`,
     bind([who.sub, who.tenant, audiencesOf(who), limit]),

@@ -1,4 +1,4 @@
-import type { NotificationDraft } from '../../../queues/jobs.js';
+import type { NotificationAction, NotificationDraft } from '../../../queues/jobs.js';
 import type { NotificationRow } from '../../db/entities/notification.js';
 import { audienceOf } from './audience.js';
 
@@ -27,12 +27,25 @@ export interface NotificationJson {
   source: string | null;
   group_key: string | null;
   idempotency_key: string | null;
+  /** what a client opens when the notification is clicked */
+  url: string | null;
+  /** a picture a client shows with it */
+  image_url: string | null;
+  /** its buttons, in order: POST /notifications/:id/actions/:n takes button n (from 0) */
+  actions: NotificationAction[];
   schedule_at: string | null;
   scheduled_at: string | null;
   created_at: string;
   sent_at: string | null;
   is_read: boolean;
   read_at: string | null;
+  /** the reading user's own inbox states (false and null for anyone else, and in a send's answer) */
+  is_seen: boolean;
+  seen_at: string | null;
+  is_archived: boolean;
+  archived_at: string | null;
+  /** out of the inbox and its counts until this time */
+  snoozed_until: string | null;
   /** the inbox cursor of this notification (null until it is in inboxes) */
   cursor: string | null;
 }
@@ -42,10 +55,14 @@ const iso = (d: Date | string | null | undefined): string | null => (d == null ?
 /** The columns of a StoredRow, for `returning` and `select` lists. */
 export const RETURNING = `id, tenant, seq::text as seq, audience, user_id, role, store_id, broadcast, title, content, type,
   priority, status, channels, fallback_channels, metadata, source, group_key, idempotency_key, sender,
-  schedule_at, created_at, sent_at`;
+  schedule_at, created_at, sent_at, url, image_url, actions`;
 
 export type StoredRow = Omit<NotificationRow, 'updated_at'> & {
   read_at?: Date | string | null;
+  /** the reading user's receipt columns, where a query joined them (src/domain/inbox/states.ts) */
+  seen_at?: Date | string | null;
+  archived_at?: Date | string | null;
+  snoozed_until?: Date | string | null;
   /**
    * The tenant's cursor before this row's, set only where the row has just
    * been given its cursor (stored or fired): realtime nodes use it to put
@@ -75,12 +92,20 @@ export function presentRow(row: StoredRow): NotificationJson {
     source: row.source,
     group_key: row.group_key,
     idempotency_key: row.idempotency_key,
+    url: row.url,
+    image_url: row.image_url,
+    actions: row.actions,
     schedule_at: iso(row.schedule_at),
     scheduled_at: iso(row.schedule_at),
     created_at: iso(row.created_at)!,
     sent_at: iso(row.sent_at),
     is_read: row.read_at != null,
     read_at: iso(row.read_at),
+    is_seen: row.seen_at != null,
+    seen_at: iso(row.seen_at),
+    is_archived: row.archived_at != null,
+    archived_at: iso(row.archived_at),
+    snoozed_until: iso(row.snoozed_until),
     cursor: row.seq == null ? null : String(row.seq),
   };
 }
@@ -111,6 +136,9 @@ export function draftToRow(d: NotificationDraft, status: string): StoredRow {
     schedule_at: d.schedule_at ? new Date(d.schedule_at) : null,
     created_at: new Date(d.created_at),
     sent_at: null,
+    url: d.url ?? null,
+    image_url: d.image_url ?? null,
+    actions: d.actions ?? [],
     // present from the start: storeNotifications overrides it in a spread, and a key the spread adds
     // would give every stored row a slower shape (~40% more ingest worker CPU, measured)
     prev: null,

@@ -33,6 +33,26 @@ const metadata = z.record(z.string(), z.unknown()).refine((m) => Buffer.byteLeng
 
 const id = z.string().trim().min(1).max(128);
 
+export const LINK_MAX_CHARS = 2048;
+export const ACTIONS_MAX = 3;
+
+/**
+ * A link a client renders as an anchor or opens on a click: http(s) only, so
+ * a sender cannot hand every recipient a javascript: or data: link.
+ */
+const link = z
+  .string()
+  .trim()
+  .max(LINK_MAX_CHARS)
+  .url()
+  .refine((s) => /^https?:\/\//i.test(s), 'must be an http(s) URL');
+
+const action = z.strictObject({
+  label: z.string().trim().min(1).max(40),
+  url: link,
+  style: z.enum(['primary', 'secondary']).default('secondary'),
+});
+
 /** Both legacy request shapes: the 智链OS API's (message, extra_data, user_id/role/store_id) and the VoiceHelper API's (content, metadata, user_ids). */
 export const notificationSchema = z.strictObject({
   title: z.string().trim().min(1).max(200),
@@ -60,6 +80,12 @@ export const notificationSchema = z.strictObject({
   timezone: z.string().refine(isTimeZone, 'is not an IANA time zone, e.g. Asia/Shanghai').optional(),
   group_key: z.string().min(1).max(200).optional(),
   idempotency_key: z.string().min(1).max(200).optional(),
+  /** what a client opens when the notification is clicked */
+  url: link.optional(),
+  /** a picture a client shows with it */
+  image_url: link.optional(),
+  /** buttons; POST /notifications/{id}/actions/{n} records that a user took button n (from 0) */
+  actions: z.array(action).max(ACTIONS_MAX).optional(),
 });
 
 export type NotificationInput = z.infer<typeof notificationSchema>;
@@ -135,5 +161,8 @@ export function toDrafts(input: NotificationInput, ctx: { tenant: string; sender
     sender: ctx.sender,
     created_at: created,
     schedule_at: input.schedule_at ? parseRfc3339(input.schedule_at)!.toISOString() : null,
+    url: input.url ?? null,
+    image_url: input.image_url ?? null,
+    actions: input.actions ?? [],
   }));
 }

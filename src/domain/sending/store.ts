@@ -46,7 +46,8 @@ function arrayLiteral(values: ReadonlyArray<string | boolean | null>): string {
  *
  * The lock, the INSERT and the commit are one statement, run on its own
  * (autocommit): herald_store_notifications (migrations/
- * Migration20261122070000_store_notifications_fn.ts). So the lock is held
+ * Migration20261122070000_store_notifications_fn.ts; its current version, with
+ * url, image_url and actions, in Migration20261205110000_actions.ts). So the lock is held
  * for the INSERT and the commit only, never while this process's event loop
  * is busy with something else.
  */
@@ -60,7 +61,7 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
     em,
     `select * from herald_store_notifications(?::text[], ?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
        ?::boolean[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::text[],
-       ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[])`,
+       ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::text[], ?::text[], ?::jsonb[])`,
     [
       arrayLiteral(tenants),
       text((r) => r.id),
@@ -84,6 +85,10 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
       text((r) => r.sender),
       arrayLiteral(unique.map((d) => d.schedule_at)),
       arrayLiteral(unique.map((d) => d.created_at)),
+      text((r) => r.url),
+      text((r) => r.image_url),
+      // no buttons is null here: the function stores it as []
+      text((r) => (r.actions.length ? JSON.stringify(r.actions) : null)),
     ],
   );
   await storeExclusions(em, unique);

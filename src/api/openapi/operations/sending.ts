@@ -35,7 +35,8 @@ export const sendingOperations: Operation[] = [
       'Stores one notification per target (user_id, user_ids, role, store_id, broadcast) and delivers it on its channels. ' +
       'Both legacy request shapes are accepted: `message` for `content`, `extra_data` for `metadata`. ' +
       'A second send with the same `idempotency_key` within 24 hours answers the first result (header `Idempotent-Replayed: true`) and creates nothing. ' +
-      '`schedule_at` (RFC 3339 with an offset) sends later; `schedule_local` (no offset) sends at that wall-clock time in each recipient\'s own time zone.',
+      '`schedule_at` (RFC 3339 with an offset) sends later; `schedule_local` (no offset) sends at that wall-clock time in each recipient\'s own time zone. ' +
+      '`url`, `image_url` and up to three `actions` (buttons: `label`, `url`, `style`) travel with the notification to inboxes and sockets; links are http(s) only.',
     tag: 'Sending',
     access: send,
     body: {
@@ -58,6 +59,20 @@ export const sendingOperations: Operation[] = [
         legacy: {
           summary: 'The legacy shape: message and extra_data, to a role',
           value: { title: '库存预警', message: '商品 可乐 库存不足', type: 'warning', priority: 'high', role: 'store_manager', extra_data: { sku: 'COLA-330' } },
+        },
+        actions: {
+          summary: 'With a link, an image and buttons',
+          value: {
+            title: '订单待确认',
+            content: '门店 store-1 的订单 1003 等待确认',
+            user_id: 'user-123',
+            url: 'https://shop.example.com/orders/1003',
+            image_url: 'https://shop.example.com/img/orders/1003.png',
+            actions: [
+              { label: '确认', url: 'https://shop.example.com/orders/1003/confirm', style: 'primary' },
+              { label: '查看', url: 'https://shop.example.com/orders/1003' },
+            ],
+          },
         },
         scheduled: {
           summary: 'Scheduled for later, to several users',
@@ -239,7 +254,7 @@ export const sendingOperations: Operation[] = [
     summary: 'Delivery records of a notification',
     description:
       'Per channel and recipient: status, attempts, last error, provider message id, timings. For the sender (notify:send) or an admin of the tenant; anyone else gets 404. ' +
-      'The records are paged; `summary` and `total` count them all.',
+      'The records are paged; `summary` and `total` count them all. `actions_taken` counts, per button, the users who took it.',
     tag: 'Sending',
     access: { kind: 'token', scopes: [SCOPES.send, SCOPES.admin] },
     pathParams: { id: notificationIdParam },
@@ -278,6 +293,10 @@ export const sendingOperations: Operation[] = [
               count: 1,
               limit: 100,
               offset: 0,
+              actions_taken: [
+                { index: 0, label: '确认', count: 1 },
+                { index: 1, label: '查看', count: 0 },
+              ],
             },
           },
         },
