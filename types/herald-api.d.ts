@@ -938,6 +938,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/client/herald-client.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The JavaScript client
+         * @description An ES module exporting `HeraldClient` (browsers and Node ≥ 20, no dependencies): the inbox over HTTP, live events over the WebSocket, reconnect with `?since=`, HTTP polling where WebSockets are blocked. `import { HeraldClient } from "<api>/client/herald-client.js"`.
+         */
+        get: operations["clientScript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3530,6 +3550,41 @@ export interface operations {
                     "text/html": string;
                 };
             };
+        };
+    };
+    clientScript: {
+        parameters: {
+            query?: {
+                /** @description the bundle's hash (its ETag without quotes): with the current one the answer is cacheable for a year, immutable; otherwise no-cache */
+                v?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ES module. */
+            200: {
+                headers: {
+                    /** @description the bundle's hash */
+                    ETag?: string;
+                    /** @description immutable with the current ?v=, else no-cache */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                };
+            };
+            /** @description If-None-Match named the current ETag. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
         };
     };
 }

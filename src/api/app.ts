@@ -7,6 +7,7 @@ import { httpMetrics } from './middleware/http-metrics.js';
 import { rateLimit, rateLimitsFrom } from './middleware/rate-limit.js';
 import { requestTimeout } from './middleware/timeout.js';
 import { openApiRoutes } from './openapi/routes.js';
+import { clientRoutes } from './routes/client.js';
 import { adminRoutes } from './routes/admin.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { notFound, onError } from './middleware/problem.js';
@@ -44,6 +45,8 @@ export function createApp(deps: ApiDeps) {
   app.route('/', adminRoutes(deps));
   // the API description: no token, outside /api/v1's auth and rate limit
   app.route('/', openApiRoutes());
+  // the browser client's script: no token, outside /api/v1's auth and rate limit
+  app.route('/', clientRoutes());
 
   const v1 = new Hono<ApiEnv>();
   v1.use('*', bearerAuth(deps.verifier));

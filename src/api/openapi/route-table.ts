@@ -1,4 +1,5 @@
 import { actionOperations } from './operations/actions.js';
+import { clientOperations } from './operations/client.js';
 import { inboxOperations } from './operations/inbox.js';
 import { meOperations } from './operations/me.js';
 import { preferenceOperations } from './operations/preferences.js';
@@ -24,6 +25,7 @@ export const ROUTE_TABLE: readonly Operation[] = [
   ...meOperations,
   ...preferenceOperations,
   ...serviceOperations,
+  ...clientOperations,
 ];
 
 /** The tags, in the reference's order, with what each groups. */
@@ -36,5 +38,6 @@ export const TAGS = [
   { name: 'Self-service', description: "The token's own user: who the token says they are, the inbox's counts, the devices push reaches." },
   { name: 'Preferences', description: "The token's own user's channels per type, do-not-disturb window and mute." },
   { name: 'Operations', description: 'Health, readiness, metrics and the operators\' queue board.' },
+  { name: 'Clients', description: 'Scripts for the browser and app side, served by the api.' },
   { name: 'Reference', description: 'This description of the API.' },
 ] as const;
