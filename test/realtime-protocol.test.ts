@@ -77,16 +77,17 @@ test("the welcome's cursor is the newest notification still in the inbox; read o
   c.close();
 });
 
-test("text ping is answered pong (the 智链OS API's client); JSON ping gets a pong event; junk gets an error event", async () => {
+test("text and JSON pings get a JSON pong event; junk gets an error event; every frame parses as JSON (the 智链OS API's snippet JSON.parses them all)", async () => {
   const c = await connect(`${node.url()}?token=${await h.token({ sub: uniq('u') })}`);
   c.send('ping');
-  await c.until(() => c.texts.includes('pong'));
+  await c.until(() => c.events('pong').length === 1);
   c.send({ type: 'ping' });
-  await c.until(() => c.events('pong').length);
+  await c.until(() => c.events('pong').length === 2);
   c.send('{not json');
   c.send({ type: 'dance' });
   await c.until(() => c.events('error').length === 2);
   expect(c.events('error').map((e) => e.error)).toEqual(['bad_message', 'unknown_type']);
+  for (const text of c.texts) expect(() => JSON.parse(text), text).not.toThrow();
   expect(c.closed).toBeNull();
   c.close();
 });

@@ -196,7 +196,7 @@ export class LiveFeed {
     try {
       frame = JSON.parse(text);
     } catch {
-      return; // the text `pong`
+      return; // every frame is JSON: ignore anything else
     }
     if (typeof frame?.event !== 'string') return;
     if (frame.event === 'welcome') {

@@ -49,6 +49,9 @@ export interface Protocol {
 
 const errorFrame = (error: string, detail: string) => JSON.stringify({ event: 'error', error, detail });
 
+/** The answer to a ping, text or JSON. */
+const pongFrame = () => JSON.stringify({ event: 'pong', server_time: new Date().toISOString() });
+
 export function createProtocol(deps: ProtocolDeps): Protocol {
   const { acks, maxBackpressure, pingIntervalMs, idleTimeoutMs } = deps;
 
@@ -85,8 +88,10 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
       const conn = ws.getUserData();
       conn.lastSeen = Date.now();
       const text = Buffer.from(message).toString('utf8').trim();
+      // Every frame the node sends is one JSON object, the text ping's answer too: the 智链OS API's
+      // browser snippet sends the text ping and JSON.parses every frame it gets.
       if (text === 'ping') {
-        ws.send('pong', false);
+        ws.send(pongFrame(), false);
         return;
       }
       let msg: { type?: unknown; id?: unknown; ids?: unknown };
@@ -97,7 +102,7 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
         return;
       }
       if (msg?.type === 'ping') {
-        ws.send(JSON.stringify({ event: 'pong', server_time: new Date().toISOString() }), false);
+        ws.send(pongFrame(), false);
         return;
       }
       if (msg?.type === 'ack') {

@@ -50,7 +50,7 @@ export class Client {
       try {
         this.frames.push(JSON.parse(text));
       } catch {
-        /* 'pong' is plain text */
+        /* not JSON: a test looks at texts to see it */
       }
       this.wake();
     });
