@@ -152,4 +152,17 @@ describe('push tokens', () => {
     expect((await deleteToken(cyToken, 'cy/tablet')).status).toBe(200);
     expect(await getRecipient(h.orm.em.fork(), h.tenant, cy)).toMatchObject({ push_tokens: [], apns_tokens: [] });
   });
+
+  test("a service's PUT /recipients keeps the devices the user registered unless it names push_tokens", async () => {
+    const dee = uniq('dee');
+    const deeToken = await h.token({ sub: dee });
+    await putToken(deeToken, { token: 'dee-phone', platform: 'fcm' });
+    const put = (body: unknown) => h.request('PUT', `/api/v1/recipients/${dee}`, { token: svc, body });
+    expect((await put({ email: 'dee@example.com' })).status).toBe(200);
+    expect(await getRecipient(h.orm.em.fork(), h.tenant, dee)).toMatchObject({ email: 'dee@example.com', push_tokens: ['dee-phone'] });
+    expect((await put({ email: 'dee@example.com', push_tokens: ['svc-phone'] })).status).toBe(200);
+    expect((await getRecipient(h.orm.em.fork(), h.tenant, dee))!.push_tokens).toEqual(['svc-phone']);
+    expect((await put({ email: 'dee@example.com', push_tokens: [] })).status).toBe(200);
+    expect((await getRecipient(h.orm.em.fork(), h.tenant, dee))!.push_tokens).toEqual([]);
+  });
 });

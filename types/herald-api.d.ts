@@ -1421,6 +1421,7 @@ export interface components {
             phone?: string | null;
             wecom_user_id?: string | null;
             feishu_open_id?: string | null;
+            /** @description FCM device tokens; left out, the tokens already there (users register their own with PUT /me/push-tokens) are kept; [] clears them */
             push_tokens?: string[];
             webhook_url?: string | null;
             roles?: string[];

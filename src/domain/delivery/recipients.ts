@@ -21,13 +21,17 @@ const pushToken = z.string().trim().min(1).max(4096).regex(/^[^,\s]+$/, 'must no
 /** How many device tokens a recipient keeps per platform. */
 export const PUSH_TOKENS_MAX = 20;
 
-/** PUT /recipients/:user_id body: the whole record (absent fields are cleared). */
+/** PUT /recipients/:user_id body: the whole record (absent fields are cleared, but absent push_tokens are kept). */
 export const recipientSchema = z.strictObject({
   email: optional(z.string().trim().max(254).email()),
   phone: optional(z.string().trim().regex(/^\+?[0-9][0-9 -]{5,19}$/, 'must be a phone number, e.g. +8613800138000')),
   wecom_user_id: optional(id),
   feishu_open_id: optional(id),
-  push_tokens: z.array(pushToken).max(PUSH_TOKENS_MAX).optional(),
+  push_tokens: z
+    .array(pushToken)
+    .max(PUSH_TOKENS_MAX)
+    .optional()
+    .meta({ description: 'FCM device tokens; left out, the tokens already there (users register their own with PUT /me/push-tokens) are kept; [] clears them' }),
   webhook_url: optional(z.string().trim().max(2048).url().regex(/^https?:\/\//i, 'must be an http(s) URL')),
   roles: z.array(id).max(100).optional(),
   stores: z.array(id).max(100).optional(),
@@ -39,7 +43,12 @@ export type RecipientInput = z.infer<typeof recipientSchema>;
 const COLS = `tenant, user_id, email, phone, wecom_user_id, feishu_open_id, push_tokens, apns_tokens, webhook_url, roles, stores,
   timezone, locale, created_at, updated_at`;
 
-/** Replaces a recipient (and its role/store memberships) in one transaction. */
+/**
+ * Replaces a recipient (and its role/store memberships) in one transaction.
+ * The FCM tokens are replaced only when the body names `push_tokens`:
+ * users register their own devices (PUT /me/push-tokens), and a service
+ * syncing a user's addresses must not drop them by leaving the field out.
+ */
 export async function putRecipient(em: EntityManager, tenant: string, userId: string, input: RecipientInput): Promise<RecipientRow> {
   const roles = [...new Set(input.roles ?? [])];
   const stores = [...new Set(input.stores ?? [])];
@@ -49,7 +58,8 @@ export async function putRecipient(em: EntityManager, tenant: string, userId: st
        values (?, ?, ?, ?, ?, ?, ?::text[], ?, ?::text[], ?::text[], ?, ?)
        on conflict (tenant, user_id) do update set
          email = excluded.email, phone = excluded.phone, wecom_user_id = excluded.wecom_user_id,
-         feishu_open_id = excluded.feishu_open_id, push_tokens = excluded.push_tokens, webhook_url = excluded.webhook_url,
+         feishu_open_id = excluded.feishu_open_id, webhook_url = excluded.webhook_url,
+         push_tokens = case when ?::boolean then excluded.push_tokens else recipients.push_tokens end,
          roles = excluded.roles, stores = excluded.stores, timezone = excluded.timezone, locale = excluded.locale,
          updated_at = now()
        returning ${COLS}`,
@@ -66,6 +76,7 @@ export async function putRecipient(em: EntityManager, tenant: string, userId: st
         pgArray(stores),
         input.timezone ?? null,
         input.locale ?? null,
+        input.push_tokens !== undefined,
       ],
     );
     await tem.execute(`delete from recipient_audiences where tenant = ? and user_id = ?`, [tenant, userId]);
