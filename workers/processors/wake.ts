@@ -1,9 +1,7 @@
 import type { IngestResult, WakeRequest } from '../../queues/jobs.js';
-import { unreadCount } from '../../src/domain/inbox/inbox.js';
 import { wakeSnoozed } from '../../src/domain/inbox/states.js';
-import { inboxReturnFrame, unreadCountFrame } from '../../src/feed/frames.js';
-import { publishEvents } from '../../src/feed/publish.js';
-import { userAudience } from '../../src/feed/topics.js';
+import { tellUser } from '../../src/domain/inbox/tell-user.js';
+import { inboxReturnFrame } from '../../src/feed/frames.js';
 import type { DispatchDeps } from './dispatch.js';
 
 /**
@@ -19,13 +17,7 @@ export async function wakeProcessor(deps: DispatchDeps, wake: WakeRequest): Prom
   const notification = await wakeSnoozed(deps.orm.em.fork(), wake);
   if (!notification) return { stored: 0, woken: 0 };
   const who = { sub: wake.user_id, tenant: wake.tenant, roles: wake.roles, stores: wake.stores };
-  const unread = await unreadCount(deps.orm.em.fork(), who);
-  const audience = userAudience(wake.user_id);
-  const log = deps.logger.child({ tenant: wake.tenant, user: wake.user_id, notification: wake.notification_id });
-  await publishEvents(deps.redis, deps.prefix, [
-    { tenant: wake.tenant, audience, frame: inboxReturnFrame('notification.unsnoozed', notification) },
-    { tenant: wake.tenant, audience, frame: unreadCountFrame(unread) },
-  ]).catch((err) => log.warn({ err }, 'could not publish the woken notification'));
-  log.debug('snoozed notification woke');
+  await tellUser(deps, who, [inboxReturnFrame('notification.unsnoozed', notification)], true);
+  deps.logger.debug({ tenant: wake.tenant, user: wake.user_id, notification: wake.notification_id }, 'snoozed notification woke');
   return { stored: 0, woken: 1 };
 }

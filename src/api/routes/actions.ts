@@ -1,11 +1,11 @@
 import { Hono, type Context } from 'hono';
 import { ACTIONS_MAX } from '../../domain/sending/input.js';
 import { takeAction } from '../../domain/inbox/actions.js';
-import { isUuid } from '../../domain/ids.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { tellUser } from '../../domain/inbox/tell-user.js';
+import { ValidationError } from '../../errors.js';
 import { inboxChangeFrame } from '../../feed/frames.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
-import { tellUser } from '../tell-user.js';
+import { notificationIdParam } from '../notification-id.js';
 
 /** The button number in the path: 0 to ACTIONS_MAX - 1 (whether this notification has it is the domain's 404). */
 function actionIndex(c: Context): number {
@@ -21,12 +21,11 @@ export function actionRoutes(deps: ApiDeps) {
 
   app.post('/notifications/:id/actions/:n', async (c) => {
     const who = c.get('principal');
-    const id = c.req.param('id');
-    if (!isUuid(id)) throw new NotFoundError(`Notification ${id} was not found.`);
+    const id = notificationIdParam(c);
     const em = deps.orm.em.fork();
     const { action, markedRead } = await takeAction(em, who, id, actionIndex(c));
     // the user's other devices drop it from their unread, as after PUT /notifications/:id/read
-    if (markedRead) await tellUser(deps, who, [inboxChangeFrame('notification.read', [id])], true);
+    if (markedRead) await tellUser({ ...deps, prefix: deps.config.QUEUE_PREFIX }, who, [inboxChangeFrame('notification.read', [id])], true);
     return c.json({ success: true, url: action.url });
   });
 

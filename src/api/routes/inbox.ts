@@ -6,6 +6,7 @@ import { isCursor } from '../../domain/inbox/cursors.js';
 import { isUuid } from '../../domain/ids.js';
 import * as inbox from '../../domain/inbox/inbox.js';
 import * as states from '../../domain/inbox/states.js';
+import { tellUser } from '../../domain/inbox/tell-user.js';
 import { getRejection } from '../../domain/sending/rejections.js';
 import { PRIORITIES, TYPES, fieldErrors } from '../../domain/sending/input.js';
 import { isRfc3339, parseRfc3339 } from '../../domain/time/rfc3339.js';
@@ -19,7 +20,7 @@ import {
 import { clusterConnections } from '../../realtime/presence.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
-import { tellUser } from '../tell-user.js';
+import { notificationIdParam } from '../notification-id.js';
 
 const csv = <T extends string>(values: readonly T[]) =>
   z
@@ -116,13 +117,6 @@ function countFilters(c: Context): inbox.InboxFilter[] {
   return parsed.data.map((f) => ({ is_read: f.read, is_seen: f.seen, archived: f.archived, snoozed: f.snoozed, type: f.type, priority: f.priority }));
 }
 
-/** A path id that cannot be a notification is simply not found. */
-function idParam(c: Context): string {
-  const id = c.req.param('id') ?? '';
-  if (!isUuid(id)) throw new NotFoundError(`Notification ${id} was not found.`);
-  return id;
-}
-
 /** The token's own inbox, with both legacy APIs' paths. */
 export function inboxRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
@@ -131,7 +125,8 @@ export function inboxRoutes(deps: ApiDeps) {
   const reader = () => inbox.replicaReads(deps.orm.em.fork());
   const prefix = deps.config.QUEUE_PREFIX;
 
-  const tell = (who: Principal, frames: FrameBase[], countChanged: boolean) => tellUser(deps, who, frames, countChanged);
+  const feed = { orm: deps.orm, redis: deps.redis, prefix, logger: deps.logger };
+  const tell = (who: Principal, frames: FrameBase[], countChanged: boolean) => tellUser(feed, who, frames, countChanged);
 
   /** Tells the user's other devices which notifications changed (notification.read and the like). */
   async function announce(who: Principal, event: InboxChange, ids: string[], countChanged = true) {
@@ -239,7 +234,7 @@ export function inboxRoutes(deps: ApiDeps) {
 
   app.get('/notifications/:id', async (c) => {
     const who = c.get('principal');
-    const id = idParam(c);
+    const id = notificationIdParam(c);
     try {
       return c.json(await inbox.getFromInbox(reader(), who, id));
     } catch (err) {
@@ -252,35 +247,35 @@ export function inboxRoutes(deps: ApiDeps) {
 
   app.put('/notifications/:id/read', async (c) => {
     const who = c.get('principal');
-    const id = idParam(c);
+    const id = notificationIdParam(c);
     if (await inbox.markOne(em(), who, id, 'read')) await announce(who, 'notification.read', [id]);
     return c.json({ success: true, message: '已标记为已读' });
   });
 
   app.put('/notifications/:id/unread', async (c) => {
     const who = c.get('principal');
-    const id = idParam(c);
+    const id = notificationIdParam(c);
     if (await inbox.markOne(em(), who, id, 'unread')) await announce(who, 'notification.unread', [id]);
     return c.json({ success: true, message: '已标记为未读' });
   });
 
   app.put('/notifications/:id/seen', async (c) => {
     const who = c.get('principal');
-    const id = idParam(c);
+    const id = notificationIdParam(c);
     if (await states.markState(em(), who, id, 'seen')) await announce(who, 'notification.seen', [id], false);
     return c.json({ success: true, message: '已标记为已查看' });
   });
 
   app.put('/notifications/:id/archive', async (c) => {
     const who = c.get('principal');
-    const id = idParam(c);
+    const id = notificationIdParam(c);
     if (await states.markState(em(), who, id, 'archive')) await announce(who, 'notification.archived', [id]);
     return c.json({ success: true, message: '已归档' });
   });
 
   app.put('/notifications/:id/unarchive', async (c) => {
     const who = c.get('principal');
-    const id = idParam(c);
+    const id = notificationIdParam(c);
     const back = await states.unarchive(em(), who, id);
     if (back) await tell(who, [inboxReturnFrame('notification.unarchived', back)], true);
     return c.json({ success: true, message: '已取消归档' });
@@ -288,7 +283,7 @@ export function inboxRoutes(deps: ApiDeps) {
 
   app.put('/notifications/:id/snooze', async (c) => {
     const who = c.get('principal');
-    const id = idParam(c);
+    const id = notificationIdParam(c);
     const body = snoozeBody.safeParse(await readJson(c));
     if (!body.success) throw new ValidationError(fieldErrors(body.error));
     const until = snoozeUntil(body.data.until);
@@ -304,7 +299,7 @@ export function inboxRoutes(deps: ApiDeps) {
 
   app.put('/notifications/:id/unsnooze', async (c) => {
     const who = c.get('principal');
-    const id = idParam(c);
+    const id = notificationIdParam(c);
     const ended = await states.unsnooze(em(), who, id);
     if (ended) {
       await deps.queues.cancelWake({ tenant: who.tenant, user_id: who.sub, notification_id: id, until: ended.previous.toISOString() });
@@ -315,7 +310,7 @@ export function inboxRoutes(deps: ApiDeps) {
 
   app.delete('/notifications/:id', async (c) => {
     const who = c.get('principal');
-    const id = idParam(c);
+    const id = notificationIdParam(c);
     if (await inbox.markOne(em(), who, id, 'delete')) await announce(who, 'notification.deleted', [id]);
     return c.json({ success: true, message: '通知已删除' });
   });

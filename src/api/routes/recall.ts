@@ -1,10 +1,9 @@
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { SCOPES } from '../../auth/jwt.js';
-import { NotFoundError } from '../../errors.js';
-import { isUuid } from '../../domain/ids.js';
 import { cancelScheduled, recallNotification, type RecallDeps } from '../../domain/recall/recall.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
+import { notificationIdParam } from '../notification-id.js';
 
 /** POST /notifications/:id/cancel and DELETE /notifications/:id/recall, by the notification's sender. */
 export function recallRoutes(deps: ApiDeps) {
@@ -16,19 +15,14 @@ export function recallRoutes(deps: ApiDeps) {
     queues: deps.queues,
     logger: deps.logger,
   });
-  const id = (c: Context) => {
-    const v = c.req.param('id') ?? '';
-    if (!isUuid(v)) throw new NotFoundError(`Notification ${v} was not found.`);
-    return v;
-  };
 
   app.post('/notifications/:id/cancel', requireScope(SCOPES.send), async (c) => {
-    const n = await cancelScheduled(recallDeps(), c.get('principal'), id(c));
+    const n = await cancelScheduled(recallDeps(), c.get('principal'), notificationIdParam(c));
     return c.json({ success: true, message: '定时通知已取消', id: n.id, status: n.status, notification: n });
   });
 
   app.delete('/notifications/:id/recall', requireScope(SCOPES.send), async (c) => {
-    const n = await recallNotification(recallDeps(), c.get('principal'), id(c));
+    const n = await recallNotification(recallDeps(), c.get('principal'), notificationIdParam(c));
     return c.json({ success: true, message: n.status === 'cancelled' ? '定时通知已取消' : '通知已撤回', id: n.id, status: n.status, notification: n });
   });
 
