@@ -15,8 +15,12 @@ import type {
 import { backoffFrom, type ReconnectOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { HttpApi, type FetchLike, type QueryValue } from './http.js';
+import { InboxCache, type StorageLike } from './inbox-cache.js';
 import { LiveFeed, type ConnectionEvent, type ConnectionState, type SocketConstructor } from './live-feed.js';
+import { RecentIds } from './recent-ids.js';
+import { TabGroup, tabSharing, type TabMessage } from './tab-group.js';
 import { TokenSource } from './token-source.js';
+import { userKey } from './user-key.js';
 
 export interface HeraldClientOptions {
   /** the api's origin, e.g. `https://herald.example.com` (a trailing `/api/v1` is accepted) */
@@ -39,6 +43,13 @@ export interface HeraldClientOptions {
   blockedAfter?: number;
   /** open the live connection on construction (default true); with false, call connect() */
   connect?: boolean;
+  /**
+   * share one live connection among the tabs of this browser that show the same user (default: true
+   * where the page has Web Locks and BroadcastChannel): one tab leads and relays, the others follow
+   */
+  shareTabs?: boolean;
+  /** where the last 100 inbox notifications are kept across reloads (default: localStorage where there is one; null: memory only) */
+  storage?: StorageLike | null;
 }
 
 /** A change the user made to notifications (on any device): `event` is read, unread, deleted, seen, archived, unarchived, snoozed or unsnoozed. */
@@ -68,6 +79,8 @@ export interface HeraldEvents extends Record<string, unknown> {
 }
 
 const STATE_PREFIX = 'notification.';
+/** List queries whose answer is a page of the default inbox (the cache keeps that list). */
+const INBOX_PAGE_KEYS = new Set(['cursor', 'limit']);
 
 /**
  * Herald's client for browsers and Node ≥ 20: the user's inbox over HTTP and
@@ -80,15 +93,33 @@ export class HeraldClient {
   private readonly events = new Emitter<HeraldEvents>();
   private readonly api: HttpApi;
   private readonly feed: LiveFeed;
+  private readonly tokens: TokenSource;
+  private readonly inbox: InboxCache;
+  private readonly groupName: string;
+  /** the tabs sharing this user's connection, once joined; null where the page cannot share */
+  private group: TabGroup | null = null;
+  private joining: Promise<void> | null = null;
+  private readonly share: boolean;
+  private closed = false;
+  /** what this tab has shown and where the connection stands, so it can take over as leader */
+  private readonly shown = new RecentIds();
+  private cursor: string | null = null;
+  private unreadCount: number | null = null;
+  private followed: ConnectionEvent = { state: 'connecting' };
 
   constructor(options: HeraldClientOptions) {
-    const tokens = new TokenSource(options.token, options.getToken);
+    const tokens = (this.tokens = new TokenSource(options.token, options.getToken));
     const fetchFn = options.fetch ?? (globalThis.fetch?.bind(globalThis) as unknown as FetchLike | undefined);
     if (!fetchFn) throw new TypeError('HeraldClient needs fetch: pass options.fetch');
     const WebSocketClass = options.WebSocket ?? (globalThis as { WebSocket?: SocketConstructor }).WebSocket;
     if (!WebSocketClass) throw new TypeError('HeraldClient needs a WebSocket class: pass options.WebSocket (in Node 20, the ws package)');
     const base = options.apiUrl.replace(/\/+$/, '').replace(/\/api\/v1$/, '') + '/api/v1';
     this.api = new HttpApi(base, fetchFn, tokens);
+    this.inbox = new InboxCache(options.storage === undefined ? defaultStorage() : options.storage);
+    this.share = options.shareTabs ?? true;
+    this.groupName = `herald:${options.wsUrl}:`;
+    const user = options.token ? userKey(options.token) : null;
+    if (user) this.inbox.open(user);
     this.feed = new LiveFeed(
       {
         wsUrl: options.wsUrl,
@@ -100,14 +131,18 @@ export class HeraldClient {
         blockedAfter: options.blockedAfter ?? 3,
       },
       {
-        notification: (n) => this.events.emit('notification', n),
-        unreadCount: (n) => this.events.emit('unread_count', n),
-        connection: (e) => this.events.emit('connection', e),
+        notification: (n) => this.publish('notification', n),
+        unreadCount: (n) => this.publish('unread_count', n),
+        connection: (e) => this.publish('connection', e),
         frame: (frame) => this.onFrame(frame),
+        cursor: (c) => {
+          this.cursor = c;
+          if (this.group?.leader) this.group.post({ t: 'cursor', cursor: c });
+        },
       },
     );
     // a microtask later, so listeners added right after construction see the first `connecting`
-    if (options.connect !== false) queueMicrotask(() => this.feed.start());
+    if (options.connect !== false) queueMicrotask(() => this.connect());
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */
@@ -117,22 +152,52 @@ export class HeraldClient {
 
   /** Opens the live connection: with `connect: false`, or to try again after the server closed it for too many sockets. */
   connect(): void {
-    this.feed.start();
+    if (this.closed) return;
+    const locks = this.share ? tabSharing() : null;
+    if (!locks) return this.feed.start();
+    if (this.group) return this.group.leader ? this.feed.start() : this.group.post({ t: 'connect' });
+    this.joining ??= this.join(locks);
   }
 
-  /** The live connection's state now. */
+  /** Whether this client holds the live connection itself (false in a tab that follows another tab's). */
+  get leader(): boolean {
+    return !this.group || this.group.leader;
+  }
+
+  /** The live connection's state now (in a tab that follows another, the leading tab's). */
   get connection(): ConnectionState {
-    return this.feed.connection;
+    return this.group && !this.group.leader ? this.followed.state : this.feed.connection;
   }
 
-  /** Ends the live connection and drops every listener; HTTP methods keep working. */
+  /**
+   * The newest notifications of the inbox (at most 100, newest first) as
+   * last seen: kept across reloads in localStorage, so a page can show them
+   * before the first list() answers. Empty until the user is known (with
+   * only getToken, after the first token).
+   */
+  cached(): Notification[] {
+    return this.inbox.list();
+  }
+
+  /** Forgets the cached inbox, here and in localStorage (call it when the user signs out). */
+  clearCache(): void {
+    this.inbox.clear();
+  }
+
+  /** Ends the live connection (another tab takes it over) and drops every listener; HTTP methods keep working. */
   close(): void {
+    this.closed = true;
+    const group = this.group;
+    this.group = null;
+    group?.leave();
     this.feed.stop();
     this.events.clear();
   }
 
-  list(query: ListQuery = {}): Promise<InboxPage> {
-    return this.api.request('GET', '/notifications', { query: query as Record<string, QueryValue> });
+  async list(query: ListQuery = {}): Promise<InboxPage> {
+    const page = await this.api.request<InboxPage>('GET', '/notifications', { query: query as Record<string, QueryValue> });
+    if (Object.keys(query).every((k) => INBOX_PAGE_KEYS.has(k))) this.inbox.page(page.notifications, query.cursor === undefined);
+    return page;
   }
 
   /** Several counts in one call, one per filter, in order: e.g. `[{ read: false }, { seen: false }]`. */
@@ -203,11 +268,86 @@ export class HeraldClient {
 
   private onFrame(frame: { event: string } & Record<string, unknown>): void {
     if (frame.event === 'notification.recalled') {
-      this.events.emit('recalled', { id: String(frame.id), group_key: (frame.group_key as string | null) ?? null });
+      this.publish('recalled', { id: String(frame.id), group_key: (frame.group_key as string | null) ?? null });
       return;
     }
     if (!frame.event.startsWith(STATE_PREFIX) || !Array.isArray(frame.ids)) return;
-    this.events.emit('state', { ...frame, event: frame.event.slice(STATE_PREFIX.length), ids: frame.ids as string[] });
+    this.publish('state', { ...frame, event: frame.event.slice(STATE_PREFIX.length), ids: frame.ids as string[] });
+  }
+
+  /** Shows an event in this tab and, when this tab leads, in the others. */
+  private publish<K extends keyof HeraldEvents>(name: K, value: HeraldEvents[K]): void {
+    if (this.group?.leader) this.group.post({ t: 'event', name: name as string, value });
+    this.show(name, value);
+  }
+
+  private show<K extends keyof HeraldEvents>(name: K, value: HeraldEvents[K]): void {
+    if (name === 'notification') {
+      const n = value as Notification;
+      if (!this.shown.add(n.id)) return;
+      this.inbox.add(n);
+    } else if (name === 'unread_count') this.unreadCount = value as number;
+    else if (name === 'state') this.followState(value as StateEvent);
+    else if (name === 'recalled') this.inbox.remove([(value as RecalledEvent).id]);
+    else if (name === 'connection') this.followed = value as ConnectionEvent;
+    this.events.emit(name, value);
+  }
+
+  /** Keeps the cache in step with a change the user made on some device. */
+  private followState(e: StateEvent): void {
+    const now = new Date().toISOString();
+    if (e.event === 'read') this.inbox.update(e.ids, { is_read: true, read_at: now, is_seen: true });
+    else if (e.event === 'unread') this.inbox.update(e.ids, { is_read: false, read_at: null });
+    else if (e.event === 'seen') this.inbox.update(e.ids, { is_seen: true });
+    else if (e.event === 'archived' || e.event === 'snoozed' || e.event === 'deleted') this.inbox.remove(e.ids);
+    else if (e.notification) this.inbox.add(e.notification);
+  }
+
+  private async join(locks: NonNullable<ReturnType<typeof tabSharing>>): Promise<void> {
+    let user: string | null = null;
+    try {
+      user = userKey(await this.tokens.current());
+    } catch {
+      // no token yet: the feed reports it and keeps asking
+    }
+    if (this.closed) return;
+    if (!user) return this.feed.start(); // not a JWT this client can read: no sharing, a socket of its own
+    this.inbox.open(user);
+    this.show('connection', this.followed);
+    this.group = new TabGroup(this.groupName + user, locks, {
+      lead: () => {
+        // take over where the last leader stopped: resume after its cursor, skip what was shown
+        this.feed.seed(this.cursor, this.shown.values());
+        this.feed.start();
+      },
+      message: (m) => this.onTabMessage(m),
+    });
+  }
+
+  private onTabMessage(m: TabMessage): void {
+    const group = this.group;
+    if (!group) return;
+    if (group.leader) {
+      if (m.t === 'hello') group.post({ t: 'snapshot', cursor: this.feed.resumeCursor, unread: this.unreadCount, connection: this.feed.connection === 'offline' ? this.followed : { state: this.feed.connection } });
+      else if (m.t === 'connect') this.feed.start();
+      return;
+    }
+    if (m.t === 'event') this.show(m.name as keyof HeraldEvents, m.value as never);
+    else if (m.t === 'cursor') this.cursor = m.cursor;
+    else if (m.t === 'snapshot') {
+      if (m.cursor !== null && this.cursor === null) this.cursor = m.cursor;
+      if (m.unread !== null && m.unread !== this.unreadCount) this.show('unread_count', m.unread);
+      const c = m.connection as ConnectionEvent;
+      if (c?.state && c.state !== this.followed.state) this.show('connection', c);
+    }
+  }
+}
+
+function defaultStorage(): StorageLike | null {
+  try {
+    return (globalThis as { localStorage?: StorageLike }).localStorage ?? null;
+  } catch {
+    return null; // a sandboxed frame throws on access
   }
 }
 

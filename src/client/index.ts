@@ -6,3 +6,4 @@ export type { ConnectionEvent, ConnectionState, SocketConstructor, SocketLike } 
 export type { ReconnectOptions } from './backoff.js';
 export type { FetchLike } from './http.js';
 export type * from './api-types.js';
+export type { StorageLike } from './inbox-cache.js';

@@ -2,6 +2,7 @@ import type { InboxPage, Notification } from './api-types.js';
 import { delayFor, type Backoff } from './backoff.js';
 import { cursorAfter } from './cursors.js';
 import type { HttpApi } from './http.js';
+import { RecentIds } from './recent-ids.js';
 import type { TokenSource } from './token-source.js';
 
 /** The parts of a WebSocket the feed uses; the browser's and the `ws` package's both fit. */
@@ -31,6 +32,8 @@ export interface FeedSink {
   frame(frame: { event: string } & Record<string, unknown>): void;
   unreadCount(n: number): void;
   connection(e: ConnectionEvent): void;
+  /** the resume cursor moved */
+  cursor(c: string): void;
 }
 
 export interface FeedOptions {
@@ -48,8 +51,6 @@ export interface FeedOptions {
 const TOO_MANY_SOCKETS = 4001;
 /** Most rows one poll page asks for (the api's page-size limit). */
 const POLL_PAGE = 100;
-/** Ids remembered for deduplication; far more than one replay or poll brings. */
-const SEEN_IDS = 5000;
 
 /**
  * The live side of the client: one WebSocket, resumed after every drop with
@@ -73,7 +74,7 @@ const SEEN_IDS = 5000;
 export class LiveFeed {
   private socket: SocketLike | null = null;
   private cursor: string | null = null;
-  private readonly seen = new Set<string>();
+  private readonly seen = new RecentIds();
   private attempt = 0;
   private refusals = 0;
   private refreshedToken = false;
@@ -96,6 +97,20 @@ export class LiveFeed {
 
   get connection(): ConnectionState {
     return this.state ?? 'offline';
+  }
+
+  /** The highest cursor delivered: where the next connection resumes. */
+  get resumeCursor(): string | null {
+    return this.cursor;
+  }
+
+  /**
+   * Takes over from another tab's connection before start(): resume after
+   * `cursor` and treat `ids` as already delivered.
+   */
+  seed(cursor: string | null, ids: Iterable<string>): void {
+    if (cursor !== null) this.moveCursor(cursor);
+    for (const id of ids) this.seen.add(id);
   }
 
   start(): void {
@@ -203,7 +218,7 @@ export class LiveFeed {
       // The welcome's cursor is the inbox head when the socket opened. Adopt it only on a first
       // connection: on a resumed one the replay that follows is still below it, and a drop in the
       // middle of that replay must resume from the last replayed row, not skip the rest.
-      if (this.cursor === null && typeof frame.cursor === 'string') this.cursor = frame.cursor;
+      if (this.cursor === null && typeof frame.cursor === 'string') this.moveCursor(frame.cursor);
       this.countedUpTo = typeof frame.cursor === 'string' ? frame.cursor : null;
       if (typeof frame.unread_count === 'number') this.count(frame.unread_count);
       return;
@@ -223,14 +238,18 @@ export class LiveFeed {
    * reads the count itself.
    */
   private deliver(n: Notification, onSocket: boolean): void {
-    if (typeof n.cursor === 'string' && cursorAfter(n.cursor, this.cursor)) this.cursor = n.cursor;
-    if (this.seen.has(n.id)) return;
-    this.seen.add(n.id);
-    if (this.seen.size > SEEN_IDS) this.seen.delete(this.seen.values().next().value as string);
+    if (typeof n.cursor === 'string') this.moveCursor(n.cursor);
+    if (!this.seen.add(n.id)) return;
     const { event: _event, ...notification } = n as Notification & { event?: string };
     this.sink.notification(notification as Notification);
     const uncounted = typeof n.cursor !== 'string' || cursorAfter(n.cursor, this.countedUpTo);
     if (onSocket && !n.is_read && uncounted && this.lastCount !== null) this.count(this.lastCount + 1);
+  }
+
+  private moveCursor(c: string): void {
+    if (!cursorAfter(c, this.cursor)) return;
+    this.cursor = c;
+    this.sink.cursor(c);
   }
 
   private count(n: number): void {
@@ -256,7 +275,7 @@ export class LiveFeed {
       if (this.cursor === null) {
         // like a first socket: start at the inbox's newest row, do not replay the whole inbox
         const head = await this.o.api.request<InboxPage>('GET', '/notifications', { query: { limit: 1 } });
-        if (this.cursor === null) this.cursor = head.notifications[0]?.cursor ?? '0';
+        if (this.cursor === null) this.moveCursor(head.notifications[0]?.cursor ?? '0');
       }
       for (let more = true; more && this.polling; ) {
         const page = await this.o.api.request<InboxPage>('GET', '/notifications', { query: { since: this.cursor!, limit: POLL_PAGE } });
