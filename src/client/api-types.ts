@@ -17,6 +17,7 @@ export type Snoozed = Schemas['Snoozed'];
 export type Preferences = Schemas['Preferences'];
 export type PreferencesPut = Schemas['PreferencesPut'];
 export type PushTokens = Schemas['PushTokens'];
+export type ActionTaken = Schemas['ActionTaken'];
 export type PushPlatform = Schemas['PushTokenPut']['platform'];
 
 type ListParams = NonNullable<operations['listInbox']['parameters']['query']>;

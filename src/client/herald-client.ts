@@ -1,4 +1,5 @@
 import type {
+  ActionTaken,
   CountFilter,
   Done,
   InboxPage,
@@ -79,6 +80,8 @@ export interface HeraldEvents extends Record<string, unknown> {
 }
 
 const STATE_PREFIX = 'notification.';
+/** Longest wait before re-reading the count after a recall of a notification the cache does not hold. */
+const RECOUNT_JITTER_MS = 3000;
 /** List queries whose answer is a page of the default inbox (the cache keeps that list). */
 const INBOX_PAGE_KEYS = new Set(['cursor', 'limit']);
 
@@ -261,18 +264,49 @@ export class HeraldClient {
     return this.api.request('PUT', '/preferences', { body: preferences });
   }
 
+  /** Records that the user took the notification's action `n` (from 0); the app then opens the action's url. */
+  action(id: string, n: number): Promise<ActionTaken> {
+    return this.api.request('POST', `/notifications/${enc(id)}/actions/${n}`);
+  }
+
   /** Lets mobile push reach this device. */
   registerPushToken(token: string, platform: PushPlatform): Promise<PushTokens> {
     return this.api.request('PUT', '/me/push-tokens', { body: { token, platform } });
   }
 
+  /** Stops mobile push to this device (e.g. on sign-out). */
+  unregisterPushToken(token: string): Promise<Done> {
+    return this.api.request('DELETE', `/me/push-tokens/${enc(token)}`);
+  }
+
   private onFrame(frame: { event: string } & Record<string, unknown>): void {
     if (frame.event === 'notification.recalled') {
-      this.publish('recalled', { id: String(frame.id), group_key: (frame.group_key as string | null) ?? null });
+      const id = String(frame.id);
+      this.lowerCountFor(id);
+      this.publish('recalled', { id, group_key: (frame.group_key as string | null) ?? null });
       return;
     }
     if (!frame.event.startsWith(STATE_PREFIX) || !Array.isArray(frame.ids)) return;
     this.publish('state', { ...frame, event: frame.event.slice(STATE_PREFIX.length), ids: frame.ids as string[] });
+  }
+
+  /**
+   * A recall goes to a whole audience, so the server sends no per-user count with it: an unread
+   * notification the cache knows lowers the count here; one it does not know (older than the
+   * cache) makes the client ask the api, after a jittered delay so a recall sent to thousands of
+   * users does not arrive at the api as thousands of requests at once.
+   */
+  private lowerCountFor(id: string): void {
+    const known = this.inbox.find(id);
+    const count = this.feed.unreadCount;
+    if (count === null || (known && known.is_read)) return;
+    if (known) return this.feed.setUnreadCount(Math.max(0, count - 1));
+    setTimeout(() => {
+      this.api.request<{ unread_count: number }>('GET', '/notifications/unread-count').then(
+        (r) => this.feed.setUnreadCount(r.unread_count),
+        () => undefined, // the next welcome or poll brings the count
+      );
+    }, Math.random() * RECOUNT_JITTER_MS);
   }
 
   /** Shows an event in this tab and, when this tab leads, in the others. */

@@ -41,6 +41,10 @@ export class InboxCache {
     }
   }
 
+  find(id: string): Notification | undefined {
+    return this.items.find((n) => n.id === id);
+  }
+
   list(): Notification[] {
     return this.items.slice();
   }

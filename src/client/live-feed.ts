@@ -246,6 +246,15 @@ export class LiveFeed {
     if (onSocket && !n.is_read && uncounted && this.lastCount !== null) this.count(this.lastCount + 1);
   }
 
+  /** The unread count changed for a reason the server does not count for (a recall); null: unknown yet. */
+  get unreadCount(): number | null {
+    return this.lastCount;
+  }
+
+  setUnreadCount(n: number): void {
+    if (n !== this.lastCount) this.count(n);
+  }
+
   private moveCursor(c: string): void {
     if (!cursorAfter(c, this.cursor)) return;
     this.cursor = c;
