@@ -1,9 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
-import { bundleClient } from '../src/api/routes/client.js';
+import { bundleClient, CLIENT_SCRIPTS } from '../src/api/routes/client.js';
 
-/** Writes the browser client to dist-client/herald-client.js (the api serves the same bundle at /client/herald-client.js). */
-const { code, hash } = await bundleClient();
+/** Writes each browser script to dist-client/ (the api serves the same bundles under /client/). */
 await mkdir('dist-client', { recursive: true });
-await writeFile('dist-client/herald-client.js', code);
-console.log(`dist-client/herald-client.js: ${code.length} bytes, ${gzipSync(code).length} gzipped, hash ${hash}`);
+for (const script of CLIENT_SCRIPTS) {
+  const { code, hash } = await bundleClient(script);
+  await writeFile(`dist-client/${script.file}`, code);
+  console.log(`dist-client/${script.file}: ${code.length} bytes, ${gzipSync(code).length} gzipped, hash ${hash}`);
+}

@@ -205,6 +205,25 @@ export const configSchema = z.object({
           '`admin=600,templates:write=1000`; a token gets the highest of its scopes',
       ),
     ),
+  INBOX_DEMO: bool(false).meta(
+    doc(
+      'api (HTTP)',
+      'serve the `<herald-inbox>` demo page at GET /inbox when NODE_ENV=production (it is always on elsewhere); ' +
+        'in production the page asks for the token in a form and never reads it from the URL',
+    ),
+  ),
+  INBOX_DEMO_WS_URL: z
+    .string()
+    .url()
+    .refine((s) => /^wss?:\/\//.test(s), 'must be a ws:// or wss:// URL')
+    .optional()
+    .meta(
+      doc(
+        'api (HTTP)',
+        "the realtime endpoint the /inbox demo page connects to, e.g. `wss://herald.example.com/api/v1/ws` (default: the page's own host on WS_PORT)",
+        "the page's host on WS_PORT",
+      ),
+    ),
   REQUEST_TIMEOUT_MS: int(30_000, 100).meta(doc('api (HTTP)', 'a request still running after this many ms is answered 503')),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: int(65_000, 1000).meta(
     doc(

@@ -958,6 +958,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/client/herald-inbox.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The inbox web component
+         * @description An ES module that defines `<herald-inbox api-url ws-url token locale>` (a bell with the unseen count and a panel with the inbox: tabs, infinite scroll, read, archive, snooze, actions, preferences, toasts; `zh-CN` and `en`; themed by `--herald-*` CSS custom properties) and exports `HeraldInbox` and everything the client script exports. `<script type="module" src="<api>/client/herald-inbox.js">`.
+         */
+        get: operations["inboxWidgetScript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/inbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The inbox demo page
+         * @description A page hosting `<herald-inbox>`, connected to this api and the realtime node (INBOX_DEMO_WS_URL, else this host on WS_PORT). Outside production it takes the user token from `?token=`; in production it asks for it in a form. Served with a Content-Security-Policy that allows scripts from 'self' only. With NODE_ENV=production it answers 404 unless INBOX_DEMO=true.
+         */
+        get: operations["inboxDemoPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/inbox/demo.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The inbox demo page's script
+         * @description Loads the widget, drops `?token=` from the address bar and hands a pasted token to the element. With NODE_ENV=production it answers 404 unless INBOX_DEMO=true.
+         */
+        get: operations["inboxDemoScript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3586,6 +3646,91 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+        };
+    };
+    inboxWidgetScript: {
+        parameters: {
+            query?: {
+                /** @description the bundle's hash (its ETag without quotes): with the current one the answer is cacheable for a year, immutable; otherwise no-cache */
+                v?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ES module. */
+            200: {
+                headers: {
+                    /** @description the bundle's hash */
+                    ETag?: string;
+                    /** @description immutable with the current ?v=, else no-cache */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                };
+            };
+            /** @description If-None-Match named the current ETag. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+        };
+    };
+    inboxDemoPage: {
+        parameters: {
+            query?: {
+                /** @description a user token (ignored with NODE_ENV=production) */
+                token?: string;
+                /** @description the widget's language (default: the browser's) */
+                locale?: "en" | "zh-CN";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    /** @description script-src 'self', no inline script */
+                    "Content-Security-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    inboxDemoScript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ES module. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                };
+            };
+            404: components["responses"]["NotFound"];
         };
     };
 }

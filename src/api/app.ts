@@ -8,6 +8,7 @@ import { rateLimit, rateLimitsFrom } from './middleware/rate-limit.js';
 import { requestTimeout } from './middleware/timeout.js';
 import { openApiRoutes } from './openapi/routes.js';
 import { clientRoutes } from './routes/client.js';
+import { inboxDemoRoutes } from './routes/inbox-demo.js';
 import { adminRoutes } from './routes/admin.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { notFound, onError } from './middleware/problem.js';
@@ -47,6 +48,8 @@ export function createApp(deps: ApiDeps) {
   app.route('/', openApiRoutes());
   // the browser client's script: no token, outside /api/v1's auth and rate limit
   app.route('/', clientRoutes());
+  // the widget's demo page: no token in the request's headers, outside /api/v1 (off in production unless INBOX_DEMO)
+  app.route('/', inboxDemoRoutes(deps.config));
 
   const v1 = new Hono<ApiEnv>();
   v1.use('*', bearerAuth(deps.verifier));
