@@ -34,7 +34,9 @@ button:focus-visible,input:focus-visible{outline:2px solid var(--herald-accent,#
 .panel{top:calc(100% + 6px);width:var(--herald-panel-width,360px);max-width:95vw;display:flex;flex-direction:column;max-height:var(--herald-panel-height,480px)}
 .panel.start,.panel.start+.toasts{right:auto;left:0}
 .head,.tabs{display:flex;align-items:center;gap:4px;padding:6px 8px;border-bottom:1px solid var(--herald-border,#e5e7eb)}
+.head{flex-wrap:wrap}
 .head .title{font-weight:600;flex:1}
+.head button{white-space:nowrap;font-size:12px;padding:4px 6px}
 .status{font-size:12px;color:var(--herald-muted,#6b7280)}
 .tab[aria-selected=true]{color:var(--herald-accent,#2563eb);border-bottom:2px solid var(--herald-accent,#2563eb);border-radius:0}
 .body{overflow-y:auto;flex:1;min-height:80px}
@@ -47,7 +49,7 @@ ul{list-style:none;margin:0;padding:0}
 .open>span,.toast>span{display:block}
 .t{font-weight:600;overflow-wrap:anywhere}
 .c{margin-top:2px;white-space:pre-wrap;overflow-wrap:anywhere}
-.meta{display:flex;gap:8px;margin-top:4px;font-size:12px;color:var(--herald-muted,#6b7280)}
+.open>.meta{display:flex;gap:8px;margin-top:4px;font-size:12px;color:var(--herald-muted,#6b7280)}
 .row{display:flex;flex-wrap:wrap;gap:4px;margin-top:6px}
 .row button,.prefs button,.menu button{border-color:var(--herald-border,#e5e7eb);font-size:12px}
 button.primary{background:var(--herald-accent,#2563eb);color:var(--herald-accent-text,#fff)}
