@@ -5,8 +5,8 @@
  * asks for a fresh token, HTTP polling where WebSockets are blocked, the
  * 4001 close that is not fought over, and the bundle the api serves.
  */
-import { createServer, type Server, type IncomingMessage } from 'node:http';
-import { connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { HeraldClient, type HeraldClientOptions, type StateEvent } from '../src/
 import type { ConnectionEvent, SocketConstructor } from '../src/client/live-feed.js';
 import { TEST_JWT_SECRET } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
+import { startGate } from './helpers/ws-gate.js';
 import { connect as rawConnect, startNode } from './helpers/ws-node.js';
 
 let h: Harness;
@@ -72,44 +73,6 @@ async function send(userId: string, title = 'T'): Promise<string> {
   return r.body.id;
 }
 
-/**
- * An HTTP front for the realtime node, as a proxy would stand in front of
- * it: `pass` forwards an upgrade to `port` byte for byte, `block` answers
- * 403 to every upgrade (a proxy that refuses WebSockets).
- */
-async function startGate(port: number) {
-  const gate = { mode: 'pass' as 'pass' | 'block', port, url: '' };
-  const sockets = new Set<Socket>();
-  const server = createServer((_req, res) => res.writeHead(404).end());
-  server.on('upgrade', (req: IncomingMessage, client: Socket, head: Buffer) => {
-    sockets.add(client);
-    if (gate.mode === 'block') {
-      client.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
-      return;
-    }
-    const upstream = tcpConnect({ host: '127.0.0.1', port: gate.port });
-    sockets.add(upstream);
-    const lines = [`${req.method} ${req.url} HTTP/1.1`];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-    upstream.write(lines.join('\r\n') + '\r\n\r\n');
-    upstream.write(head);
-    client.pipe(upstream).pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  gate.url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/ws`;
-  h.life.add('gate', async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return gate;
-}
-
 const once = (ids: string[]) => new Set(ids).size === ids.length;
 
 describe('HeraldClient', () => {
@@ -140,7 +103,7 @@ describe('HeraldClient', () => {
   test('the realtime node stops while sends go on and comes back: every notification once, in cursor order', async () => {
     const user = uniq('u');
     const first = await startNode(h, { upgradeUserPerMin: 1_000_000 });
-    const gate = await startGate(first.port);
+    const gate = await startGate(first.port, h.life);
     // no polling here: this proves the socket's own resume with ?since=
     const c = watched({ token: await h.token({ sub: user }), wsUrl: gate.url, blockedAfter: 1000 });
     await waitFor(() => c.state() === 'open', 10_000, 'open');
@@ -187,7 +150,7 @@ describe('HeraldClient', () => {
 
   test('WebSockets blocked: polling delivers, and once the socket is allowed the client is back on it with no duplicate', async () => {
     const user = uniq('u');
-    const gate = await startGate(nodePort);
+    const gate = await startGate(nodePort, h.life);
     gate.mode = 'block';
     const c = watched({ token: await h.token({ sub: user }), wsUrl: gate.url });
     await waitFor(() => c.state() === 'polling', 10_000, 'polling');

@@ -109,6 +109,8 @@ export class HeraldClient {
   private cursor: string | null = null;
   private unreadCount: number | null = null;
   private followed: ConnectionEvent = { state: 'connecting' };
+  /** whether a connection event went out yet (the first `connecting` is always told) */
+  private announced = false;
 
   constructor(options: HeraldClientOptions) {
     const tokens = (this.tokens = new TokenSource(options.token, options.getToken));
@@ -323,7 +325,12 @@ export class HeraldClient {
     } else if (name === 'unread_count') this.unreadCount = value as number;
     else if (name === 'state') this.followState(value as StateEvent);
     else if (name === 'recalled') this.inbox.remove([(value as RecalledEvent).id]);
-    else if (name === 'connection') this.followed = value as ConnectionEvent;
+    else if (name === 'connection') {
+      const e = value as ConnectionEvent;
+      if (e.state === this.followed.state && e.state !== 'offline' && this.announced) return;
+      this.followed = e;
+      this.announced = true;
+    }
     this.events.emit(name, value);
   }
 

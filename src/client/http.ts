@@ -38,8 +38,9 @@ export class HttpApi {
         throw new HeraldError(0, null, `network error: ${(err as Error).message}`);
       }
     };
-    let res = await send(await this.tokens.current());
-    if (res.status === 401 && this.tokens.canRefresh) res = await send(await this.tokens.refresh());
+    const used = await this.tokens.current();
+    let res = await send(used);
+    if (res.status === 401 && this.tokens.canRefresh) res = await send(await this.tokens.refreshIfStill(used));
     const text = await res.text();
     const parsed = parse(text);
     if (!res.ok) throw new HeraldError(res.status, isProblem(parsed) ? parsed : null);

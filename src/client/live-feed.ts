@@ -87,6 +87,9 @@ export class LiveFeed {
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
   private polling = false;
   private lastCount: number | null = null;
+  private startingPoint: Promise<void> | null = null;
+  /** the token the last socket was opened with */
+  private usedToken: string | null = null;
   /** the welcome's cursor: its unread count already includes every notification up to it */
   private countedUpTo: string | null = null;
 
@@ -142,7 +145,8 @@ export class LiveFeed {
     if (!this.polling) this.setState({ state: 'connecting' });
     let url: string;
     try {
-      url = this.socketUrl(await this.o.tokens.current());
+      this.usedToken = await this.o.tokens.current();
+      url = this.socketUrl(this.usedToken);
     } catch (err) {
       return this.failedBeforeOpen(`no token: ${(err as Error).message}`);
     }
@@ -187,10 +191,12 @@ export class LiveFeed {
   private failedBeforeOpen(reason: string): void {
     if (this.stopped) return;
     this.refusals++;
+    void this.fixStart();
     if (!this.refreshedToken && this.o.tokens.canRefresh) {
       // an expired token is the usual refusal: one fresh token, then retry at once
       this.refreshedToken = true;
-      this.o.tokens.refresh().then(
+      const refused = this.usedToken;
+      (refused === null ? this.o.tokens.refresh() : this.o.tokens.refreshIfStill(refused)).then(
         () => this.open(),
         () => this.failedBeforeOpen('getToken failed'),
       );
@@ -266,10 +272,33 @@ export class LiveFeed {
     this.sink.unreadCount(n);
   }
 
+  /**
+   * A feed whose socket never opened has no cursor (a socket's welcome gives the first one). As
+   * soon as a socket fails, the inbox's newest row becomes the start: whatever is stored after
+   * it reaches the user through the next socket's `since=` or the polls, however long the
+   * retries take. Without it, notifications stored between the failure and the first poll would
+   * fall before the start and never be shown live.
+   */
+  private fixStart(): Promise<void> {
+    if (this.cursor !== null) return Promise.resolve();
+    this.startingPoint ??= this.o.api
+      .request<InboxPage>('GET', '/notifications', { query: { limit: 1 } })
+      .then((head) => {
+        if (this.cursor === null) this.moveCursor(head.notifications[0]?.cursor ?? '0');
+      })
+      .catch(() => undefined) // the api is unreachable too: the next failure or poll tries again
+      .finally(() => (this.startingPoint = null));
+    return this.startingPoint;
+  }
+
   private startPolling(reason: string): void {
     this.polling = true;
-    this.setState({ state: 'polling', reason });
-    void this.poll();
+    // report polling only once the start is fixed: a send the app makes on seeing it is then after the start
+    void this.fixStart().then(() => {
+      if (!this.polling || this.stopped) return;
+      this.setState({ state: 'polling', reason });
+      void this.poll();
+    });
   }
 
   private stopPolling(): void {
@@ -281,11 +310,9 @@ export class LiveFeed {
   private async poll(): Promise<void> {
     this.pollTimer = undefined;
     try {
-      if (this.cursor === null) {
-        // like a first socket: start at the inbox's newest row, do not replay the whole inbox
-        const head = await this.o.api.request<InboxPage>('GET', '/notifications', { query: { limit: 1 } });
-        if (this.cursor === null) this.moveCursor(head.notifications[0]?.cursor ?? '0');
-      }
+      // like a first socket: start at the inbox's newest row, do not replay the whole inbox
+      await this.fixStart();
+      if (this.cursor === null) throw new Error('no start yet');
       for (let more = true; more && this.polling; ) {
         const page = await this.o.api.request<InboxPage>('GET', '/notifications', { query: { since: this.cursor!, limit: POLL_PAGE } });
         if (!this.polling) return;

@@ -24,6 +24,15 @@ export class TokenSource {
     return this.token !== undefined ? Promise.resolve(this.token) : this.refresh();
   }
 
+  /**
+   * A fresh token after the server refused `refused`; when another caller (the socket, another
+   * request) already replaced it meanwhile, the replacement, without asking getToken again.
+   */
+  refreshIfStill(refused: string): Promise<string> {
+    if (this.pending) return this.pending;
+    return this.token !== undefined && this.token !== refused ? Promise.resolve(this.token) : this.refresh();
+  }
+
   refresh(): Promise<string> {
     const getToken = this.getToken;
     if (!getToken) return this.current();
