@@ -11,6 +11,7 @@ export interface StorageLike {
 /** Notifications kept: the first page of an inbox and some. */
 export const CACHED = 100;
 const PREFIX = 'herald:inbox:';
+const SAVE_DELAY_MS = 200;
 
 /**
  * The newest notifications of the user's inbox (the default list: not
@@ -26,8 +27,12 @@ const PREFIX = 'herald:inbox:';
 export class InboxCache {
   private items: Notification[] = [];
   private key: string | null = null;
+  private saveTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(private readonly storage: StorageLike | null) {}
+  constructor(private readonly storage: StorageLike | null) {
+    const page = globalThis as { addEventListener?: (type: string, fn: () => void) => void };
+    if (storage) page.addEventListener?.('pagehide', this.flush);
+  }
 
   /** Loads the user's stored copy (once: a client serves one user). */
   open(user: string): void {
@@ -85,6 +90,8 @@ export class InboxCache {
 
   /** Forgets the copy, in memory and in storage (e.g. when the user signs out). */
   clear(): void {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
     this.items = [];
     try {
       if (this.key) this.storage?.removeItem(this.key);
@@ -93,13 +100,23 @@ export class InboxCache {
     }
   }
 
+  /** A burst of changes (a replay, a read-all, ten notifications a second) costs one write. */
   private save(): void {
+    if (!this.key || !this.storage || this.saveTimer !== undefined) return;
+    this.saveTimer = setTimeout(this.flush, SAVE_DELAY_MS);
+  }
+
+  /** Writes now; also when the page goes away, so a reload finds the latest copy. */
+  private readonly flush = (): void => {
+    clearTimeout(this.saveTimer);
+    if (this.saveTimer === undefined) return;
+    this.saveTimer = undefined;
     try {
       if (this.key) this.storage?.setItem(this.key, JSON.stringify(this.items));
     } catch {
       // full or disabled: the memory copy is enough until the next reload
     }
-  }
+  };
 }
 
 /** Whether `a` lists before `b` (newest first: by cursor, else by creation time). */
