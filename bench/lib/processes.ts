@@ -14,13 +14,15 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Starts a Herald process entry (TypeScript, through tsx) with the given
- * environment. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every role
+ * Starts a Herald process entry with the given environment: a TypeScript
+ * entry through tsx (as `npm start` runs it), a compiled `dist/….js` one
+ * with plain node (as the Procfile runs it). BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every role
  * started into that directory (open it in Chrome DevTools).
  */
 export function startRole(entry: string, env: Record<string, string>): ChildProcess {
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', entry], {
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...prof, ...loader, entry], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
