@@ -92,3 +92,24 @@ test('a recall of an unread notification lowers the unread count; of a read one,
   expect(counts.at(-1)).toBe(0);
   expect((await h.request('GET', '/api/v1/notifications/unread-count', { token: await h.token({ sub: user }) })).body.unread_count).toBe(0);
 });
+
+test('the rest of the inbox routes as methods: me, unreadCount, stats, grouped, batch, archiveRead, snooze and unsnooze', async () => {
+  const user = uniq('u');
+  const c = client(await h.token({ sub: user }));
+  const [a, b, d] = [await send({ user_id: user, title: 'a', group_key: 'g' }), await send({ user_id: user, title: 'b', group_key: 'g' }), await send({ user_id: user, title: 'd' })];
+  await waitFor(async () => (await c.unreadCount()) === 3, 10_000, 'three unread');
+  expect(await c.me()).toMatchObject({ id: user, unread_count: 3, unseen_count: 3 });
+  expect((await c.stats()).total).toBe(3);
+  const groups = await c.grouped();
+  expect(JSON.stringify(groups)).toContain('"g"');
+
+  expect(await c.batch([a, b], 'read')).toEqual({ success: true, count: 2 });
+  expect(await c.unreadCount()).toBe(1);
+  expect((await c.archiveRead()).count).toBe(2);
+  expect((await c.list()).notifications.map((n) => n.id)).toEqual([d]);
+
+  await c.snooze(d, new Date(Date.now() + 3_600_000));
+  expect((await c.list()).notifications).toEqual([]);
+  await c.unsnooze(d);
+  expect((await c.list()).notifications.map((n) => n.id)).toEqual([d]);
+});

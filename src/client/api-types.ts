@@ -18,6 +18,12 @@ export type Preferences = Schemas['Preferences'];
 export type PreferencesPut = Schemas['PreferencesPut'];
 export type PushTokens = Schemas['PushTokens'];
 export type ActionTaken = Schemas['ActionTaken'];
+export type Me = Schemas['Me'];
+export type InboxStats = Schemas['InboxStats'];
+export type GroupList = Schemas['GroupList'];
+export type UnreadCount = Schemas['UnreadCount'];
+export type BatchAction = Schemas['BatchMark']['action'];
+export type BatchMarked = Schemas['BatchMarked'];
 export type PushPlatform = Schemas['PushTokenPut']['platform'];
 
 type ListParams = NonNullable<operations['listInbox']['parameters']['query']>;

@@ -1,6 +1,12 @@
 import type {
   ActionTaken,
+  BatchAction,
+  BatchMarked,
   CountFilter,
+  GroupList,
+  InboxStats,
+  Me,
+  UnreadCount,
   Done,
   InboxPage,
   ListQuery,
@@ -107,7 +113,7 @@ export class HeraldClient {
   /** what this tab has shown and where the connection stands, so it can take over as leader */
   private readonly shown = new RecentIds();
   private cursor: string | null = null;
-  private unreadCount: number | null = null;
+  private lastUnread: number | null = null;
   private followed: ConnectionEvent = { state: 'connecting' };
   /** whether a connection event went out yet (the first `connecting` is always told) */
   private announced = false;
@@ -211,6 +217,26 @@ export class HeraldClient {
     return r.counts;
   }
 
+  /** The unread count alone (the live `unread_count` event keeps it current without asking). */
+  async unreadCount(): Promise<number> {
+    return (await this.api.request<UnreadCount>('GET', '/notifications/unread-count')).unread_count;
+  }
+
+  /** Counts by type, priority and state. */
+  stats(): Promise<InboxStats> {
+    return this.api.request('GET', '/notifications/stats');
+  }
+
+  /** The inbox folded by group key: one entry per group with its count and newest notification. */
+  grouped(limit?: number): Promise<GroupList> {
+    return this.api.request('GET', '/notifications/grouped', { query: limit === undefined ? {} : { limit } });
+  }
+
+  /** Who the token is, with unread and unseen counts: what an app needs to boot in one call. */
+  me(): Promise<Me> {
+    return this.api.request('GET', '/me');
+  }
+
   get(id: string): Promise<Notification> {
     return this.api.request('GET', `/notifications/${enc(id)}`);
   }
@@ -247,10 +273,25 @@ export class HeraldClient {
     return this.api.request('POST', '/notifications/archive-all');
   }
 
+  /** Archives every read notification. */
+  archiveRead(): Promise<MarkedAll> {
+    return this.api.request('POST', '/notifications/archive-read');
+  }
+
+  /** Marks several notifications read or unread, or deletes them. */
+  batch(ids: string[], action: BatchAction): Promise<BatchMarked> {
+    return this.api.request('POST', '/notifications/batch-mark', { body: { ids, action } });
+  }
+
   /** Hides a notification until `until`; then it comes back unread. */
   snooze(id: string, until: Date | string): Promise<Snoozed> {
     const body = { until: until instanceof Date ? until.toISOString() : until };
     return this.api.request('PUT', `/notifications/${enc(id)}/snooze`, { body });
+  }
+
+  /** Brings a snoozed notification back now. */
+  unsnooze(id: string): Promise<Done> {
+    return this.api.request('PUT', `/notifications/${enc(id)}/unsnooze`);
   }
 
   /** Deletes a notification from this user's inbox. */
@@ -322,7 +363,7 @@ export class HeraldClient {
       const n = value as Notification;
       if (!this.shown.add(n.id)) return;
       this.inbox.add(n);
-    } else if (name === 'unread_count') this.unreadCount = value as number;
+    } else if (name === 'unread_count') this.lastUnread = value as number;
     else if (name === 'state') this.followState(value as StateEvent);
     else if (name === 'recalled') this.inbox.remove([(value as RecalledEvent).id]);
     else if (name === 'connection') {
@@ -369,7 +410,7 @@ export class HeraldClient {
     const group = this.group;
     if (!group) return;
     if (group.leader) {
-      if (m.t === 'hello') group.post({ t: 'snapshot', cursor: this.feed.resumeCursor, unread: this.unreadCount, connection: this.feed.connection === 'offline' ? this.followed : { state: this.feed.connection } });
+      if (m.t === 'hello') group.post({ t: 'snapshot', cursor: this.feed.resumeCursor, unread: this.lastUnread, connection: this.feed.connection === 'offline' ? this.followed : { state: this.feed.connection } });
       else if (m.t === 'connect') this.feed.start();
       return;
     }
@@ -377,7 +418,7 @@ export class HeraldClient {
     else if (m.t === 'cursor') this.cursor = m.cursor;
     else if (m.t === 'snapshot') {
       if (m.cursor !== null && this.cursor === null) this.cursor = m.cursor;
-      if (m.unread !== null && m.unread !== this.unreadCount) this.show('unread_count', m.unread);
+      if (m.unread !== null && m.unread !== this.lastUnread) this.show('unread_count', m.unread);
       const c = m.connection as ConnectionEvent;
       if (c?.state && c.state !== this.followed.state) this.show('connection', c);
     }
