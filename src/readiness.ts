@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Orm } from './db/orm.js';
+import { pendingMigrations, type Orm } from './db/orm.js';
 
 /** How long one readiness check may take before it counts as down (a hung database must not hang /ready). */
 export const READY_CHECK_TIMEOUT_MS = 2000;
@@ -38,8 +38,9 @@ export async function checkReadiness(deps: { orm: Orm; redis: Redis }, timeoutMs
       return 'ok';
     }),
     run('migrations', async () => {
-      const pending = await deps.orm.getMigrator().getPendingMigrations();
-      return pending.length ? `down: pending ${pending.map((m) => m.name).join(', ')}` : 'ok';
+      // read only: the migrator's own listing creates what it finds missing (see pendingMigrations)
+      const pending = await pendingMigrations(deps.orm);
+      return pending.length ? `down: pending ${pending.join(', ')}` : 'ok';
     }),
     run('redis', async () => {
       await deps.redis.ping();

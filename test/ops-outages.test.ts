@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { signToken } from '../src/auth/jwt.js';
 import { TEST_DATABASE_URL, TEST_JWT_SECRET } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { freePort, ownPostgres, startRedis } from './helpers/procs.js';
+import { freePort, ownPostgres, startRedis, type Proc } from './helpers/procs.js';
 import { spawnRole } from './helpers/roles.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -17,6 +17,20 @@ afterAll(async () => {
 });
 
 const start = (entry: string, env: Record<string, string>) => spawnRole(entry, { env }, cleanups);
+
+/**
+ * Awaits `step`; when it fails, the error carries what each process wrote
+ * (but its per-request lines, which polling would fill it with), so an
+ * intermittent failure explains itself.
+ */
+async function telling<T>(step: Promise<T>, procs: Record<string, Proc>): Promise<T> {
+  try {
+    return await step;
+  } catch (err) {
+    const said = Object.entries(procs).map(([name, p]) => `--- ${name} said:\n${p.lines.filter((l) => !l.includes('"requestId"')).slice(-60).join('\n')}`);
+    throw new Error([(err as Error).message, ...said].join('\n'));
+  }
+}
 
 async function call(port: number, method: string, path: string, token?: string, body?: unknown) {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, {
@@ -181,7 +195,7 @@ describe('PostgreSQL down', () => {
     await api.waitForLog((l) => l.msg === 'api listening', 60_000, 'the api to listen without PostgreSQL');
     expect(api.logs().some((l) => /PostgreSQL is unreachable/.test(l.msg))).toBe(true);
     const ingest = start('workers/ingest.ts', env);
-    await ingest.waitForLog((l) => l.msg === 'ingest worker started', 30_000);
+    await telling(ingest.waitForLog((l) => l.msg === 'ingest worker started', 30_000, 'the ingest worker to start'), { ingest });
 
     const svc = await signToken(TEST_JWT_SECRET, { sub: 'svc', tenant, scope: 'notify:send' });
     const sent = await call(port, 'POST', '/api/v1/notifications', svc, { title: 'early', content: 'x', user_id: 'u1' });
@@ -191,7 +205,18 @@ describe('PostgreSQL down', () => {
     expect([...ready.body.down].sort()).toEqual(['migrations', 'postgres']);
 
     await db.start();
-    await waitFor(async () => (await call(port, 'GET', '/ready')).status === 200, 60_000, 'migrations to run once PostgreSQL answers');
-    await waitFor(async () => (await storedIds(db.url, tenant).catch((): string[] => [])).includes(sent.body.id), 90_000, 'the early send to land');
+    const readyAgain = waitFor(async () => {
+      const r = await call(port, 'GET', '/ready');
+      // thrown, so that a timeout names the checks still down
+      if (r.status !== 200) throw new Error(`/ready answered ${r.status}: ${JSON.stringify(r.body.checks)}`);
+      return true;
+    }, 60_000, 'migrations to run once PostgreSQL answers');
+    await telling(readyAgain, { api });
+    await telling(waitFor(async () => (await storedIds(db.url, tenant).catch((): string[] => [])).includes(sent.body.id), 90_000, 'the early send to land'), { api, ingest });
+    // the api reads from its own database (not from the one it would have used to create it)
+    const user = await signToken(TEST_JWT_SECRET, { sub: 'u1', tenant });
+    const inbox = await call(port, 'GET', '/api/v1/notifications', user);
+    expect(inbox.status).toBe(200);
+    expect(inbox.body.notifications.map((n: { id: string }) => n.id)).toContain(sent.body.id);
   });
 });
