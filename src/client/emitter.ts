@@ -3,7 +3,7 @@
  * A listener that throws does not stop the others (an app's bug in one
  * handler must not cost another handler its events), it is reported async.
  */
-export class Emitter<Events extends Record<string, unknown>> {
+export class Emitter<Events extends object> {
   private listeners: { [K in keyof Events]?: Set<(value: Events[K]) => void> } = {};
 
   on<K extends keyof Events>(name: K, fn: (value: Events[K]) => void): () => void {

@@ -75,7 +75,7 @@ export interface RecalledEvent {
   group_key: string | null;
 }
 
-export interface HeraldEvents extends Record<string, unknown> {
+export interface HeraldEvents {
   /** a new notification; each id once, also across reconnects and polling */
   notification: Notification;
   unread_count: number;
