@@ -12,7 +12,7 @@ import { launchChromium, openFixturePage } from './helpers/browser.js';
 import { TEST_JWT_SECRET } from './helpers/env.js';
 import { uniq } from './helpers/harness.js';
 import { freePort } from './helpers/procs.js';
-import { spawnRole } from './helpers/roles.js';
+import { spawnRole, startServingRoles } from './helpers/roles.js';
 
 const tenant = uniq('tenant');
 const cleanups: Array<() => unknown> = [];
@@ -32,12 +32,7 @@ beforeAll(async () => {
     WS_UPGRADE_USER_PER_MIN: '0',
     MAX_CONNECTIONS_PER_USER: '10',
   };
-  const api = spawnRole('src/api/server.ts', { env }, cleanups);
-  const ingest = spawnRole('workers/ingest.ts', { env }, cleanups);
-  const realtime = spawnRole('src/realtime/server.ts', { env }, cleanups);
-  await api.waitForLog((l) => l.msg === 'api listening', 60_000, 'the api');
-  await ingest.waitForLog((l) => l.msg === 'ingest worker started', 60_000, 'ingest');
-  await realtime.waitForLog((l) => l.msg === 'realtime node listening', 60_000, 'realtime');
+  await startServingRoles(env, cleanups);
   base = `http://127.0.0.1:${port}`;
   wsUrl = `ws://127.0.0.1:${wsPort}/api/v1/ws`;
   svc = await signToken(TEST_JWT_SECRET, { sub: 'svc', tenant, scope: 'notify:send' });

@@ -6,18 +6,17 @@
  * without losing or repeating anything; a reload shows the cached inbox
  * before the first request answers.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { workerConnection } from '../queues/connection.js';
 import { signToken } from '../src/auth/jwt.js';
 import { clusterConnections } from '../src/realtime/presence.js';
 import { TEST_JWT_SECRET, TEST_REDIS_URL } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
+import { launchChromium } from './helpers/browser.js';
 import { freePort } from './helpers/procs.js';
-import { spawnRole } from './helpers/roles.js';
+import { startServingRoles } from './helpers/roles.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const prefix = uniq('test-tabs');
 const redis = workerConnection(TEST_REDIS_URL);
 const cleanups: Array<() => unknown> = [];
@@ -27,19 +26,13 @@ let browser: Browser;
 let svc: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   const [port, wsPort] = [await freePort(), await freePort()];
   const env = { QUEUE_PREFIX: prefix, PORT: String(port), WS_PORT: String(wsPort), WS_PRESENCE_INTERVAL_MS: '100', RATE_LIMIT_USER_PER_MIN: '1000000' };
-  const roles = [
-    spawnRole('src/api/server.ts', { env }, cleanups).waitForLog((l) => l.msg === 'api listening', 60_000, 'the api'),
-    spawnRole('workers/ingest.ts', { env }, cleanups).waitForLog((l) => l.msg === 'ingest worker started', 60_000, 'the ingest worker'),
-    spawnRole('src/realtime/server.ts', { env }, cleanups).waitForLog((l) => l.msg === 'realtime node listening', 60_000, 'the realtime node'),
-  ];
-  await Promise.all(roles);
+  await startServingRoles(env, cleanups);
   api = `http://127.0.0.1:${port}`;
   ws = `ws://127.0.0.1:${wsPort}/api/v1/ws`;
   svc = await signToken(TEST_JWT_SECRET, { sub: uniq('svc'), scope: 'notify:send' });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await launchChromium();
 }, 90_000);
 
 afterAll(async () => {

@@ -62,3 +62,18 @@ export function spawnRole(entry: string, options: RoleOptions, cleanups: Cleanup
   else cleanups.add(`${entry} process`, stop);
   return proc;
 }
+
+/**
+ * The three roles a page needs, as separate processes sharing `env` (which
+ * must name QUEUE_PREFIX, PORT and WS_PORT): the api, the ingest worker and
+ * the realtime node, each waited for until it serves.
+ */
+export async function startServingRoles(env: EnvOverrides, cleanups: Cleanups): Promise<{ api: Proc; ingest: Proc; realtime: Proc }> {
+  const [api, ingest, realtime] = ['src/api/server.ts', 'workers/ingest.ts', 'src/realtime/server.ts'].map((entry) => spawnRole(entry, { env }, cleanups));
+  await Promise.all([
+    api.waitForLog((l) => l.msg === 'api listening', 60_000, 'the api to listen'),
+    ingest.waitForLog((l) => l.msg === 'ingest worker started', 60_000, 'the ingest worker to start'),
+    realtime.waitForLog((l) => l.msg === 'realtime node listening', 60_000, 'the realtime node to listen'),
+  ]);
+  return { api, ingest, realtime };
+}
