@@ -90,11 +90,12 @@ describe('<herald-inbox>', () => {
     // the token left the address bar
     expect(a1.url()).toBe(`${base}/inbox`);
 
-    const id = await send(user, { title: 'Order #42 ready', content: 'Table 7' });
+    const id = await send(user, { title: 'Order #42 ready', content: 'Table 7', image_url: 'https://img.example.com/order.png' });
     for (const p of [a1, a2, b]) {
       await expect.poll(() => badgeText(p), { timeout: 10_000 }).toBe('1');
       await expect.poll(() => item(p, id).count()).toBe(1);
     }
+    expect(await item(a1, id).locator('img').getAttribute('src')).toBe('https://img.example.com/order.png');
     await expect.poll(() => a1.locator(`herald-inbox .toast[data-id="${id}"]`).textContent()).toContain('Order #42 ready');
     expect(await a1.locator('herald-inbox [aria-live=polite]').textContent()).toContain('Order #42 ready');
 
@@ -221,6 +222,7 @@ describe('<herald-inbox>', () => {
           const body = await res.json();
           for (const n of body.notifications) {
             n.url = 'javascript:window.__xss=1';
+            n.image_url = 'javascript:window.__xss=4';
             for (const a of n.actions) a.url = 'javascript:window.__xss=2';
           }
           await route.fulfill({ response: res, json: body });

@@ -106,7 +106,8 @@ export function inboxDemoRoutes(config: DemoConfig) {
       "script-src 'self'",
       `style-src 'self' ${STYLE_HASH}`,
       `connect-src 'self' ${new URL(wsUrl).origin}`,
-      "img-src 'self' data:",
+      // a notification's image_url may be on any https host
+      "img-src 'self' data: https:",
       "base-uri 'none'",
       "form-action 'none'",
       "frame-ancestors 'none'",

@@ -595,6 +595,7 @@ export class HeraldInbox extends Base {
       h(
         'button',
         { type: 'button', class: 'open', onclick: () => this.openItem(n.id) },
+        image(n.image_url),
         h('span', { class: 't' }, n.title),
         h('span', { class: 'c' }, n.content),
         h('span', { class: 'meta' }, h('span', {}, s.types[n.type] ?? n.type), h('time', { datetime: n.created_at }, relativeTime(n.created_at, this.locale))),
@@ -644,6 +645,12 @@ export class HeraldInbox extends Base {
     while (this.toasts.childElementCount > TOASTS) this.toasts.lastElementChild!.remove();
     setTimeout(() => el.remove(), TOAST_MS);
   }
+}
+
+/** A notification's picture, when it has an http(s) one: decorative (the title says what it is), loaded lazily, sent no referrer. */
+function image(raw: string | null): HTMLElement | null {
+  const src = safeUrl(raw);
+  return src ? h('img', { class: 'img', src, alt: '', loading: 'lazy', referrerpolicy: 'no-referrer' }) : null;
 }
 
 /** The bell, drawn as SVG so it looks the same everywhere (an emoji does not). */

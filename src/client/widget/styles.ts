@@ -47,6 +47,7 @@ ul{list-style:none;margin:0;padding:0}
 .open{display:block;width:100%;text-align:left;padding:0;border:0}
 .open:hover{background:none}
 .open>span,.toast>span{display:block}
+.img{float:right;width:40px;height:40px;margin-left:8px;object-fit:cover;border-radius:6px}
 .t{font-weight:600;overflow-wrap:anywhere}
 .c{margin-top:2px;white-space:pre-wrap;overflow-wrap:anywhere}
 .open>.meta{display:flex;gap:8px;margin-top:4px;font-size:12px;color:var(--herald-muted,#6b7280)}
