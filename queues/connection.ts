@@ -1,12 +1,13 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { connectRedis } from './redis-target.js';
 
 /**
- * Redis connections. Producers (the api) fail fast when Redis is away so a
+ * Redis connections (to one server or through Sentinel: see redis-target.ts). Producers (the api) fail fast when Redis is away so a
  * request is answered 503 at once instead of hanging; workers wait for Redis
  * forever (BullMQ requires maxRetriesPerRequest: null for blocking calls).
  */
 export function producerConnection(url: string, extra: RedisOptions = {}): Redis {
-  return new Redis(url, {
+  return connectRedis(url, {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     connectTimeout: 2000,
@@ -16,7 +17,7 @@ export function producerConnection(url: string, extra: RedisOptions = {}): Redis
 }
 
 export function workerConnection(url: string, extra: RedisOptions = {}): Redis {
-  return new Redis(url, {
+  return connectRedis(url, {
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(times * 200, 2000),
     ...extra,

@@ -6,7 +6,7 @@
  */
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
+import { connectRedis } from '../queues/redis-target.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { openEmbeddedPostgres } from '../src/db/embedded.js';
 import type { Lifecycle } from '../src/lifecycle.js';
@@ -49,7 +49,7 @@ export interface RedisCheck {
 
 /** Pings REDIS_URL once (no retries) and reads the settings BullMQ depends on. */
 export async function checkRedis(url: string, timeoutMs = 2000): Promise<RedisCheck> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = connectRedis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
   redis.on('error', () => undefined);
   try {
     await redis.connect();

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { parseRedisUrl } from '../queues/redis-target.js';
 
 /**
  * The only reader of process.env. Every variable is validated once at start;
@@ -77,12 +78,19 @@ export const configSchema = z.object({
   ),
   REDIS_URL: z
     .string()
-    .url()
     .default('redis://127.0.0.1:6379')
+    .superRefine((url, ctx) => {
+      try {
+        parseRedisUrl(url);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })
     .meta(
       doc(
         'PostgreSQL and Redis',
-        'Redis for BullMQ, pub/sub, rate limits, idempotency keys and metrics; run it with `appendonly yes`, ' +
+        'Redis for BullMQ, pub/sub, rate limits, idempotency keys and metrics: `redis://host:port`, `rediss://` for TLS, or ' +
+          '`redis+sentinel://host:port,host:port/mastername` to follow the primary Sentinel names; run it with `appendonly yes`, ' +
           '`appendfsync always` and `maxmemory-policy noeviction`',
       ),
     ),
@@ -90,7 +98,7 @@ export const configSchema = z.object({
     .string()
     .min(1)
     .default('herald')
-    .meta(doc('PostgreSQL and Redis', 'prefix of every BullMQ key and pub/sub channel; wrap in {braces} for Redis Cluster')),
+    .meta(doc('PostgreSQL and Redis', 'prefix of every BullMQ key and pub/sub channel')),
   JWT_SECRET: z
     .string()
     .min(16)
