@@ -3,14 +3,11 @@
  * worker and realtime node, and the unread count after a recall (the server
  * sends no per-user count with a recall: the client lowers it itself).
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { HeraldClient } from '../src/client/herald-client.js';
 import type { SocketConstructor } from '../src/client/live-feed.js';
-import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
+import { createHarness, listenApi, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { startNode } from './helpers/ws-node.js';
 
 let h: Harness;
@@ -23,11 +20,7 @@ beforeAll(async () => {
   h = await createHarness({ RATE_LIMIT_USER_PER_MIN: '1000000' });
   await h.startIngest();
   wsUrl = `ws://127.0.0.1:${(await startNode(h, { upgradeUserPerMin: 1_000_000 })).port}/api/v1/ws`;
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: h.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server));
-  });
-  h.life.add('api server', () => new Promise<void>((resolve) => server.close(() => resolve())));
-  apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  apiUrl = await listenApi(h);
   svc = await h.serviceToken();
 }, 30_000);
 afterEach(() => {

@@ -5,14 +5,11 @@
  * asks for a fresh token, HTTP polling where WebSockets are blocked, the
  * 4001 close that is not fought over, and the bundle the api serves.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { serve } from '@hono/node-server';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { signToken } from '../src/auth/jwt.js';
@@ -20,7 +17,7 @@ import type { Notification } from '../src/client/api-types.js';
 import { HeraldClient, type HeraldClientOptions, type StateEvent } from '../src/client/herald-client.js';
 import type { ConnectionEvent, SocketConstructor } from '../src/client/live-feed.js';
 import { TEST_JWT_SECRET } from './helpers/env.js';
-import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
+import { createHarness, listenApi, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { startGate } from './helpers/ws-gate.js';
 import { connect as rawConnect, startNode } from './helpers/ws-node.js';
 
@@ -34,11 +31,7 @@ beforeAll(async () => {
   h = await createHarness({ RATE_LIMIT_USER_PER_MIN: '1000000' });
   await h.startIngest();
   nodePort = (await startNode(h, { upgradeUserPerMin: 1_000_000 })).port;
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: h.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server));
-  });
-  h.life.add('api server', () => new Promise<void>((resolve) => server.close(() => resolve())));
-  apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  apiUrl = await listenApi(h);
   svc = await h.serviceToken();
 }, 30_000);
 afterEach(() => {

@@ -114,9 +114,8 @@ export class HeraldClient {
   private readonly shown = new RecentIds();
   private cursor: string | null = null;
   private lastUnread: number | null = null;
-  private followed: ConnectionEvent = { state: 'connecting' };
-  /** whether a connection event went out yet (the first `connecting` is always told) */
-  private announced = false;
+  /** the last connection event shown (null before the first) */
+  private followed: ConnectionEvent | null = null;
 
   constructor(options: HeraldClientOptions) {
     const tokens = (this.tokens = new TokenSource(options.token, options.getToken));
@@ -177,7 +176,7 @@ export class HeraldClient {
 
   /** The live connection's state now (in a tab that follows another, the leading tab's). */
   get connection(): ConnectionState {
-    return this.group && !this.group.leader ? this.followed.state : this.feed.connection;
+    return this.group && !this.group.leader ? (this.followed?.state ?? 'connecting') : this.feed.connection;
   }
 
   /**
@@ -368,9 +367,8 @@ export class HeraldClient {
     else if (name === 'recalled') this.inbox.remove([(value as RecalledEvent).id]);
     else if (name === 'connection') {
       const e = value as ConnectionEvent;
-      if (e.state === this.followed.state && e.state !== 'offline' && this.announced) return;
+      if (e.state === this.followed?.state && e.state !== 'offline') return;
       this.followed = e;
-      this.announced = true;
     }
     this.events.emit(name, value);
   }
@@ -395,7 +393,7 @@ export class HeraldClient {
     if (this.closed) return;
     if (!user) return this.feed.start(); // not a JWT this client can read: no sharing, a socket of its own
     this.inbox.open(user);
-    this.show('connection', this.followed);
+    this.show('connection', { state: 'connecting' });
     this.group = new TabGroup(this.groupName + user, locks, {
       lead: () => {
         // take over where the last leader stopped: resume after its cursor, skip what was shown
@@ -420,7 +418,7 @@ export class HeraldClient {
       if (m.cursor !== null && this.cursor === null) this.cursor = m.cursor;
       if (m.unread !== null && m.unread !== this.lastUnread) this.show('unread_count', m.unread);
       const c = m.connection as ConnectionEvent;
-      if (c?.state && c.state !== this.followed.state) this.show('connection', c);
+      if (c?.state && c.state !== this.followed?.state) this.show('connection', c);
     }
   }
 }

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { producerConnection, whenReady, workerConnection } from '../../queues/connection.js';
@@ -139,4 +142,13 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out waiting for ${label}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** Serves the harness's api app over HTTP on a free loopback port (closed with the harness) and returns its origin. */
+export async function listenApi(h: Harness): Promise<string> {
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: h.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server));
+  });
+  h.life.add('api server', () => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }

@@ -1,3 +1,4 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { SCOPES, type Principal } from '../../auth/jwt.js';
@@ -192,35 +193,21 @@ export function inboxRoutes(deps: ApiDeps) {
     return c.json({ groups: await inbox.groupedInbox(reader(), c.get('principal'), q.limit) });
   });
 
-  const readAll = async (c: Context<ApiEnv>) => {
-    const who = c.get('principal');
-    const ids = await inbox.markAllRead(em(), who);
-    await announce(who, 'notification.read', ids);
-    return c.json({ success: true, message: `已标记${ids.length}条通知为已读`, count: ids.length });
-  };
+  /** A change to every notification of the inbox that qualifies, told to the user's other devices. */
+  const markAll =
+    (change: (em: EntityManager, who: Principal) => Promise<string[]>, event: InboxChange, message: (n: number) => string, countChanged = true) =>
+    async (c: Context<ApiEnv>) => {
+      const who = c.get('principal');
+      const ids = await change(em(), who);
+      await announce(who, event, ids, countChanged);
+      return c.json({ success: true, message: message(ids.length), count: ids.length });
+    };
+  const readAll = markAll(inbox.markAllRead, 'notification.read', (n) => `已标记${n}条通知为已读`);
   app.put('/notifications/read-all', readAll);
   app.post('/notifications/read-all', readAll);
-
-  app.post('/notifications/seen-all', async (c) => {
-    const who = c.get('principal');
-    const ids = await states.markAllSeen(em(), who);
-    await announce(who, 'notification.seen', ids, false);
-    return c.json({ success: true, message: `已标记${ids.length}条通知为已查看`, count: ids.length });
-  });
-
-  app.post('/notifications/archive-all', async (c) => {
-    const who = c.get('principal');
-    const ids = await states.archiveAll(em(), who);
-    await announce(who, 'notification.archived', ids);
-    return c.json({ success: true, message: `已归档${ids.length}条通知`, count: ids.length });
-  });
-
-  app.post('/notifications/archive-read', async (c) => {
-    const who = c.get('principal');
-    const ids = await states.archiveRead(em(), who);
-    await announce(who, 'notification.archived', ids, false);
-    return c.json({ success: true, message: `已归档${ids.length}条已读通知`, count: ids.length });
-  });
+  app.post('/notifications/seen-all', markAll(states.markAllSeen, 'notification.seen', (n) => `已标记${n}条通知为已查看`, false));
+  app.post('/notifications/archive-all', markAll(states.archiveAll, 'notification.archived', (n) => `已归档${n}条通知`));
+  app.post('/notifications/archive-read', markAll(states.archiveRead, 'notification.archived', (n) => `已归档${n}条已读通知`, false));
 
   app.post('/notifications/batch-mark', async (c) => {
     const body = batchMark.safeParse(await readJson(c));
@@ -245,33 +232,18 @@ export function inboxRoutes(deps: ApiDeps) {
     }
   });
 
-  app.put('/notifications/:id/read', async (c) => {
-    const who = c.get('principal');
-    const id = notificationIdParam(c);
-    if (await inbox.markOne(em(), who, id, 'read')) await announce(who, 'notification.read', [id]);
-    return c.json({ success: true, message: '已标记为已读' });
-  });
-
-  app.put('/notifications/:id/unread', async (c) => {
-    const who = c.get('principal');
-    const id = notificationIdParam(c);
-    if (await inbox.markOne(em(), who, id, 'unread')) await announce(who, 'notification.unread', [id]);
-    return c.json({ success: true, message: '已标记为未读' });
-  });
-
-  app.put('/notifications/:id/seen', async (c) => {
-    const who = c.get('principal');
-    const id = notificationIdParam(c);
-    if (await states.markState(em(), who, id, 'seen')) await announce(who, 'notification.seen', [id], false);
-    return c.json({ success: true, message: '已标记为已查看' });
-  });
-
-  app.put('/notifications/:id/archive', async (c) => {
-    const who = c.get('principal');
-    const id = notificationIdParam(c);
-    if (await states.markState(em(), who, id, 'archive')) await announce(who, 'notification.archived', [id]);
-    return c.json({ success: true, message: '已归档' });
-  });
+  /** PUT /notifications/:id/<path>: one notification's state, told to the user's other devices when it changed. */
+  const markOne = (path: string, change: (em: EntityManager, who: Principal, id: string) => Promise<boolean>, event: InboxChange, message: string, countChanged = true) =>
+    app.put(`/notifications/:id/${path}`, async (c) => {
+      const who = c.get('principal');
+      const id = notificationIdParam(c);
+      if (await change(em(), who, id)) await announce(who, event, [id], countChanged);
+      return c.json({ success: true, message });
+    });
+  markOne('read', (m, who, id) => inbox.markOne(m, who, id, 'read'), 'notification.read', '已标记为已读');
+  markOne('unread', (m, who, id) => inbox.markOne(m, who, id, 'unread'), 'notification.unread', '已标记为未读');
+  markOne('seen', (m, who, id) => states.markState(m, who, id, 'seen'), 'notification.seen', '已标记为已查看', false);
+  markOne('archive', (m, who, id) => states.markState(m, who, id, 'archive'), 'notification.archived', '已归档');
 
   app.put('/notifications/:id/unarchive', async (c) => {
     const who = c.get('principal');
