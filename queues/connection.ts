@@ -1,8 +1,8 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { connectRedis } from './redis-target.js';
 
 /**
- * Redis connections (to one server or through Sentinel: see redis-target.ts). Producers (the api) fail fast when Redis is away so a
+ * Redis connections (to one server, through Sentinel or to a Cluster: see redis-target.ts). Producers (the api) fail fast when Redis is away so a
  * request is answered 503 at once instead of hanging; workers wait for Redis
  * forever (BullMQ requires maxRetriesPerRequest: null for blocking calls).
  */
@@ -51,6 +51,7 @@ export async function whenReady(redis: Redis, timeoutMs = 5000): Promise<void> {
  * this first and answer 503 at once instead of hanging.
  */
 export async function queueReady(queue: { opts: { connection?: unknown } }, timeoutMs = 1000): Promise<void> {
-  const conn = queue.opts.connection;
-  if (conn instanceof Redis && conn.status !== 'ready') await whenReady(conn, timeoutMs);
+  const conn = queue.opts.connection as Redis | undefined;
+  // a Redis or a Cluster (connectRedis): both say 'ready' and emit it
+  if (conn && typeof conn.status === 'string' && conn.status !== 'ready') await whenReady(conn, timeoutMs);
 }

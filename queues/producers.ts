@@ -1,5 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { audienceOf } from '../src/domain/inbox/audience.js';
+import { userAudience } from '../src/feed/topics.js';
 import { Batcher } from './batcher.js';
 import { queueReady } from './connection.js';
 import { INGEST_JOB, PRIORITY, RECURRING_JOB, deliveryJobOptions } from './defaults.js';
@@ -13,7 +15,7 @@ import {
   type RecurringJob,
   type WakeRequest,
 } from './jobs.js';
-import { QUEUE, type QueueName } from './names.js';
+import { SINGLE_LAYOUT, recurringName, shardNames, shardOf, type QueueLayout } from './shards.js';
 
 /** A bulk send becomes jobs of at most this many notifications (one INSERT each). */
 export const INGEST_CHUNK = 500;
@@ -36,12 +38,25 @@ export const ENQUEUE_EVERY_MS = 5;
  * else makes a Queue.
  */
 export interface Producers {
+  /** the queues' names and shard counts (queues/shards.ts) */
+  layout: QueueLayout;
+  /** the first ingest shard: the ingest queue when INGEST_SHARDS is 1 */
   ingest: Queue<IngestJob>;
-  /** one queue per external channel, each with its own worker process and rate limit */
+  /** every ingest shard, shard 0 first */
+  ingestShards: Queue<IngestJob>[];
+  /** the ingest shard of a tenant's user (or audience key): one user's notifications always go through the same one */
+  ingestFor(tenant: string, recipient: string): Queue<IngestJob>;
+  /** the first shard of each external channel's queue, each with its own worker process and rate limit */
   delivery: Record<ExternalChannel, Queue<DeliveryJob>>;
+  /** every shard of each external channel's queue */
+  deliveryShards: Record<ExternalChannel, Queue<DeliveryJob>[]>;
+  /** the shard of a channel's queue a delivery to `recipient` goes through */
+  deliveryFor(channel: ExternalChannel, tenant: string, recipient: string): Queue<DeliveryJob>;
   recurring: Queue<RecurringJob>;
-  /** Any Herald queue by its name (bull-board, queue depths): the same instance on every call. */
-  byName(name: QueueName): Queue;
+  /** Every queue, for bull-board and queue depths. */
+  all(): Queue[];
+  /** A queue by its BullMQ name (a worker's own shard); undefined for a name this layout does not have. */
+  byName(name: string): Queue | undefined;
   /**
    * Enqueues notifications for ingest and resolves once Redis holds them.
    * Concurrent calls share jobs: a job costs the same few Redis scripts
@@ -49,10 +64,10 @@ export interface Producers {
    * under load cost about what bulk sends do. A lone call is flushed at
    * once; after that, calls wait for the next flush, at most
    * ENQUEUE_EVERY_MS later and never while one add is still on its way to
-   * Redis.
+   * Redis. Each notification goes to its recipient's ingest shard.
    */
   enqueueNotifications(drafts: NotificationDraft[]): Promise<void>;
-  /** Adds delivery jobs, one addBulk per channel; job ids come from delivery ids, so adding twice adds nothing. */
+  /** Adds delivery jobs, one addBulk per channel shard; job ids come from delivery ids, so adding twice adds nothing. */
   enqueueDeliveries(jobs: DeliveryJob[]): Promise<void>;
   /** Adds the delayed job that brings a snoozed notification back at `wake.until`; adding the same snooze twice adds one job. */
   scheduleWake(wake: WakeRequest): Promise<void>;
@@ -73,44 +88,69 @@ export interface Producers {
  * is retried; its other queues stay on its waiting connection, where an add
  * waits for Redis instead of failing the step that made it.
  */
-export function createProducers(connection: Redis, prefix: string, sendConnection: Redis = connection): Producers {
-  const open = <T>(name: QueueName, defaultJobOptions: JobsOptions, on = connection) => {
+export function createProducers(connection: Redis, prefix: string, sendConnection: Redis = connection, layout: QueueLayout = SINGLE_LAYOUT): Producers {
+  const open = <T>(name: string, defaultJobOptions: JobsOptions, on = connection) => {
     const queue = new Queue<T>(name, { connection: on, prefix, defaultJobOptions });
     // The connection's owner logs outages; without a listener BullMQ prints every reconnect error to stderr.
     queue.on('error', () => undefined);
     return queue;
   };
-  const ingest = open<IngestJob>(QUEUE.ingest, INGEST_JOB, sendConnection);
-  const delivery = Object.fromEntries(EXTERNAL_CHANNELS.map((c) => [c, open<DeliveryJob>(QUEUE[c], deliveryJobOptions(c))])) as Record<
-    ExternalChannel,
-    Queue<DeliveryJob>
-  >;
-  const recurring = open<RecurringJob>(QUEUE.recurring, RECURRING_JOB);
-  const all = new Map<string, Queue>([ingest, recurring, ...Object.values(delivery)].map((q) => [q.name, q]));
-  const notifications = new Batcher<NotificationDraft>((drafts) => addNotificationJobs(ingest, drafts), {
+  const ingestShards = shardNames(layout, 'ingest').map((name) => open<IngestJob>(name, INGEST_JOB, sendConnection));
+  const deliveryShards = Object.fromEntries(
+    EXTERNAL_CHANNELS.map((c) => [c, shardNames(layout, c).map((name) => open<DeliveryJob>(name, deliveryJobOptions(c)))]),
+  ) as Record<ExternalChannel, Queue<DeliveryJob>[]>;
+  const recurring = open<RecurringJob>(recurringName(layout), RECURRING_JOB);
+  const all = new Map<string, Queue>([...ingestShards, recurring, ...Object.values(deliveryShards).flat()].map((q) => [q.name, q]));
+  const ingestFor = (tenant: string, recipient: string) => ingestShards[shardOf(tenant, recipient, ingestShards.length)];
+  const deliveryFor = (channel: ExternalChannel, tenant: string, recipient: string) =>
+    deliveryShards[channel][shardOf(tenant, recipient, deliveryShards[channel].length)];
+  const notifications = new Batcher<NotificationDraft>((drafts) => addToShards(ingestShards, drafts), {
     max: INGEST_CHUNK,
     everyMs: ENQUEUE_EVERY_MS,
     inFlight: 1,
   });
+  const wakeQueue = (wake: Pick<WakeRequest, 'tenant' | 'user_id'>) => ingestFor(wake.tenant, userAudience(wake.user_id));
   return {
-    ingest,
-    delivery,
+    layout,
+    ingest: ingestShards[0],
+    ingestShards,
+    ingestFor,
+    delivery: Object.fromEntries(EXTERNAL_CHANNELS.map((c) => [c, deliveryShards[c][0]])) as Record<ExternalChannel, Queue<DeliveryJob>>,
+    deliveryShards,
+    deliveryFor,
     recurring,
-    byName: (name) => all.get(name)!,
+    all: () => [...all.values()],
+    byName: (name) => all.get(name),
     enqueueNotifications: (drafts) => notifications.add(drafts),
-    enqueueDeliveries: (jobs) => addDeliveryJobs(delivery, jobs),
+    enqueueDeliveries: (jobs) => addDeliveryJobs(deliveryFor, jobs),
     async scheduleWake(wake) {
-      await queueReady(ingest);
+      const queue = wakeQueue(wake);
+      await queueReady(queue);
       const job = wakeJob(wake);
-      await ingest.add(job.name, job.data, job.opts);
+      await queue.add(job.name, job.data, job.opts);
     },
     async cancelWake(wake) {
-      await ingest.remove(wakeJobId(wake.tenant, wake.user_id, wake.notification_id, wake.until)).catch(() => 0);
+      await wakeQueue(wake)
+        .remove(wakeJobId(wake.tenant, wake.user_id, wake.notification_id, wake.until))
+        .catch(() => 0);
     },
     async close() {
       await Promise.all([...all.values()].map((q) => q.close()));
     },
   };
+}
+
+/** Adds drafts to the ingest shard of each one's tenant and audience, every shard at once. */
+async function addToShards(shards: Queue<IngestJob>[], drafts: NotificationDraft[]): Promise<void> {
+  if (shards.length === 1) return addNotificationJobs(shards[0], drafts);
+  const byShard = new Map<number, NotificationDraft[]>();
+  for (const d of drafts) {
+    const i = shardOf(d.tenant, audienceOf(d.target), shards.length);
+    let list = byShard.get(i);
+    if (!list) byShard.set(i, (list = []));
+    list.push(d);
+  }
+  await Promise.all([...byShard].map(([i, list]) => addNotificationJobs(shards[i], list)));
 }
 
 /**
@@ -187,22 +227,26 @@ export function wakeJob(wake: WakeRequest) {
   };
 }
 
-async function addDeliveryJobs(queues: Record<ExternalChannel, Queue<DeliveryJob>>, jobs: DeliveryJob[]): Promise<void> {
-  const byChannel = new Map<ExternalChannel, DeliveryJob[]>();
+async function addDeliveryJobs(
+  queueOf: (channel: ExternalChannel, tenant: string, recipient: string) => Queue<DeliveryJob>,
+  jobs: DeliveryJob[],
+): Promise<void> {
+  const byQueue = new Map<Queue<DeliveryJob>, DeliveryJob[]>();
   for (const j of jobs) {
-    let list = byChannel.get(j.channel);
-    if (!list) byChannel.set(j.channel, (list = []));
+    const queue = queueOf(j.channel, j.tenant, j.recipient);
+    let list = byQueue.get(queue);
+    if (!list) byQueue.set(queue, (list = []));
     list.push(j);
   }
   // BullMQ waits without limit for a connection that was never ready: fail within a second instead (the api answers 503)
-  await Promise.all([...byChannel.keys()].map((channel) => queueReady(queues[channel])));
+  await Promise.all([...byQueue.keys()].map((queue) => queueReady(queue)));
   await Promise.all(
-    [...byChannel].map(([channel, list]) =>
-      queues[channel].addBulk(
+    [...byQueue].map(([queue, list]) =>
+      queue.addBulk(
         list.map((j) => ({
           name: j.channel,
           data: j,
-          opts: { ...deliveryJobOptions(channel), jobId: deliveryJobId(j.delivery_id), priority: PRIORITY[j.message.priority] },
+          opts: { ...deliveryJobOptions(j.channel), jobId: deliveryJobId(j.delivery_id), priority: PRIORITY[j.message.priority] },
         })),
       ),
     ),

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { parseRedisUrl } from '../queues/redis-target.js';
+import { clusterUrlOf, parseRedisUrl } from '../queues/redis-target.js';
 
 /**
  * The only reader of process.env. Every variable is validated once at start;
@@ -51,6 +51,22 @@ export type ConfigDoc = {
 const doc = (group: ConfigGroup, description: string, shownDefault?: string): ConfigDoc =>
   shownDefault === undefined ? { group, description } : { group, description, shownDefault };
 
+/** How many queues one logical queue is split into (queues/shards.ts). */
+const shards = (queue: string) =>
+  z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(1)
+    .meta(
+      doc(
+        'PostgreSQL and Redis',
+        `queues ${queue} is split into, each on its own hash slot, so a Redis Cluster spreads them over its primaries; ` +
+          "one user's notifications always take the same one",
+      ),
+    );
+
 export const configSchema = z.object({
   NODE_ENV: z
     .enum(['development', 'production', 'test'])
@@ -89,9 +105,32 @@ export const configSchema = z.object({
     .meta(
       doc(
         'PostgreSQL and Redis',
-        'Redis for BullMQ, pub/sub, rate limits, idempotency keys and metrics: `redis://host:port`, `rediss://` for TLS, or ' +
-          '`redis+sentinel://host:port,host:port/mastername` to follow the primary Sentinel names; run it with `appendonly yes`, ' +
+        'Redis for BullMQ, pub/sub, rate limits, idempotency keys and metrics: `redis://host:port`, `rediss://` for TLS, ' +
+          '`redis+sentinel://host:port,host:port/mastername` to follow the primary Sentinel names, or ' +
+          '`redis+cluster://host:port,host:port` for a Redis Cluster; run it with `appendonly yes`, ' +
           '`appendfsync always` and `maxmemory-policy noeviction`',
+      ),
+    ),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .meta(doc('PostgreSQL and Redis', 'a Redis Cluster\'s nodes, `host:port,host:port` (some are enough): the same as REDIS_URL=redis+cluster://…')),
+  INGEST_SHARDS: shards('the ingest queue'),
+  EMAIL_SHARDS: shards('the email queue'),
+  SMS_SHARDS: shards('the SMS queue'),
+  WECHAT_SHARDS: shards('the WeCom queue'),
+  FEISHU_SHARDS: shards('the Feishu queue'),
+  PUSH_SHARDS: shards('the push queue'),
+  WEBHOOK_SHARDS: shards('the webhook queue'),
+  WORKER_SHARDS: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, 'a list of shard numbers, e.g. 0,2')
+    .optional()
+    .meta(
+      doc(
+        'PostgreSQL and Redis',
+        'the shards of its queue a worker process consumes (e.g. `0,2`), to pin workers to shards; every shard when unset',
+        'all',
       ),
     ),
   QUEUE_PREFIX: z
@@ -141,6 +180,9 @@ export const configSchema = z.object({
     doc('Realtime node', 'bytes waiting to be sent to one socket before it is closed with 1013 (slow consumer)'),
   ),
   RETENTION_DAYS: int(90, 1).meta(doc('Scheduler', 'notifications older than this many days are purged (scheduled ones stay)')),
+  PARTITIONS_AHEAD: int(3, 1).meta(
+    doc('Scheduler', 'monthly partitions of notifications the scheduler keeps made ahead of the current month (at start and daily)'),
+  ),
   PRETTY_LOGS: bool(false).meta(
     doc(
       'General',
@@ -385,6 +427,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const cfg = parsed.data;
+  if (cfg.REDIS_CLUSTER_NODES) {
+    if (cleaned.REDIS_URL) throw new ConfigError('Invalid configuration:\n  REDIS_CLUSTER_NODES: set REDIS_URL or REDIS_CLUSTER_NODES, not both');
+    const url = clusterUrlOf(cfg.REDIS_CLUSTER_NODES);
+    try {
+      parseRedisUrl(url);
+    } catch (err) {
+      throw new ConfigError(`Invalid configuration:\n  REDIS_CLUSTER_NODES: ${(err as Error).message}`);
+    }
+    cfg.REDIS_URL = url;
+  }
   if (!cfg.JWT_SECRET && cfg.NODE_ENV === 'production') {
     throw new ConfigError('Invalid configuration:\n  JWT_SECRET: required when NODE_ENV=production');
   }

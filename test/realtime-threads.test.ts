@@ -48,7 +48,7 @@ test('both threads hold sockets, every user gets exactly their own, a broadcast 
   for (const u of users) clients.push(await connect(url(await h.token({ sub: u }))));
   await waitFor(async () => (await clusterConnections(h.redis, h.prefix)) === users.length, 10_000, 'cluster count');
   // the kernel spread the sockets: each thread's node reports some of them
-  const counts = await h.redis.hgetall(`${h.prefix}:ws:counts`);
+  const counts = await h.redis.hgetall(`${h.prefix}:{ws}:counts`);
   const perNode = nodes.map((l) => Number(counts[l.node] ?? 0));
   expect(perNode.reduce((a, b) => a + b, 0)).toBe(users.length);
   expect(perNode.every((n) => n > 0)).toBe(true);

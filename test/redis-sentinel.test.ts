@@ -35,7 +35,7 @@ describe('REDIS_URL', () => {
         sentinelPassword: 'x',
       },
     });
-    for (const bad of ['redis+sentinel://h:1,h:2', 'redis+sentinel://h:1,h/m', 'redis+sentinel://h:1/m/x', 'redis+cluster://h:1,h:2', 'http://h:1']) {
+    for (const bad of ['redis+sentinel://h:1,h:2', 'redis+sentinel://h:1,h/m', 'redis+sentinel://h:1/m/x', 'http://h:1']) {
       expect(() => parseRedisUrl(bad), bad).toThrow();
       expect(() => loadConfig({ REDIS_URL: bad }), bad).toThrow(ConfigError);
       expect(() => loadConfig({ REDIS_URL: bad })).toThrow(/REDIS_URL/);

@@ -141,8 +141,8 @@ test('re-enqueues a delivery stuck in sending whose job is gone', async () => {
 });
 
 test("forgets crashed realtime nodes' presence (connection-count housekeeping)", async () => {
-  const nodes = `${h.prefix}:ws:nodes`;
-  const counts = `${h.prefix}:ws:counts`;
+  const nodes = `${h.prefix}:{ws}:nodes`;
+  const counts = `${h.prefix}:{ws}:counts`;
   await h.redis.multi().zadd(nodes, Date.now() - 2 * 3600_000, 'crashed', Date.now() + 60_000, 'alive').hset(counts, 'crashed', 7, 'alive', 3).exec();
   await waitFor(async () => (await h.redis.zscore(nodes, 'crashed')) === null, 10_000, 'the crashed node to be forgotten');
   expect(await h.redis.hget(counts, 'crashed')).toBeNull();

@@ -3,11 +3,12 @@ import { createProvider, rateLimitOf } from '../src/channels/index.js';
 import { startMetricsReporting } from '../src/metrics/report.js';
 import { preferenceGate } from '../src/domain/preferences/preferences.js';
 import { createDeliveryWorker } from './delivery-worker.js';
+import { consumedShards, shardNames, shardProblems } from '../queues/shards.js';
 import { openWorkerProcess } from './process.js';
 
 /** The body of every channel worker process: wire the deps, say whether the channel is configured, run. */
 export async function runChannelWorker(channel: ExternalChannel): Promise<void> {
-  const { config, logger, life, orm, connection, redis, queues } = await openWorkerProcess(channel);
+  const { config, logger, life, orm, connection, redis, queues } = await openWorkerProcess(channel, (c) => shardProblems(c, channel));
 
   const provider = createProvider(channel, config);
   life.add('provider', () => provider.close?.());
@@ -15,7 +16,12 @@ export async function runChannelWorker(channel: ExternalChannel): Promise<void> 
     logger.warn({ channel, vendor: provider.vendor, missing: provider.missing }, `${channel} is NOT configured: its deliveries fail with reason not_configured`);
   else logger.info({ channel, vendor: provider.vendor }, `${channel} is configured`);
 
-  const worker = createDeliveryWorker(
+  const shards = consumedShards(shardNames(queues.layout, channel), config.WORKER_SHARDS);
+  const all = queues.layout.shards[channel];
+  // the process's concurrency is shared by the shards it consumes: one Worker (and blocking connection) per shard
+  const concurrency = Math.max(1, Math.ceil(config.CHANNEL_CONCURRENCY / shards.length));
+  const workers = shards.map((queue) =>
+    createDeliveryWorker(
     {
       orm,
       redis,
@@ -30,9 +36,17 @@ export async function runChannelWorker(channel: ExternalChannel): Promise<void> 
       gate: preferenceGate(orm),
       connection,
     },
-    { concurrency: config.CHANNEL_CONCURRENCY, ratePerSec: rateLimitOf(channel, config), lockDurationMs: config.CHANNEL_LOCK_MS, stalledIntervalMs: config.CHANNEL_STALLED_INTERVAL_MS },
+    {
+      concurrency,
+      ratePerSec: rateLimitOf(channel, config),
+      lockDurationMs: config.CHANNEL_LOCK_MS,
+      stalledIntervalMs: config.CHANNEL_STALLED_INTERVAL_MS,
+      queue,
+      shards: all,
+    },
+    ),
   );
-  life.add(`${channel} worker`, () => worker.close());
+  for (const [i, worker] of workers.entries()) life.add(`${channel} worker ${shards[i]}`, () => worker.close());
   startMetricsReporting(config, logger, life, channel);
   if (config.CHANNEL_LOCK_MS <= config.PROVIDER_TIMEOUT_MS)
     logger.warn(
@@ -40,7 +54,7 @@ export async function runChannelWorker(channel: ExternalChannel): Promise<void> 
       'CHANNEL_LOCK_MS is not above PROVIDER_TIMEOUT_MS: a worker cut off from Redis during a slow provider call may lose its job to another, which sends again',
     );
   logger.info(
-    { concurrency: config.CHANNEL_CONCURRENCY, rate_per_sec: rateLimitOf(channel, config), ...(channel === 'email' ? { email_on_unknown: config.EMAIL_ON_UNKNOWN } : {}) },
+    { concurrency: config.CHANNEL_CONCURRENCY, shards, rate_per_sec: rateLimitOf(channel, config), ...(channel === 'email' ? { email_on_unknown: config.EMAIL_ON_UNKNOWN } : {}) },
     `${channel} worker started`,
   );
 }

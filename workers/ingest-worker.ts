@@ -9,9 +9,11 @@ import { observeJobs } from '../src/metrics/jobs.js';
 /** Builds the ingest Worker (used by the process entry and by tests). */
 export function createIngestWorker(
   deps: IngestDeps & { connection: Redis },
-  opts: IngestOptions & { concurrency?: number; autorun?: boolean } = {},
+  /** `queue`: the ingest shard this worker consumes (default: the first, the whole queue when it has one shard) */
+  opts: IngestOptions & { concurrency?: number; autorun?: boolean; queue?: string } = {},
 ): Worker<IngestJob, IngestResult> {
-  const worker = new Worker<IngestJob, IngestResult>(QUEUE.ingest, createIngestProcessor(deps, opts), {
+  const queue = opts.queue ?? QUEUE.ingest;
+  const worker = new Worker<IngestJob, IngestResult>(queue, createIngestProcessor(deps, opts), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: opts.concurrency ?? 100,
@@ -23,7 +25,7 @@ export function createIngestWorker(
       {
         err,
         jobId: job?.id,
-        queue: QUEUE.ingest,
+        queue,
         attempt: job?.attemptsMade,
         // which notifications wait on this job (the first few: a bulk job carries up to 500)
         notificationIds: job?.data.notifications?.slice(0, 5).map((n) => n.id),
@@ -32,7 +34,7 @@ export function createIngestWorker(
       'ingest job failed',
     ),
   );
-  worker.on('error', (err) => deps.logger.error({ err, queue: QUEUE.ingest }, 'ingest worker error'));
+  worker.on('error', (err) => deps.logger.error({ err, queue }, 'ingest worker error'));
   observeJobs(worker);
   return worker;
 }

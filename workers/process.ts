@@ -1,3 +1,4 @@
+import { layoutOf } from '../queues/shards.js';
 import { producerConnection, workerConnection } from '../queues/connection.js';
 import { createProducers, type Producers } from '../queues/producers.js';
 import { loadConfigOrExit, type Config } from '../src/config.js';
@@ -49,7 +50,7 @@ export async function openWorkerProcess(role: string, validate: (config: Config)
   const producerRedis = producerConnection(config.REDIS_URL);
   producerRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   life.add('redis producer', () => producerRedis.quit());
-  const queues = createProducers(redis, config.QUEUE_PREFIX, producerRedis);
+  const queues = createProducers(redis, config.QUEUE_PREFIX, producerRedis, layoutOf(config));
   life.add('queues', () => queues.close());
   return { config, logger, life, orm, connection, redis, producerRedis, queues };
 }

@@ -1,3 +1,4 @@
+import { layoutOf } from '../../queues/shards.js';
 import { producerConnection, whenReady } from '../../queues/connection.js';
 import { createProducers } from '../../queues/producers.js';
 import type { ApiDeps } from './env.js';
@@ -28,7 +29,7 @@ export async function buildApiDeps(config: Config, logger: Logger, life: Lifecyc
   await Promise.all([whenReady(redis), whenReady(rateLimitRedis)]).catch((err) =>
     logger.warn({ err: (err as Error).message }, 'Redis is not answering yet: starting anyway (sends answer 503 until it does)'),
   );
-  const queues = createProducers(redis, config.QUEUE_PREFIX);
+  const queues = createProducers(redis, config.QUEUE_PREFIX, redis, layoutOf(config));
   life.add('queues', () => queues.close());
   return {
     config,

@@ -46,7 +46,7 @@ const clusterUp = (up: boolean, processes: number): MetricJson[] => [
  * down the answer still carries this process's metrics and says so in
  * herald_metrics_cluster_up, so a scrape never fails because of an outage.
  */
-export function createClusterMetrics(deps: { redis: Redis; prefix: string; logger: Logger; queues: Pick<Producers, 'byName'> }) {
+export function createClusterMetrics(deps: { redis: Redis; prefix: string; logger: Logger; queues: Pick<Producers, 'all'> }) {
   return async function clusterMetrics(): Promise<{ text: string; contentType: string }> {
     const own = (await registry.getMetricsAsJSON()) as unknown as MetricJson[];
     const parts: MetricJson[][] = [own];

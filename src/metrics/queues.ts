@@ -1,4 +1,3 @@
-import { QUEUE } from '../../queues/names.js';
 import type { Producers } from '../../queues/producers.js';
 
 /** One metric as `Registry.getMetricsAsJSON()` lists it (what AggregatorRegistry merges). */
@@ -14,18 +13,18 @@ export interface MetricJson {
 export const QUEUE_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed', 'waiting-children'] as const;
 
 /**
- * Depth of every queue in queues/names.ts per state, read at scrape time.
+ * Depth of every queue (each shard of a sharded one) per state, read at scrape time.
  * Queue depths are one fact about Redis, not about a process, so they are
  * computed by the api that answers the scrape and carry no `process` label.
  * BullMQ waits for a connection that has never been ready instead of
  * failing: the caller checks the connection first.
  */
-export async function readQueueDepths(queues: Pick<Producers, 'byName'>): Promise<MetricJson> {
+export async function readQueueDepths(queues: Pick<Producers, 'all'>): Promise<MetricJson> {
   const values: MetricJson['values'] = [];
   await Promise.all(
-    Object.values(QUEUE).map(async (name) => {
-      const counts = await queues.byName(name).getJobCounts(...QUEUE_STATES);
-      for (const state of QUEUE_STATES) values.push({ value: counts[state] ?? 0, labels: { queue: name, state } });
+    queues.all().map(async (queue) => {
+      const counts = await queue.getJobCounts(...QUEUE_STATES);
+      for (const state of QUEUE_STATES) values.push({ value: counts[state] ?? 0, labels: { queue: queue.name, state } });
     }),
   );
   return {

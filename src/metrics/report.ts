@@ -31,8 +31,9 @@ import { collectProcessMetrics, registry } from './metrics.js';
 /** This process's label value: unique per host and pid (and thread, for the threads of a realtime process). */
 export const PROCESS_LABEL = `${hostname()}:${process.pid}${isMainThread ? '' : `:t${threadId}`}`;
 
-export const metricsIndexKey = (prefix: string) => `${prefix}:metrics:processes`;
-export const metricsEntryKey = (prefix: string, processLabel: string) => `${prefix}:metrics:process:${processLabel}`;
+// one hash tag: the index and the entries are written in one transaction and read with one MGET, which a Redis Cluster allows within a slot only
+export const metricsIndexKey = (prefix: string) => `${prefix}:{metrics}:processes`;
+export const metricsEntryKey = (prefix: string, processLabel: string) => `${prefix}:{metrics}:process:${processLabel}`;
 
 /** Writes this process's registry to Redis once. */
 export async function pushMetrics(redis: Redis, prefix: string, ttlMs: number): Promise<void> {

@@ -79,23 +79,21 @@ export async function takeTokens(redis: Redis, key: string, limit: number, perio
 }
 
 /**
- * takeTokens for many buckets in one round trip (a pipeline): one answer per
- * request, in order. Rejects when Redis could not answer one of them.
+ * takeTokens for many buckets in one round trip: one answer per request, in order. Rejects when Redis could not answer one of them.
  */
 export async function takeTokensMany(
   redis: Redis,
   requests: ReadonlyArray<{ key: string; limit: number; periodMs: number; want: number }>,
 ): Promise<Taken[]> {
   if (!requests.length) return [];
-  const pipeline = withGcra(redis).pipeline() as unknown as { heraldGcra(...args: unknown[]): void; exec(): Promise<Array<[Error | null, unknown]> | null> };
-  for (const q of requests) pipeline.heraldGcra(q.key, q.limit, q.periodMs, q.want, 0);
-  const replies = await pipeline.exec();
-  if (!replies) throw new Error('the rate-limit pipeline was discarded');
-  return replies.map(([err, reply]) => {
-    if (err) throw err;
-    const [took, remaining, retryAfterMs, resetMs] = reply as number[];
-    return { took, remaining, retryAfterMs, resetMs };
-  });
+  // one command per bucket, sent together: buckets of a Redis Cluster live on different nodes, so they cannot share a pipeline
+  const gcra = withGcra(redis);
+  return Promise.all(
+    requests.map(async (q) => {
+      const [took, remaining, retryAfterMs, resetMs] = await gcra.heraldGcra(q.key, q.limit, q.periodMs, q.want, 0);
+      return { took, remaining, retryAfterMs, resetMs };
+    }),
+  );
 }
 
 /** Takes one request from `key`'s bucket of `limit` per `periodMs`. */

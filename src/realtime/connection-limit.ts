@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { liveNodes } from './presence.js';
 
 /**
  * At most MAX_CONNECTIONS_PER_USER sockets per user across every realtime
@@ -8,7 +9,6 @@ import type { Redis } from 'ioredis';
  * expired (a crashed node) are dropped first, so they never count.
  */
 const userKey = (prefix: string, tenant: string, user: string) => `${prefix}:ws:user:${tenant}\u001f${user}`;
-const nodesKey = (prefix: string) => `${prefix}:ws:nodes`;
 
 /** Members are `<nodeId>|<connId>` so a node can tell whose socket to close. */
 export const memberOf = (nodeId: string, connId: string) => `${nodeId}|${connId}`;
@@ -17,16 +17,18 @@ export const parseMember = (member: string) => {
   return { nodeId: member.slice(0, i), connId: member.slice(i + 1) };
 };
 
-// KEYS[1] the user's set, KEYS[2] the live nodes (presence.ts)
-// ARGV: member, score, max, now (ms), key ttl (ms)
+// KEYS[1] the user's set
+// ARGV: member, score, max, now (ms), key ttl (ms), the live nodes' ids joined by newlines (presence.ts).
+// The live nodes come as an argument, read once per batch, not as a second key: on a Redis Cluster a
+// script touches one slot, and each user's set is in a slot of its own.
 const ADMIT = `
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local live = {}
+for node in string.gmatch(ARGV[6], '[^\\n]+') do live[node] = true end
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-local now = tonumber(ARGV[4])
 for _, m in ipairs(members) do
   local node = string.sub(m, 1, string.find(m, '|', 1, true) - 1)
-  local deadline = redis.call('ZSCORE', KEYS[2], node)
-  if (not deadline) or tonumber(deadline) < now then redis.call('ZREM', KEYS[1], m) end
+  if not live[node] then redis.call('ZREM', KEYS[1], m) end
 end
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
 local victims = {}
@@ -58,7 +60,7 @@ export interface Admission {
   score: number;
 }
 
-type WithAdmit = Redis & { heraldWsAdmit(userKey: string, nodesKey: string, member: string, score: number, max: number, now: number, ttlMs: number): void };
+type WithAdmit = Redis & { heraldWsAdmit(userKey: string, member: string, score: number, max: number, now: number, ttlMs: number, live: string): Promise<string[]> };
 
 /**
  * Records new sockets, in the order given, in one round trip (a pipeline:
@@ -71,16 +73,11 @@ type WithAdmit = Redis & { heraldWsAdmit(userKey: string, nodesKey: string, memb
 export async function admitConnections(redis: Redis, prefix: string, max: number, admissions: readonly Admission[], ttlMs = 86_400_000): Promise<string[][]> {
   if (!admissions.length) return [];
   const r = redis as WithAdmit;
-  if (typeof r.heraldWsAdmit !== 'function') redis.defineCommand('heraldWsAdmit', { numberOfKeys: 2, lua: ADMIT });
-  const pipeline = r.pipeline() as unknown as WithAdmit & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+  if (typeof r.heraldWsAdmit !== 'function') redis.defineCommand('heraldWsAdmit', { numberOfKeys: 1, lua: ADMIT });
   const now = Date.now();
-  for (const a of admissions) pipeline.heraldWsAdmit(userKey(prefix, a.tenant, a.user), nodesKey(prefix), a.member, a.score, max, now, ttlMs);
-  const replies = await pipeline.exec();
-  if (!replies) throw new Error('the connection-limit pipeline was discarded');
-  return replies.map(([err, victims]) => {
-    if (err) throw err;
-    return victims as string[];
-  });
+  const live = (await liveNodes(redis, prefix, now)).join('\n');
+  // one command per user, sent together (on a Redis Cluster the users' sets live on different nodes)
+  return Promise.all(admissions.map((a) => r.heraldWsAdmit(userKey(prefix, a.tenant, a.user), a.member, a.score, max, now, ttlMs, live)));
 }
 
 export async function releaseConnection(redis: Redis, prefix: string, tenant: string, user: string, member: string): Promise<void> {

@@ -5,8 +5,9 @@ import type { Redis } from 'ioredis';
  * its own count every few seconds with a deadline; readers sum the nodes
  * whose deadline has not passed, so a crashed node drops out by itself.
  */
-const nodesKey = (prefix: string) => `${prefix}:ws:nodes`;
-const countsKey = (prefix: string) => `${prefix}:ws:counts`;
+// one hash tag: they are written in one transaction, which a Redis Cluster allows within a slot only
+const nodesKey = (prefix: string) => `${prefix}:{ws}:nodes`;
+const countsKey = (prefix: string) => `${prefix}:{ws}:counts`;
 
 export async function reportConnections(redis: Redis, prefix: string, nodeId: string, count: number, ttlMs = 15_000): Promise<void> {
   await redis
@@ -20,8 +21,11 @@ export async function forgetNode(redis: Redis, prefix: string, nodeId: string): 
   await redis.multi().zrem(nodesKey(prefix), nodeId).hdel(countsKey(prefix), nodeId).exec();
 }
 
+/** The ids of the nodes whose presence has not expired. */
+export const liveNodes = (redis: Redis, prefix: string, now = Date.now()): Promise<string[]> => redis.zrangebyscore(nodesKey(prefix), now, '+inf');
+
 export async function clusterConnections(redis: Redis, prefix: string): Promise<number> {
-  const alive = await redis.zrangebyscore(nodesKey(prefix), Date.now(), '+inf');
+  const alive = await liveNodes(redis, prefix);
   if (!alive.length) return 0;
   const counts = await redis.hmget(countsKey(prefix), ...alive);
   return counts.reduce((sum, c) => sum + Number(c ?? 0), 0);

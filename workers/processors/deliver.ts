@@ -217,7 +217,8 @@ export function createDeliverProcessor(deps: DeliverDeps) {
       const holds = job.attemptsStarted - job.attemptsMade;
       if (e.kind === 'throttled' && holds < DELIVERY_MAX_THROTTLES) {
         await markHeld(em, d.delivery_id, 'throttled', `${e.code}: ${e.message}`);
-        await deps.queues.delivery[channel].rateLimit(e.opts.retryAfterMs ?? 1000);
+        // the job's own shard: BullMQ's rate limit is per queue
+        await (deps.queues.byName(job.queueName) ?? deps.queues.delivery[channel]).rateLimit(e.opts.retryAfterMs ?? 1000);
         log.warn({ code: e.code, retry_after_ms: e.opts.retryAfterMs }, 'provider throttled: rate limit applied');
         throw Worker.RateLimitError();
       }

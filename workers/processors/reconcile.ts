@@ -66,14 +66,17 @@ export async function reconcileScheduledSends(deps: ReconcileDeps, scope: Scope 
     after = { at: page[page.length - 1].schedule_at, id: page[page.length - 1].id };
   }
   if (!rows.length) return 0;
-  const covered = await pendingFireIds(deps.queues.ingest);
+  const covered = new Set<string>();
+  for (const shard of deps.queues.ingestShards) for (const id of await pendingFireIds(shard)) covered.add(id);
   const redo = rows.filter((r) => !covered.has(r.id));
+  // a re-created firing job goes to the first shard: it is one job per notification, and order among them means nothing
+  const ingest = deps.queues.ingest;
   for (const r of redo) {
     // a failed or finished job may hold the id this one takes: it is not pending, so it can go
-    await deps.queues.ingest.remove(fireJobId(r.id)).catch(() => undefined);
+    await ingest.remove(fireJobId(r.id)).catch(() => undefined);
   }
   for (let i = 0; i < redo.length; i += PAGE)
-    await deps.queues.ingest.addBulk(redo.slice(i, i + PAGE).map((r) => fireJob(r.tenant, [r.id], new Date(r.schedule_at).getTime())));
+    await ingest.addBulk(redo.slice(i, i + PAGE).map((r) => fireJob(r.tenant, [r.id], new Date(r.schedule_at).getTime())));
   if (redo.length) deps.logger.warn({ ids: redo.map((r) => r.id) }, 'scheduled sends had lost their firing job: re-created');
   return redo.length;
 }

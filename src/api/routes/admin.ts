@@ -5,7 +5,6 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { decodeJwt } from 'jose';
-import { QUEUE } from '../../../queues/names.js';
 import { SCOPES, type Principal } from '../../auth/jwt.js';
 import { UnauthorizedError } from '../../errors.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
@@ -47,7 +46,7 @@ const isHttps = (c: Context) => (c.req.header('x-forwarded-proto') ?? new URL(c.
 export function adminRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
 
-  const queues = Object.values(QUEUE).map((name) => new BullMQAdapter(deps.queues.byName(name)));
+  const queues = deps.queues.all().map((queue) => new BullMQAdapter(queue));
   const board = new HonoAdapter(serveStatic);
   board.setBasePath(BOARD_PATH);
   createBullBoard({ queues, serverAdapter: board, options: { uiConfig: { boardTitle: 'Herald', hideDocsLink: true } } });

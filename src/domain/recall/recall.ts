@@ -108,15 +108,16 @@ export async function recallNotification(deps: RecallDeps, who: Sender, id: stri
 
 /** Skips the notification's deliveries still queued (reason 'recalled') and removes their jobs. */
 async function cancelDeliveries(deps: RecallDeps, id: string): Promise<void> {
-  const skipped = await deps.em.execute<Array<{ id: string; channel: string }>>(
+  const skipped = await deps.em.execute<Array<{ id: string; channel: string; tenant: string; recipient: string }>>(
     `update deliveries set status = 'skipped', reason = 'recalled', finished_at = now(), updated_at = now()
-     where notification_id = ? and status = 'queued' returning id, channel`,
+     where notification_id = ? and status = 'queued' returning id, channel, tenant, recipient`,
     [id],
   );
   for (const d of skipped) {
     if (!isExternal(d.channel)) continue;
     // an active job is not removable; it finds its delivery skipped and does not send
-    await deps.queues.delivery[d.channel]
+    await deps.queues
+      .deliveryFor(d.channel, d.tenant, d.recipient)
       .remove(deliveryJobId(d.id))
       .catch((err) => deps.logger.warn({ err, delivery: d.id }, 'could not remove a delivery job'));
   }

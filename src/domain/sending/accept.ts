@@ -43,9 +43,8 @@ return 0`;
 export async function forgetIdempotencyKeys(redis: Redis, prefix: string, drafts: NotificationDraft[]): Promise<void> {
   const keyed = drafts.filter((d) => d.idempotency_key);
   if (!keyed.length) return;
-  const pipe = redis.pipeline();
-  for (const d of keyed) pipe.eval(FORGET_IF_NAMES, 1, idemKey(prefix, { tenant: d.tenant, sub: d.sender }, d.idempotency_key!), d.id);
-  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
+  // one command each, sent together: on a Redis Cluster the keys live on different nodes, so they cannot share a pipeline
+  await Promise.all(keyed.map((d) => redis.eval(FORGET_IF_NAMES, 1, idemKey(prefix, { tenant: d.tenant, sub: d.sender }, d.idempotency_key!), d.id)));
 }
 
 /**
@@ -63,14 +62,14 @@ export async function acceptNotifications(deps: AcceptDeps, who: Principal, inpu
   const keyed = inputs.map((input, i) => (input.idempotency_key ? i : -1)).filter((i) => i >= 0);
   const claimed: string[] = [];
   if (keyed.length) {
-    const pipe = deps.redis.pipeline();
-    for (const i of keyed) {
-      pipe.set(idemKey(deps.prefix, who, inputs[i].idempotency_key!), JSON.stringify(results[i].notifications), 'EX', IDEMPOTENCY_TTL_S, 'NX', 'GET');
-    }
-    const replies = (await pipe.exec()) ?? [];
+    // sent together, one command per key (keys of a Redis Cluster live on different nodes, so no pipeline)
+    const replies = await Promise.all(
+      keyed.map((i) =>
+        deps.redis.set(idemKey(deps.prefix, who, inputs[i].idempotency_key!), JSON.stringify(results[i].notifications), 'EX', IDEMPOTENCY_TTL_S, 'NX', 'GET'),
+      ),
+    );
     keyed.forEach((i, k) => {
-      const [err, previous] = replies[k] ?? [];
-      if (err) throw err;
+      const previous = replies[k];
       if (typeof previous === 'string') {
         results[i] = { notifications: JSON.parse(previous) as NotificationJson[], replayed: true };
         drafts[i] = [];
@@ -83,7 +82,8 @@ export async function acceptNotifications(deps: AcceptDeps, who: Principal, inpu
     try {
       await deps.queues.enqueueNotifications(fresh);
     } catch (err) {
-      if (claimed.length) await deps.redis.del(...claimed).catch(() => undefined);
+      // one DEL per key: a multi-key DEL is refused on a Cluster when the keys are in different slots
+      if (claimed.length) await Promise.all(claimed.map((k) => deps.redis.del(k))).catch(() => undefined);
       throw err;
     }
   }
