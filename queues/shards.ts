@@ -75,10 +75,13 @@ function shardTag(base: string, i: number, n: number): string {
 
 /** The BullMQ names of a sharded queue's shards, shard 0 first. */
 export function shardNames(layout: QueueLayout, queue: ShardedQueue): string[] {
-  const base = queue === 'ingest' ? QUEUE.ingest : QUEUE[queue];
-  const n = layout.shards[queue];
+  return shardedQueueNames(queue === 'ingest' ? QUEUE.ingest : QUEUE[queue], layout.shards[queue], layout.cluster);
+}
+
+/** The names of `n` shards of a queue named `base` (shard 0 first), hash-tagged on a cluster. */
+export function shardedQueueNames(base: string, n: number, cluster: boolean): string[] {
   return Array.from({ length: n }, (_, i) => {
-    if (!layout.cluster) return i === 0 ? base : `${base}-${i}`;
+    if (!cluster) return i === 0 ? base : `${base}-${i}`;
     return `{${shardTag(base, i, n)}}`;
   });
 }

@@ -26,16 +26,16 @@ export interface RedisClusterUnderTest {
 
 /**
  * A Redis Cluster of this machine's redis-server on loopback: `primaries`
- * primaries with one replica each, made by `redis-cli --cluster create`
+ * primaries with `replicas` replicas each (at least 3 primaries: Redis refuses fewer), made by `redis-cli --cluster create`
  * (slots split evenly), failing a primary over to its replica one second
  * after it stops answering. No persistence. Everything it starts, and its
  * directory, go into `cleanups`.
  */
-export async function startRedisCluster(cleanups: Array<() => unknown>, primaries = 3): Promise<RedisClusterUnderTest> {
+export async function startRedisCluster(cleanups: Array<() => unknown>, primaries = 3, replicas = 1): Promise<RedisClusterUnderTest> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-cluster-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const nodes: ClusterNode[] = [];
-  for (let i = 0; i < primaries * 2; i++) {
+  for (let i = 0; i < primaries * (1 + replicas); i++) {
     const port = await freePort();
     const proc = spawnProcess(
       'redis-server',
@@ -55,7 +55,7 @@ export async function startRedisCluster(cleanups: Array<() => unknown>, primarie
     nodes.push({ port, proc });
   }
   await waitFor(() => nodes.every((n) => n.proc.lines.some((l) => l.includes('Ready to accept connections'))), 15_000, 'the cluster nodes to start');
-  await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
+  await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 });
   const clients = nodes.map((n) => new Redis({ port: n.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null }));
   cleanups.push(() => clients.forEach((c) => c.disconnect()));
   // every node agrees the cluster is whole, and every replica has synced
