@@ -14,6 +14,7 @@ import { Migration20261202000000_tenant_heads } from './Migration20261202000000_
 import { Migration20261205000000_rejections } from './Migration20261205000000_rejections.js';
 import { Migration20261205100000_inbox_states } from './Migration20261205100000_inbox_states.js';
 import { Migration20261205110000_actions } from './Migration20261205110000_actions.js';
+import { Migration20261206000000_partitions } from './Migration20261206000000_partitions.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -35,4 +36,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261205000000_rejections', class: Migration20261205000000_rejections },
   { name: 'Migration20261205100000_inbox_states', class: Migration20261205100000_inbox_states },
   { name: 'Migration20261205110000_actions', class: Migration20261205110000_actions },
+  { name: 'Migration20261206000000_partitions', class: Migration20261206000000_partitions },
 ];

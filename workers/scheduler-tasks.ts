@@ -1,13 +1,24 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
+import { ensurePartitions } from '../src/db/partitions.js';
 import { forgetDeadNodes } from '../src/realtime/presence.js';
 import { purgeExpired, requeueStuckDeliveries, withLock } from './processors/maintenance.js';
 import { reconcileRecurring, reconcileScheduledSends, type ReconcileDeps } from './processors/reconcile.js';
 
 export type MaintenanceDeps = ReconcileDeps & { redis: Redis; prefix: string };
 
-type Patterns = Pick<Config, 'RECONCILE_CRON' | 'RETENTION_CRON' | 'STUCK_DELIVERY_CRON' | 'RETENTION_DAYS' | 'STUCK_DELIVERY_AFTER_MS'>;
+type Patterns = Pick<
+  Config,
+  'RECONCILE_CRON' | 'RETENTION_CRON' | 'STUCK_DELIVERY_CRON' | 'RETENTION_DAYS' | 'STUCK_DELIVERY_AFTER_MS' | 'PARTITIONS_AHEAD'
+>;
+
+/**
+ * Daily, and at start: months of notifications made PARTITIONS_AHEAD ahead,
+ * so a month's first insert never waits for its partition (the store path
+ * would make it, but that takes a lock on notifications while inserts wait).
+ */
+const PARTITIONS_CRON = '41 2 * * *';
 
 /** A bad pattern stops the process at start with the variable's name, rather than never running. */
 export function checkPatterns(p: Patterns): string[] {
@@ -16,11 +27,15 @@ export function checkPatterns(p: Patterns): string[] {
 
 /**
  * The scheduler process's node-cron maintenance (reconciliation, retention,
- * stuck deliveries, realtime presence housekeeping). Every scheduler process
- * runs the timers; a Redis lock per task lets one of them do the work.
- * Reconciliation also runs once at start, so a restart repairs at once.
+ * partitions ahead, stuck deliveries, realtime presence housekeeping). Every
+ * scheduler process runs the timers; a Redis lock per task lets one of them
+ * do the work. Reconciliation and partitions also run once at start, so a
+ * restart repairs at once.
  */
-export function startMaintenance(deps: MaintenanceDeps, p: Patterns): { stop(): void; reconcileNow(): Promise<void> } {
+export function startMaintenance(
+  deps: MaintenanceDeps,
+  p: Patterns,
+): { stop(): void; reconcileNow(): Promise<void>; partitionsNow(): Promise<void> } {
   const log = deps.logger.child({ component: 'maintenance' });
   const lock = (name: string) => `${deps.prefix}:lock:scheduler:${name}`;
   const guarded = (name: string, ttlMs: number, task: () => Promise<unknown>) => async () => {
@@ -34,8 +49,13 @@ export function startMaintenance(deps: MaintenanceDeps, p: Patterns): { stop(): 
     await reconcileScheduledSends(deps);
     await reconcileRecurring(deps);
   });
+  const partitions = guarded('partitions', 300_000, async () => {
+    const created = await ensurePartitions(deps.orm.em.fork(), p.PARTITIONS_AHEAD);
+    if (created.length) log.info({ created }, 'partitions made ahead');
+  });
   const tasks: ScheduledTask[] = [
     cron.schedule(p.RECONCILE_CRON, reconcile, { name: 'reconcile', noOverlap: true }),
+    cron.schedule(PARTITIONS_CRON, partitions, { name: 'partitions', noOverlap: true }),
     cron.schedule(p.RETENTION_CRON, guarded('retention', 3600_000, () => purgeExpired(deps, p.RETENTION_DAYS)), { name: 'retention', noOverlap: true }),
     // connection-count housekeeping: crashed realtime nodes' presence entries
     cron.schedule(p.RECONCILE_CRON, guarded('realtime-presence', 55_000, () => forgetDeadNodes(deps.redis, deps.prefix)), {
@@ -52,5 +72,6 @@ export function startMaintenance(deps: MaintenanceDeps, p: Patterns): { stop(): 
       for (const t of tasks) void t.stop();
     },
     reconcileNow: reconcile,
+    partitionsNow: partitions,
   };
 }

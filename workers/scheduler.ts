@@ -17,6 +17,7 @@ startMetricsReporting(config, logger, life, 'scheduler');
 
 const maintenance = startMaintenance({ orm, logger, redis, prefix: config.QUEUE_PREFIX, queues }, config);
 life.add('maintenance timers', () => maintenance.stop());
+await maintenance.partitionsNow();
 await maintenance.reconcileNow();
 logger.info(
   { concurrency: config.SCHEDULER_CONCURRENCY, reconcile: config.RECONCILE_CRON, retention: config.RETENTION_CRON, retention_days: config.RETENTION_DAYS },

@@ -6,6 +6,7 @@ import type { Producers } from '../../queues/producers.js';
 import { isExternal } from '../../src/channels/index.js';
 import type { DeliveryRow } from '../../src/db/entities/delivery.js';
 import type { Orm } from '../../src/db/orm.js';
+import { dropMonthsBefore } from '../../src/db/partitions.js';
 import { deliveryJob, messageOf } from '../../src/domain/delivery/plan.js';
 import type { StoredRow } from '../../src/domain/inbox/present.js';
 import { uuidv7Floor } from '../../src/domain/ids.js';
@@ -17,23 +18,32 @@ const PURGE_BATCH = 5000;
 
 /**
  * Retention: notifications created more than `days` ago go, with their
- * receipts (cascade), delivery records and records of rejected ones. A notification still waiting to
- * fire stays whatever its age (it was scheduled far ahead on purpose).
+ * receipts, acks and actions, delivery records and records of rejected ones.
+ * A notification still waiting to fire stays whatever its age (it was
+ * scheduled far ahead on purpose).
  *
- * Ids are UUIDv7 (time first), so the old notifications are the start of
- * the primary key: the purge walks it in id order below the cutoff's id,
- * PURGE_BATCH rows a statement, and needs no index on created_at (which
- * every ingest INSERT would have to maintain). created_at is checked too.
+ * Notifications are partitioned by month (src/db/partitions.ts): a month
+ * that ended before the cutoff is dropped whole, which costs the same for a
+ * thousand rows as for a billion and leaves no dead rows to vacuum. The rows
+ * left older than the cutoff are those of the month it falls in (and of a
+ * month kept for a notification waiting to fire): they are deleted as
+ * before, so nothing outlives `days` by up to a month. Ids are UUIDv7 (time
+ * first), so those are the start of the primary key: the delete walks it in
+ * id order below the cutoff's id, PURGE_BATCH rows a statement, and needs no
+ * index on created_at. created_at is checked too. A purge scoped to one
+ * tenant never drops months (they hold every tenant's rows).
  */
 export async function purgeExpired(
   deps: { orm: Orm; logger: Logger },
   days: number,
   now = new Date(),
   scope: Scope = {},
-): Promise<{ notifications: number; deliveries: number }> {
+): Promise<{ notifications: number; deliveries: number; months: string[] }> {
   const cutoff = new Date(now.getTime() - days * 86_400_000);
   const below = uuidv7Floor(cutoff);
   const em = deps.orm.em.fork();
+  const months = scope.tenant ? { dropped: [], kept: [] } : await dropMonthsBefore(em, cutoff);
+  if (months.kept.length) deps.logger.info({ kept: months.kept }, 'retention keeps old months that hold notifications waiting to fire');
   let notifications = 0;
   let after = '00000000-0000-0000-0000-000000000000';
   for (;;) {
@@ -76,9 +86,9 @@ export async function purgeExpired(
     rejections += rows.length;
     if (rows.length < PURGE_BATCH) break;
   }
-  if (notifications || deliveries || rejections)
-    deps.logger.info({ notifications, deliveries, rejections, older_than: cutoff.toISOString() }, 'retention purge');
-  return { notifications, deliveries };
+  if (notifications || deliveries || rejections || months.dropped.length)
+    deps.logger.info({ notifications, deliveries, rejections, months: months.dropped, older_than: cutoff.toISOString() }, 'retention purge');
+  return { notifications, deliveries, months: months.dropped };
 }
 
 /** BullMQ states in which a job is still on its way: its worker (or BullMQ's stalled check) will finish it. */
@@ -106,7 +116,7 @@ export async function requeueStuckDeliveries(
   const requeued: string[] = [];
   for (const d of stuck) {
     if (!isExternal(d.channel)) continue;
-    const queue = deps.queues.delivery[d.channel as ExternalChannel];
+    const queue = deps.queues.deliveryFor(d.channel as ExternalChannel, d.tenant, d.recipient);
     const state = await queue.getJobState(deliveryJobId(d.id));
     if (IN_PROGRESS.has(state)) continue;
     if (state !== 'unknown') await queue.remove(deliveryJobId(d.id));

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { ensureMonthsOf, isMissingPartition } from '../../db/partitions.js';
 import { query } from '../../db/query.js';
 import type { NotificationDraft } from '../../../queues/jobs.js';
 import { storeExclusions } from '../inbox/exclusions.js';
@@ -57,7 +58,7 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
   const rows = unique.map((d) => draftToRow(d, initialStatus(d)));
   const tenants = [...new Set(unique.map((d) => d.tenant))].sort();
   const text = (pick: (r: StoredRow) => string | boolean | null) => arrayLiteral(rows.map(pick));
-  const stored = await query<{ r_id: string; r_seq: string | null; r_status: string; r_sent_at: Date | null; r_head: string | null }>(
+  const store = () => query<{ r_id: string; r_seq: string | null; r_status: string; r_sent_at: Date | null; r_head: string | null }>(
     em,
     `select * from herald_store_notifications(?::text[], ?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
        ?::boolean[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::text[],
@@ -91,6 +92,12 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
       text((r) => (r.actions.length ? JSON.stringify(r.actions) : null)),
     ],
   );
+  const stored = await store().catch(async (err) => {
+    // the scheduler makes months ahead; if it has fallen behind, a send is not refused for it
+    if (!isMissingPartition(err)) throw err;
+    await ensureMonthsOf(em, unique.map((d) => d.id));
+    return store();
+  });
   await storeExclusions(em, unique);
   const byId = new Map(rows.map((r) => [r.id, r]));
   const out = stored.map((s) => ({ ...byId.get(s.r_id)!, seq: s.r_seq, status: s.r_status, sent_at: s.r_sent_at, prev: s.r_head }));
