@@ -15,6 +15,7 @@ import { Migration20261205000000_rejections } from './Migration20261205000000_re
 import { Migration20261205100000_inbox_states } from './Migration20261205100000_inbox_states.js';
 import { Migration20261205110000_actions } from './Migration20261205110000_actions.js';
 import { Migration20261206000000_partitions } from './Migration20261206000000_partitions.js';
+import { Migration20261206010000_parallel_ingest } from './Migration20261206010000_parallel_ingest.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -37,4 +38,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261205100000_inbox_states', class: Migration20261205100000_inbox_states },
   { name: 'Migration20261205110000_actions', class: Migration20261205110000_actions },
   { name: 'Migration20261206000000_partitions', class: Migration20261206000000_partitions },
+  { name: 'Migration20261206010000_parallel_ingest', class: Migration20261206010000_parallel_ingest },
 ];

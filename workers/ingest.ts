@@ -1,5 +1,6 @@
 /** Process entry: the ingest worker. */
 import { consumedShards, shardNames, shardProblems } from '../queues/shards.js';
+import { expireReservations } from '../src/domain/sending/cursors.js';
 import { startMetricsReporting } from '../src/metrics/report.js';
 import { createIngestWorker } from './ingest-worker.js';
 import { openWorkerProcess } from './process.js';
@@ -16,5 +17,14 @@ for (const queue of shards) {
   );
   life.add(`ingest worker ${queue}`, () => worker.close());
 }
+// a batch whose worker died holds its tenant's readers back until its cursor reservation is taken back
+const sweep = setInterval(() => {
+  expireReservations(orm.em.fork()).then(
+    (n) => n && logger.warn({ reservations: n }, 'took back cursor reservations of batches that never committed'),
+    (err) => logger.debug({ err: (err as Error).message }, 'reservation sweep failed'),
+  );
+}, 10_000);
+sweep.unref();
+life.add('reservation sweep', () => clearInterval(sweep));
 startMetricsReporting(config, logger, life, 'ingest');
 logger.info({ concurrency: config.INGEST_CONCURRENCY, shards }, 'ingest worker started');

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { SCOPES, type Principal } from '../../auth/jwt.js';
 import { NotFoundError } from '../../errors.js';
+import { HORIZON } from './horizon.js';
 import { audiencesOf } from './audience.js';
 import { pgArray, query } from '../../db/query.js';
 import { presentRow, RETURNING, type NotificationJson, type StoredRow } from './present.js';
@@ -133,10 +134,11 @@ export async function listInbox(
   const parts: string[] = [];
   const params: unknown[] = [];
   for (const audience of audiences) {
+    // capped at the commit horizon: a page never hands out a cursor above a batch still committing (horizon.ts)
     parts.push(`(select ${COLS}, ${RECEIPT_COLS} from notifications n ${JOIN_RECEIPT}
-      where n.tenant = ? and n.audience = ? and ${cond.sql}
+      where n.tenant = ? and n.audience = ? and ${cond.sql} and n.seq <= ${HORIZON}
       order by n.seq ${dir} limit ?)`);
-    params.push(who.sub, who.tenant, audience, ...cond.params, take);
+    params.push(who.sub, who.tenant, audience, ...cond.params, who.tenant, take);
   }
   const sql = `select * from (${parts.join(' union all ')}) u order by u.seq::bigint ${dir} limit ? offset ?`;
   const rows = await read<StoredRow[]>(em, sql, bind([...params, page.limit, page.offset]));

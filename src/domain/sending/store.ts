@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ensureMonthsOf, isMissingPartition } from '../../db/partitions.js';
 import { query } from '../../db/query.js';
+import { RESERVATION_EXPIRED, isReservationExpired, releaseReservations, reserveCursors, type Reservation } from './cursors.js';
 import type { NotificationDraft } from '../../../queues/jobs.js';
 import { storeExclusions } from '../inbox/exclusions.js';
 import { compareCursors } from '../inbox/cursors.js';
@@ -41,63 +42,82 @@ function arrayLiteral(values: ReadonlyArray<string | boolean | null>): string {
  * rest of each row is the draft itself, so 500 wide rows are not shipped
  * back and parsed just to learn what we sent.
  *
- * Cursors: each tenant's rows take `seq` values under that tenant's advisory
- * lock, held to commit, so commit order is seq order within a tenant and a
- * reader that has seen cursor N never later finds a new row below N.
+ * Cursors: each tenant's non-scheduled rows take the cursors of a
+ * reservation (src/domain/sending/cursors.ts) made just before, and the
+ * INSERT closes the reservation in its commit, so batches of one tenant
+ * commit in parallel while readers never hand out a cursor above a batch
+ * still committing (src/domain/inbox/horizon.ts). Each row's `prev` is the
+ * cursor before it (the first one's is the tenant's head before the
+ * reservation), so realtime nodes can put frames back in cursor order.
  *
- * The lock, the INSERT and the commit are one statement, run on its own
- * (autocommit): herald_store_notifications (migrations/
- * Migration20261122070000_store_notifications_fn.ts; its current version, with
- * url, image_url and actions, in Migration20261205110000_actions.ts). So the lock is held
- * for the INSERT and the commit only, never while this process's event loop
- * is busy with something else.
+ * The INSERT is one statement (herald_store_notifications, its current
+ * version in migrations/Migration20261206010000_parallel_ingest.ts), run on
+ * its own (autocommit).
  */
 export async function storeNotifications(em: EntityManager, drafts: NotificationDraft[]): Promise<StoredRow[]> {
   const unique = [...new Map(drafts.map((d) => [d.id, d])).values()];
   if (!unique.length) return [];
   const rows = unique.map((d) => draftToRow(d, initialStatus(d)));
-  const tenants = [...new Set(unique.map((d) => d.tenant))].sort();
+  const counts = new Map<string, number>();
+  for (const r of rows) if (r.status !== 'scheduled') counts.set(r.tenant, (counts.get(r.tenant) ?? 0) + 1);
   const text = (pick: (r: StoredRow) => string | boolean | null) => arrayLiteral(rows.map(pick));
-  const store = () => query<{ r_id: string; r_seq: string | null; r_status: string; r_sent_at: Date | null; r_head: string | null }>(
-    em,
-    `select * from herald_store_notifications(?::text[], ?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
-       ?::boolean[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::text[],
-       ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::text[], ?::text[], ?::jsonb[])`,
-    [
-      arrayLiteral(tenants),
-      text((r) => r.id),
-      text((r) => r.tenant),
-      text((r) => r.audience),
-      text((r) => r.user_id),
-      text((r) => r.role),
-      text((r) => r.store_id),
-      text((r) => r.broadcast),
-      text((r) => r.title),
-      text((r) => r.content),
-      text((r) => r.type),
-      text((r) => r.priority),
-      text((r) => r.status),
-      text((r) => arrayLiteral(r.channels)),
-      text((r) => arrayLiteral(r.fallback_channels)),
-      text((r) => JSON.stringify(r.metadata)),
-      text((r) => r.source),
-      text((r) => r.group_key),
-      text((r) => r.idempotency_key),
-      text((r) => r.sender),
-      arrayLiteral(unique.map((d) => d.schedule_at)),
-      arrayLiteral(unique.map((d) => d.created_at)),
-      text((r) => r.url),
-      text((r) => r.image_url),
-      // no buttons is null here: the function stores it as []
-      text((r) => (r.actions.length ? JSON.stringify(r.actions) : null)),
-    ],
+  const columns = [
+    text((r) => r.id),
+    text((r) => r.tenant),
+    text((r) => r.audience),
+    text((r) => r.user_id),
+    text((r) => r.role),
+    text((r) => r.store_id),
+    text((r) => r.broadcast),
+    text((r) => r.title),
+    text((r) => r.content),
+    text((r) => r.type),
+    text((r) => r.priority),
+    text((r) => r.status),
+    text((r) => arrayLiteral(r.channels)),
+    text((r) => arrayLiteral(r.fallback_channels)),
+    text((r) => JSON.stringify(r.metadata)),
+    text((r) => r.source),
+    text((r) => r.group_key),
+    text((r) => r.idempotency_key),
+    text((r) => r.sender),
+    arrayLiteral(unique.map((d) => d.schedule_at)),
+    arrayLiteral(unique.map((d) => d.created_at)),
+    text((r) => r.url),
+    text((r) => r.image_url),
+    // no buttons is null here: the function stores it as []
+    text((r) => (r.actions.length ? JSON.stringify(r.actions) : null)),
+  ];
+  const store = (reservations: Reservation[]) => {
+    // each tenant's rows take its reservation's cursors in the batch's order
+    const next = new Map(reservations.map((r) => [r.tenant, BigInt(r.lo)]));
+    const seqs = rows.map((r) => {
+      if (r.status === 'scheduled') return null;
+      const seq = next.get(r.tenant)!;
+      next.set(r.tenant, seq + 1n);
+      return seq.toString();
+    });
+    return query<{ r_id: string; r_seq: string | null; r_status: string; r_sent_at: Date | null; r_head: string | null }>(
+      em,
+      `select * from herald_store_notifications(?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
+         ?::boolean[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::text[],
+         ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::text[], ?::text[], ?::jsonb[], ?::bigint[], ?::bigint[], ?::jsonb)`,
+      [
+        ...columns,
+        `{${seqs.map((q) => q ?? 'NULL').join(',')}}`,
+        `{${reservations.map((r) => r.id).join(',')}}`,
+        JSON.stringify(Object.fromEntries(reservations.map((r) => [r.tenant, r.lo]))),
+      ],
+    );
+  };
+  const stored = await storeReserved(em, counts, (reservations) =>
+    store(reservations).catch(async (err) => {
+      // the scheduler makes months ahead; if it has fallen behind, a send is not refused for it
+      if (!isMissingPartition(err)) throw err;
+      await ensureMonthsOf(em, unique.map((d) => d.id));
+      return store(reservations);
+    }),
   );
-  const stored = await store().catch(async (err) => {
-    // the scheduler makes months ahead; if it has fallen behind, a send is not refused for it
-    if (!isMissingPartition(err)) throw err;
-    await ensureMonthsOf(em, unique.map((d) => d.id));
-    return store();
-  });
   await storeExclusions(em, unique);
   const byId = new Map(rows.map((r) => [r.id, r]));
   const out = stored.map((s) => ({ ...byId.get(s.r_id)!, seq: s.r_seq, status: s.r_status, sent_at: s.r_sent_at, prev: s.r_head }));
@@ -105,44 +125,71 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
   return out;
 }
 
+/** Attempts at storing a batch whose reservation expired before its INSERT committed (each reserves anew). */
+const RESERVE_ATTEMPTS = 3;
+
 /**
- * Fires scheduled notifications: each takes its inbox cursor now, under the
- * tenant's advisory lock like storeNotifications (so cursors stay in commit
- * order), and its status moves on as if it had just been stored. Only rows
- * still 'scheduled' fire, so a cancelled, recalled or already fired one is
- * left alone and a firing job that runs twice fires once. `missing` are ids
- * not stored yet (their ingest job is still to run). Fired rows get `prev`
- * and move the tenant's head, as herald_store_notifications does for stored
- * rows.
+ * Reserves cursors, runs `write` with them and returns what it returns. A
+ * failed write closes its reservations at once, so readers are not held
+ * back until they expire; one refused because its reservation had expired
+ * (the batch took longer than the TTL) reserves again.
+ */
+async function storeReserved<T>(em: EntityManager, counts: Map<string, number>, write: (reservations: Reservation[]) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const reservations = await reserveCursors(em, counts);
+    try {
+      return await write(reservations);
+    } catch (err) {
+      await releaseReservations(em, reservations);
+      if (!isReservationExpired(err) || attempt >= RESERVE_ATTEMPTS) throw err;
+    }
+  }
+}
+
+/**
+ * Fires scheduled notifications: each takes its inbox cursor now, from a
+ * reservation like storeNotifications' (closed in the same commit), and its
+ * status moves on as if it had just been stored. Only rows still
+ * 'scheduled' fire, so a cancelled, recalled or already fired one is left
+ * alone and a firing job that runs twice fires once. `missing` are ids not
+ * stored yet (their ingest job is still to run). Fired rows get `prev`, as
+ * stored rows do.
  */
 export async function fireScheduled(em: EntityManager, tenant: string, ids: string[]): Promise<{ fired: StoredRow[]; missing: string[] }> {
-  return em.transactional(async (tem) => {
-    await tem.execute(`select pg_advisory_xact_lock(hashtext('herald.seq.' || ?))`, [tenant]);
-    const list = `{${ids.join(',')}}`;
-    // the update also moves the tenant's head and reads the one before it (the statement's snapshot
-    // predates its own writes): the lock is held for no extra round trip
-    const fired = await tem.execute<StoredRow[]>(
-      `with fired as (
-         update notifications set seq = nextval('notification_seq'),
-           status = case when channels <@ '{app}'::text[] then 'sent' else 'processing' end,
-           sent_at = case when channels <@ '{app}'::text[] then now() end,
-           updated_at = now()
-         where tenant = ? and id = any(?::uuid[]) and status = 'scheduled'
-         returning ${RETURNING}
-       ),
-       moved as (
-         insert into notification_heads as h (tenant, last_seq)
-         select tenant, max(seq::bigint) from fired group by tenant
-         on conflict (tenant) do update set last_seq = greatest(h.last_seq, excluded.last_seq)
-       )
-       select fired.*, coalesce((select last_seq::text from notification_heads where tenant = ?), '0') as prev from fired`,
-      [tenant, list, tenant],
-    );
-    chain(fired);
-    const found = await tem.execute<Array<{ id: string }>>(`select id from notifications where tenant = ? and id = any(?::uuid[])`, [tenant, list]);
-    const stored = new Set(found.map((r) => r.id));
-    return { fired, missing: ids.filter((id) => !stored.has(id)) };
-  });
+  const list = `{${ids.join(',')}}`;
+  // as many cursors as rows still due: one left unused would be a hole realtime nodes wait on before they go on
+  const due = await query<{ id: string }>(em, `select id from notifications where tenant = ? and id = any(?::uuid[]) and status = 'scheduled' order by id`, [tenant, list]);
+  const fired = due.length
+    ? await storeReserved(em, new Map([[tenant, due.length]]), ([reservation]) =>
+        em.transactional(async (tem) => {
+          const closed = await tem.execute<Array<{ id: string }>>(`delete from notification_open where id = ? returning id`, [reservation.id]);
+          if (!closed.length) throw Object.assign(new Error('cursor reservation expired'), { code: RESERVATION_EXPIRED });
+          // rows still due now, in id order, take the reservation's cursors in that order
+          const still = await tem.execute<Array<{ id: string }>>(
+            `select id from notifications where tenant = ? and id = any(?::uuid[]) and status = 'scheduled' order by id for update`,
+            [tenant, `{${due.map((d) => d.id).join(',')}}`],
+          );
+          if (!still.length) return [];
+          const lo = BigInt(reservation.lo);
+          const rows = await tem.execute<StoredRow[]>(
+            `update notifications n set seq = x.fseq,
+               status = case when n.channels <@ '{app}'::text[] then 'sent' else 'processing' end,
+               sent_at = case when n.channels <@ '{app}'::text[] then now() end,
+               updated_at = now()
+             from unnest(?::uuid[], ?::bigint[]) as x(fid, fseq)
+             where n.id = x.fid
+             returning ${RETURNING.replace(/(^|, *\n? *)(\w+)/g, '$1n.$2')}`,
+            [`{${still.map((r) => r.id).join(',')}}`, `{${still.map((_, i) => (lo + BigInt(i)).toString()).join(',')}}`],
+          );
+          for (const row of rows) row.prev = (lo - 1n).toString();
+          return rows;
+        }),
+      )
+    : [];
+  chain(fired);
+  const found = await query<{ id: string }>(em, `select id from notifications where tenant = ? and id = any(?::uuid[])`, [tenant, list]);
+  const stored = new Set(found.map((r) => r.id));
+  return { fired, missing: ids.filter((id) => !stored.has(id)) };
 }
 
 /**
