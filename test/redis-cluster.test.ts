@@ -129,6 +129,13 @@ describe('on a Redis Cluster', () => {
     // the three shards' hash tags are served by three different primaries
     const tags = shardNames({ cluster: true, shards: { ...SINGLE_LAYOUT.shards, ingest: 3 } }, 'ingest');
     expect(new Set(await Promise.all(tags.map((t) => cluster.primaryOf(calculateSlot(t))))).size).toBe(3);
+    // bull-board lists every shard as a queue of its own
+    const admin = await signToken(TEST_JWT_SECRET, { sub: 'operator', scope: 'admin' });
+    const board = await fetch(`${api}/admin/queues/api/queues`, { headers: { authorization: `Bearer ${admin}` } });
+    expect(board.status).toBe(200);
+    const listed = ((await board.json()) as { queues: Array<{ name: string }> }).queues.map((q) => q.name);
+    const webhookTags = shardNames({ cluster: true, shards: { ...SINGLE_LAYOUT.shards, webhook: 3 } }, 'webhook');
+    for (const name of [...tags, ...webhookTags, '{recurring}']) expect(listed).toContain(name);
     const again = await connect(`${ws}?token=${token}&since=${cursor}`);
     await again.until(() => again.events().some((f) => f.id === missed));
     expect(again.events().filter((f) => f.event === 'notification').map((f) => f.id)).toEqual([missed]);
