@@ -53,7 +53,7 @@ import { Redis } from 'ioredis';
 import { signToken } from '../src/auth/jwt.js';
 import { loadConfig } from '../src/config.js';
 import { topicOf } from '../src/feed/topics.js';
-import { realtimeChannel } from '../src/feed/channels.js';
+import { topicChannel } from '../src/feed/channels.js';
 import { encodeMessage } from '../src/feed/wire.js';
 import { migrate } from '../src/db/orm.js';
 import { createRawClient } from './lib/raw-http.js';
@@ -474,7 +474,6 @@ async function herald(clients: WsLoad[]): Promise<Figures> {
         (r) => r.status === 202,
         () => false,
       );
-    const feed = realtimeChannel(prefix);
     return await measure(
       {
         name: 'herald',
@@ -493,7 +492,7 @@ async function herald(clients: WsLoad[]): Promise<Figures> {
           },
           // the node alone, fed exactly like the baseline: a frame in Herald's wire format published on Redis
           paced('Redis PUBLISH → Herald node', async (i, t0) => (
-            await redis.publish(feed, encodeMessage(topicOf(tenantA, `u:u${i}`), null, { event: 'notification', title: 'bench', content: CONTENT.repeat(4), metadata: { bench_t0: t0 } })),
+            await redis.publish(topicChannel(prefix, topicOf(tenantA, `u:u${i}`)), encodeMessage(topicOf(tenantA, `u:u${i}`), null, { event: 'notification', title: 'bench', content: CONTENT.repeat(4), metadata: { bench_t0: t0 } })),
             true
           )),
         ],

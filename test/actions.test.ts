@@ -10,7 +10,7 @@ import type { NotificationDraft } from '../queues/jobs.js';
 import * as res from '../src/api/openapi/responses.js';
 import { newId } from '../src/domain/ids.js';
 import { storeNotifications } from '../src/domain/sending/store.js';
-import { realtimeChannel } from '../src/feed/channels.js';
+import { topicChannelPattern } from '../src/feed/channels.js';
 import { decodeMessages } from '../src/feed/wire.js';
 import { TEST_REDIS_URL } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
@@ -86,8 +86,8 @@ describe('round trip', () => {
     const token = await h.token({ sub: user });
     const sub = new Redis(TEST_REDIS_URL);
     const got: string[] = [];
-    sub.on('message', (_channel, message) => got.push(message));
-    await sub.subscribe(realtimeChannel(h.prefix));
+    sub.on('pmessage', (_pattern, _channel, message) => got.push(message));
+    await sub.psubscribe(topicChannelPattern(h.prefix));
     try {
       const r = await send({ user_id: user, ...LINKS });
       expect(r.status).toBe(202);

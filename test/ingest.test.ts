@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { toDrafts, parseNotification } from '../src/domain/sending/input.js';
-import { realtimeChannel } from '../src/feed/channels.js';
+import { topicChannelPattern } from '../src/feed/channels.js';
 import { decodeMessages } from '../src/feed/wire.js';
 import { topicOf } from '../src/feed/topics.js';
 import { fireScheduled, storeNotifications } from '../src/domain/sending/store.js';
@@ -135,8 +135,8 @@ describe('realtime events', () => {
   test('one record per stored notification, on its audience topic, with the notification frame', async () => {
     const sub = new Redis(TEST_REDIS_URL);
     const got: string[] = [];
-    sub.on('message', (_channel, message) => got.push(message));
-    await sub.subscribe(realtimeChannel(h.prefix));
+    sub.on('pmessage', (_pattern, _channel, message) => got.push(message));
+    await sub.psubscribe(topicChannelPattern(h.prefix));
     try {
       const role = uniq('role');
       const r = await h.request('POST', '/api/v1/notifications', {

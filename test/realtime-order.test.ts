@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { topicOf } from '../src/feed/topics.js';
-import { realtimeChannel } from '../src/feed/channels.js';
-import { encodeMessage } from '../src/feed/wire.js';
+import { publishEvents } from '../src/feed/publish.js';
 import { CursorOrder } from '../src/realtime/order.js';
 import { createHarness, uniq, type Harness } from './helpers/harness.js';
 import { connect, startNode } from './helpers/ws-node.js';
@@ -9,7 +7,8 @@ import { connect, startNode } from './helpers/ws-node.js';
 /**
  * Frames in cursor order even when publishers race: each ingest process
  * publishes after its own commit, so a later batch can reach Redis first.
- * The node puts a tenant's frames back in order by their `prev` cursor.
+ * The node puts a tenant's frames back in order by the cursor chain told on
+ * the tenant's order channel.
  */
 let h: Harness;
 let node: Awaited<ReturnType<typeof startNode>>;
@@ -22,12 +21,17 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-/** Publishes one raw notification record, as dispatchStored would (in a tenant of made-up cursors). */
+/** Publishes one notification (its order record, then its topic record), as dispatchStored would, in a tenant of made-up cursors. */
 const publish = (user: string, cursor: number, prev: number | null, tenant = rawTenant) =>
-  h.redis.publish(
-    realtimeChannel(h.prefix),
-    encodeMessage(topicOf(tenant, `u:${user}`), String(cursor), { event: 'notification', id: `n${cursor}`, cursor: String(cursor) }, undefined, prev == null ? null : String(prev)),
-  );
+  publishEvents(h.redis, h.prefix, [
+    {
+      tenant,
+      audience: `u:${user}`,
+      cursor: String(cursor),
+      prev: prev == null ? null : String(prev),
+      frame: { event: 'notification', id: `n${cursor}`, cursor: String(cursor) },
+    },
+  ]);
 
 test('a frame published before the one it follows waits for it; then both arrive in cursor order', async () => {
   const user = uniq('u');
@@ -99,22 +103,66 @@ test('racing ingest processes: a live socket sees every notification once, in cu
 test('frames held past maxHeld go out at once, in cursor order (memory stays bounded when a frame is lost)', () => {
   const out: string[] = [];
   const gaveUp: number[] = [];
-  const order = new CursorOrder<string>((x) => out.push(x), { waitMs: 60_000, maxHeld: 3, onGiveUp: (n) => gaveUp.push(n) });
-  order.offer('t', '10', '5', '10');
+  const order = new CursorOrder<string>((x) => out.push(x), { waitMs: 60_000, maxHeld: 3, holds: () => true, onGiveUp: (n) => gaveUp.push(n) });
+  const link = (prev: string, ...cursors: string[]) => order.chain('t', [{ prev, entries: cursors.map((cursor) => ({ cursor, hash: 'h' })) }]);
+  link('5', '10');
+  order.offer('t', '10', '10');
   // 20 is lost; 40, 30, 50 wait for it, and a fourth is one too many
-  for (const [seq, prev] of [
-    ['40', '30'],
-    ['30', '20'],
-    ['50', '40'],
-  ])
-    order.offer('t', seq, prev, seq);
+  for (const seq of ['40', '30', '50']) {
+    link(String(Number(seq) - 10), seq);
+    order.offer('t', seq, seq);
+  }
   expect(out).toEqual(['10']);
-  order.offer('t', '60', '50', '60');
+  order.offer('t', '60', '60');
   expect(out).toEqual(['10', '30', '40', '50', '60']);
   expect(gaveUp).toEqual([4]);
   // the chain goes on from there, and the lost frame, when it comes late, is not held
-  order.offer('t', '70', '60', '70');
-  order.offer('t', '20', '10', '20');
+  link('60', '70');
+  order.offer('t', '70', '70');
+  order.offer('t', '20', '20');
   expect(out.slice(-2)).toEqual(['70', '20']);
+  order.close();
+});
+
+test('the chain passes over cursors of topics the node does not receive, and waits for those it does, whatever comes first', () => {
+  const out: string[] = [];
+  const mine = new Set(['a', 'b']);
+  const order = new CursorOrder<string>((x) => out.push(x), { waitMs: 60_000, holds: (h) => mine.has(h) });
+  // a batch 11..15 of which this node receives 12 (topic a) and 14 (topic b); 14 comes first (another shard)
+  order.offer('t', '14', '14');
+  expect(out).toEqual([]);
+  order.chain('t', [{ prev: '10', entries: [11, 12, 13, 14, 15].map((c) => ({ cursor: String(c), hash: c === 12 ? 'a' : c === 14 ? 'b' : 'x' })) }]);
+  expect(out).toEqual([]);
+  order.offer('t', '12', '12');
+  expect(out).toEqual(['12', '14']);
+  // the next batch's order record comes after its frame: the frame waits for it
+  order.offer('t', '17', '17');
+  expect(out).toEqual(['12', '14']);
+  order.chain('t', [{ prev: '15', entries: [{ cursor: '16', hash: 'x' }, { cursor: '17', hash: 'a' }] }]);
+  expect(out).toEqual(['12', '14', '17']);
+  // a cursor waited for whose topic the node lets go is no longer waited for
+  order.chain('t', [{ prev: '17', entries: [{ cursor: '18', hash: 'b' }, { cursor: '19', hash: 'a' }] }]);
+  order.offer('t', '19', '19');
+  expect(out).toEqual(['12', '14', '17']);
+  mine.delete('b');
+  order.recheck();
+  expect(out).toEqual(['12', '14', '17', '19']);
+  order.close();
+});
+
+test("a tenant's chain starts at its head read on subscribing: the first batches are ordered even when a later one comes first", () => {
+  const out: string[] = [];
+  const order = new CursorOrder<string>((x) => out.push(x), { waitMs: 60_000, holds: () => true });
+  order.expect('t');
+  // the second batch (3..4) reaches the node before the first (1..2), and before the head is read
+  order.chain('t', [{ prev: '2', entries: ['3', '4'].map((cursor) => ({ cursor, hash: 'h' })) }]);
+  order.offer('t', '3', '3');
+  order.offer('t', '4', '4');
+  order.start('t', '0');
+  expect(out).toEqual([]);
+  order.chain('t', [{ prev: '0', entries: ['1', '2'].map((cursor) => ({ cursor, hash: 'h' })) }]);
+  order.offer('t', '2', '2');
+  order.offer('t', '1', '1');
+  expect(out).toEqual(['1', '2', '3', '4']);
   order.close();
 });

@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
-import { realtimeChannel } from './channels.js';
+import { busModeOf, publishAll, type BusMode } from './bus.js';
+import { orderChannel, topicChannel } from './channels.js';
 import type { FrameBase } from './frames.js';
 import { topicOf } from './topics.js';
-import { encodeMessage } from './wire.js';
+import { encodeMessage, encodeOrder, topicHash, type OrderEntry } from './wire.js';
+import { compareCursors } from '../domain/inbox/cursors.js';
 
 export interface OutgoingEvent {
   tenant: string;
@@ -15,28 +17,43 @@ export interface OutgoingEvent {
   except?: readonly string[];
 }
 
-/** Records are packed into messages of about this many bytes at most (one PUBLISH each). */
+/** A topic's records are packed into messages of about this many bytes at most (one PUBLISH each). */
 export const MESSAGE_TARGET_BYTES = 256 * 1024;
 
-/** Publishes events in as few messages as fit MESSAGE_TARGET_BYTES, in one round trip, in order. */
-export async function publishEvents(redis: Redis, prefix: string, events: OutgoingEvent[]): Promise<void> {
+/**
+ * Publishes events on their topics' channels, in one round trip: the
+ * records of one topic share messages of up to MESSAGE_TARGET_BYTES, in the
+ * order given. Notifications that carry `prev` (stored batches) are first
+ * told, in cursor order, on their tenant's order channel, one message per
+ * tenant, published before the topic messages. `mode`: 'plain' or
+ * 'sharded' (src/feed/bus.ts; default: 'sharded' when `redis` is a Cluster).
+ */
+export async function publishEvents(redis: Redis, prefix: string, events: OutgoingEvent[], mode: BusMode = busModeOf(redis)): Promise<void> {
   if (!events.length) return;
-  const channel = realtimeChannel(prefix);
-  const messages: string[] = [];
-  let current = '';
+  const byTopic = new Map<string, string[]>();
+  const chains = new Map<string, OrderEntry[]>();
   for (const e of events) {
-    const record = encodeMessage(topicOf(e.tenant, e.audience), e.cursor ?? null, e.frame, e.except, e.prev);
-    if (current && current.length + record.length > MESSAGE_TARGET_BYTES) {
-      messages.push(current);
-      current = record;
-    } else current = current ? `${current}\n${record}` : record;
+    const topic = topicOf(e.tenant, e.audience);
+    const record = encodeMessage(topic, e.cursor ?? null, e.frame, e.except, e.prev);
+    const packed = byTopic.get(topic);
+    const last = packed?.[packed.length - 1];
+    if (!packed) byTopic.set(topic, [record]);
+    else if (last!.length + record.length > MESSAGE_TARGET_BYTES) packed.push(record);
+    else packed[packed.length - 1] = `${last}\n${record}`;
+    if (!e.cursor || !e.prev) continue;
+    const chain = chains.get(e.tenant);
+    const entry = { cursor: e.cursor, hash: topicHash(topic), prev: e.prev };
+    if (chain) chain.push(entry);
+    else chains.set(e.tenant, [entry]);
   }
-  messages.push(current);
-  if (messages.length === 1) {
-    await redis.publish(channel, messages[0]);
-    return;
+  const messages: Array<[string, string]> = [];
+  for (const [tenant, chain] of chains) {
+    chain.sort((a, b) => compareCursors(a.cursor, b.cursor));
+    messages.push([orderChannel(prefix, tenant), encodeOrder(chain)]);
   }
-  const pipe = redis.pipeline();
-  for (const m of messages) pipe.publish(channel, m);
-  await pipe.exec();
+  for (const [topic, packed] of byTopic) {
+    const channel = topicChannel(prefix, topic);
+    for (const m of packed) messages.push([channel, m]);
+  }
+  await publishAll(redis, mode, messages);
 }

@@ -102,3 +102,27 @@ export const httpRequestDuration = new Histogram({
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   registers: [registry],
 });
+
+/** Messages a realtime node's feed subscriber received, per kind (topic, order, control): its inbound pub/sub traffic. */
+export const feedMessagesReceived = new Counter({
+  name: 'realtime_feed_messages_received_total',
+  help: 'Pub/sub messages received by realtime nodes, per kind (topic, order, control).',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+/** Bytes of those messages (payload only). */
+export const feedBytesReceived = new Counter({
+  name: 'realtime_feed_bytes_received_total',
+  help: 'Payload bytes of the pub/sub messages received by realtime nodes, per kind.',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+/** SUBSCRIBE / UNSUBSCRIBE commands realtime nodes sent for their topics (each carries many channels). */
+export const feedSubscribeCommands = new Counter({
+  name: 'realtime_feed_subscribe_commands_total',
+  help: 'Feed SUBSCRIBE and UNSUBSCRIBE commands sent by realtime nodes.',
+  labelNames: ['command'] as const,
+  registers: [registry],
+});

@@ -1,17 +1,19 @@
 import type { Redis } from 'ioredis';
 import type { Verifier } from '../auth/jwt.js';
 import type { Orm } from '../db/orm.js';
-import { controlChannel, realtimeChannel } from '../feed/channels.js';
+import { busModeOf, createFeedSubscriber } from '../feed/bus.js';
+import { controlChannel } from '../feed/channels.js';
 import type { Logger } from '../logger.js';
 import { AckRecorder } from './acks.js';
 import { createAdmission } from './admission.js';
 import type { Conn } from './conn.js';
-import { createFanout } from './fanout.js';
+import { createFanout, type FeedStats } from './fanout.js';
 import { sendProblem } from './http.js';
 import { addHealthRoutes, serve } from './lifecycle.js';
 import { withDefaults, type RealtimeOptions } from './options.js';
 import { createProtocol, WS_PATHS } from './protocol.js';
 import { Sockets } from './sockets.js';
+import { Subscriptions } from './subscriptions.js';
 import * as uws from './uws.js';
 
 export type { RealtimeOptions } from './options.js';
@@ -21,6 +23,7 @@ export type { RealtimeOptions } from './options.js';
  * worker and the api publish on Redis. This file wires its parts:
  *   admission.ts  upgrade, limits, token; a socket's open and close (opening.ts: its welcome)
  *   fanout.ts     the Redis feed to the sockets, in order, slow consumers, feed loss
+ *   subscriptions.ts  the feed channels the sockets need, subscribed in batches
  *   protocol.ts   the socket's messages, heartbeats, close codes
  *   lifecycle.ts  presence, /health and /ready, start and shutdown
  *   sockets.ts    the open sockets they share
@@ -41,6 +44,8 @@ export interface RealtimeNode {
   port: number;
   /** open sockets on this node */
   connections(): number;
+  /** what this node's feed subscriber received, and the feed channels and commands it took */
+  feed(): FeedStats & { channels: number; subscribeCommands: number; unsubscribeCommands: number };
   /** stops accepting, closes every socket with 1001, leaves the cluster */
   close(): Promise<void>;
 }
@@ -56,13 +61,18 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
 
   const acks = new AckRecorder({ orm: deps.orm, logger });
   const protocol = createProtocol({ acks, maxBackpressure: opts.maxBackpressure, pingIntervalMs: opts.pingIntervalMs, idleTimeoutMs: opts.idleTimeoutMs });
-  const sockets = new Sockets(protocol.sweeper);
+  const feed = createFeedSubscriber(deps.subscriber, opts.feedMode ?? busModeOf(deps.subscriber));
+  const subscriptions = new Subscriptions({ feed, prefix: opts.prefix, logger });
+  const sockets = new Sockets(protocol.sweeper, subscriptions);
   const admission = createAdmission({ ...deps, ...opts, logger, sockets, control, isClosing });
   const app = uws.createApp();
   const fanout = createFanout({
     app,
+    orm: deps.orm,
     subscriber: deps.subscriber,
-    feed: realtimeChannel(opts.prefix),
+    feed,
+    subscriptions,
+    prefix: opts.prefix,
     control,
     onControl: admission.onControl,
     sockets,
@@ -84,6 +94,7 @@ export async function startRealtimeNode(deps: RealtimeDeps, options: RealtimeOpt
     nodeId,
     port: serving.port,
     connections: () => sockets.size,
+    feed: () => ({ ...fanout.stats, channels: subscriptions.size, subscribeCommands: subscriptions.sent.subscribe, unsubscribeCommands: subscriptions.sent.unsubscribe }),
     async close() {
       if (closing) return;
       closing = true;

@@ -27,6 +27,9 @@ import type { Attempt, UpgradeLimit } from './upgrade-limit.js';
  *   3. each socket gets its welcome and catches up (src/realtime/sync.ts).
  * Every socket buffers its live frames from its open on (sockets.ts), so a
  * frame published while its batch waits is neither lost nor out of order.
+ * Its feed channels are taken at its open too, and step 2's inbox read waits
+ * until Redis has confirmed them: a frame published before that would reach
+ * neither the read nor the buffer.
  */
 
 /** A socket just opened, waiting for its batch. */
@@ -47,6 +50,8 @@ export interface OpeningDeps extends SyncDeps {
   maxConnectionsPerUser: number;
   /** the limits whose attempts a batch waits for */
   limits: UpgradeLimit[];
+  /** resolves once Redis has confirmed the feed channels of these sockets (sockets.ts whenSubscribed) */
+  subscribed(conns: readonly Conn[]): Promise<void>;
 }
 
 export interface OpeningHooks extends SyncHooks {
@@ -56,7 +61,7 @@ export interface OpeningHooks extends SyncHooks {
   kick(members: string[]): void;
 }
 
-export interface OpeningQueueDeps extends OpeningDeps {
+export interface OpeningQueueDeps extends Omit<OpeningDeps, 'subscribed'> {
   sockets: Sockets;
   /** members past their user's limit: close them, here or on their node (admission.ts) */
   kick(members: string[]): void;
@@ -90,8 +95,9 @@ export function createOpening(deps: OpeningQueueDeps): Batcher<Opening> {
     },
     fail: (conn, code, reason) => conn.ws?.end(code, reason),
   };
+  const batchDeps: OpeningDeps = { ...deps, subscribed: (conns) => sockets.whenSubscribed(conns) };
   return new Batcher<Opening>(
-    (batch) => openBatch(deps, hooks, batch).catch((err) => logger.error({ err, sockets: batch.length }, 'opening sockets failed')),
+    (batch) => openBatch(batchDeps, hooks, batch).catch((err) => logger.error({ err, sockets: batch.length }, 'opening sockets failed')),
     { max: 2000, inFlight: 4 },
   );
 }
@@ -135,6 +141,13 @@ async function countPerUser(deps: OpeningDeps, hooks: OpeningHooks, batch: Openi
 
 /** The unread counts and cursors of the batch's inboxes, then each socket's welcome and catch-up. */
 async function welcome(deps: OpeningDeps, hooks: OpeningHooks, batch: Opening[]): Promise<void> {
+  try {
+    await deps.subscribed(batch.map((o) => o.conn));
+  } catch (err) {
+    deps.logger.warn({ err: (err as Error).message, sockets: batch.length }, 'welcome: the feed could not be subscribed');
+    for (const o of batch) hooks.fail(o.conn, 1011, 'feed unavailable, retry later');
+    return;
+  }
   const parts: Conn[][] = [];
   for (let i = 0; i < batch.length; i += HEADS_PER_STATEMENT) parts.push(batch.slice(i, i + HEADS_PER_STATEMENT).map((o) => o.conn));
   await Promise.all(

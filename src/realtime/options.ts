@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { BusMode } from '../feed/bus.js';
 
 /** A realtime node's options; src/realtime/run.ts fills them from the config. */
 export interface RealtimeOptions {
@@ -37,10 +38,16 @@ export interface RealtimeOptions {
   nodeId?: string;
   /** on close, how long sockets get to answer the 1001 close frame before they are cut, ms (default 2000) */
   closeGraceMs?: number;
+  /**
+   * the feed's transport (src/feed/bus.ts): 'plain' SUBSCRIBE or 'sharded'
+   * SSUBSCRIBE on a Redis Cluster (default: 'sharded' when the subscriber
+   * connection is a Cluster)
+   */
+  feedMode?: BusMode;
 }
 
-/** Every option set: the defaults filled in and the node named. */
-export type NodeSettings = Required<RealtimeOptions>;
+/** Every option set: the defaults filled in and the node named (the feed's mode may stay to the connection). */
+export type NodeSettings = Required<Omit<RealtimeOptions, 'feedMode'>> & Pick<RealtimeOptions, 'feedMode'>;
 
 export function withDefaults(options: RealtimeOptions): NodeSettings {
   const opts = {

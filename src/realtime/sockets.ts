@@ -1,5 +1,6 @@
 import { websocketConnections } from '../metrics/metrics.js';
 import { TopicIndex, type Conn } from './conn.js';
+import type { Subscriptions } from './subscriptions.js';
 import type { Sweeper } from './sweeper.js';
 import type { WebSocket } from './uws.js';
 
@@ -7,7 +8,8 @@ import type { WebSocket } from './uws.js';
  * The node's open sockets, the one piece of state its parts share:
  * admission adds and removes them, fan-out finds a topic's sockets (frames
  * that skip some users, slow consumers, the buffers of sockets still
- * catching up), the control channel and shutdown find them by id.
+ * catching up), the control channel and shutdown find them by id. The feed
+ * channels a socket needs are taken with it and let go with it.
  */
 export class Sockets {
   /** by id: the second half of a socket's member in its user's Redis set */
@@ -17,8 +19,14 @@ export class Sockets {
   /** sockets still catching up ('sync' or 'seam'), by topic: their live frames are buffered or checked against the seam */
   readonly syncing = new TopicIndex();
 
-  /** `sweeper`: visits every open socket (heartbeats, idle and slow-consumer checks) */
-  constructor(private readonly sweeper: Sweeper<Conn>) {}
+  /**
+   * `sweeper`: visits every open socket (heartbeats, idle and slow-consumer checks);
+   * `subscriptions`: the feed channels the node listens to
+   */
+  constructor(
+    private readonly sweeper: Sweeper<Conn>,
+    private readonly subscriptions: Subscriptions,
+  ) {}
 
   get size(): number {
     return this.byId.size;
@@ -31,9 +39,15 @@ export class Sockets {
     this.byId.set(conn.id, conn);
     this.byTopic.add(conn);
     this.syncing.add(conn);
+    this.subscriptions.hold(conn);
     this.sweeper.add(conn);
     // inc/dec rather than set: several nodes in one process (tests) add up
     websocketConnections.inc();
+  }
+
+  /** Resolves once Redis has confirmed the feed channels of these sockets: their catch-up may start. */
+  whenSubscribed(conns: readonly Conn[]): Promise<void> {
+    return this.subscriptions.whenSubscribed(conns);
   }
 
   /** Hands a socket to its uWS topics: from here on frames reach it with no JavaScript per socket. */
@@ -55,6 +69,7 @@ export class Sockets {
     this.byId.delete(conn.id);
     this.byTopic.remove(conn);
     if (wasSyncing) this.syncing.remove(conn);
+    this.subscriptions.release(conn);
     this.sweeper.remove(conn);
     conn.onDrain?.();
     websocketConnections.dec();

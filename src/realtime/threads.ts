@@ -12,7 +12,7 @@ import type { ThreadData } from './thread.js';
  * many the host has. Here each worker thread runs a whole node
  * (src/realtime/thread.ts) — its own id, Redis connections, PostgreSQL pool,
  * presence and metrics — exactly as separate node processes side by side
- * would, so every cluster rule (fan-out on every node, per-user limits,
+ * would, so every cluster rule (each node subscribes to its own topics, per-user limits,
  * connection counts) holds unchanged. The threads share WS_PORT: uWS sets
  * SO_REUSEPORT on its listen sockets and the kernel spreads new connections
  * over them (uSockets sets it only for a port other than 0, so WS_PORT=0
