@@ -164,4 +164,21 @@ describe('parallel commits inside one tenant', () => {
     expect(socket.events().map((f) => f.id)).toEqual([a.id, b.id]);
     socket.close();
   });
+
+  test("a batch's frames wait until every batch below it has committed: no socket sees a cursor with one still to come beneath it", { timeout: 30_000 }, async () => {
+    // the node itself waits only 100 ms for a frame it misses before it sends the ones after it
+    const node = await startNode(h, { reorderWaitMs: 100 });
+    await h.startIngest();
+    const user = uniq('u');
+    const socket = await connect(`${node.url()}?token=${await h.token({ sub: user })}`);
+    const a = await openBatch(user);
+    const sent = await h.request('POST', '/api/v1/notifications', { token: svc, body: { user_id: user, title: 'above the open batch', content: 'c' } });
+    expect(sent.status).toBe(202);
+    await waitFor(async () => (await db.query('select 1 from notifications where id = $1', [sent.body.id])).rowCount === 1, 10_000, 'the send to be stored');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(socket.events()).toEqual([]);
+    await a.commit();
+    await socket.until(() => socket.events().some((f) => f.id === sent.body.id));
+    socket.close();
+  });
 });

@@ -239,6 +239,9 @@ describe('on a Redis Cluster', () => {
         `replica took over ${promotedAt - killedAt} ms after the kill, ${lost.length} accepted and lost`,
     );
     for (const l of lost) expect(l.at).toBeLessThanOrEqual(killedAt + 100);
+    // what the api said of a failed send: a Redis that is moving is a 503 (retry), never a 500
+    const errors = roles.api.logs().filter((l) => l.level >= 50 && l.msg !== 'redis unavailable');
+    expect(errors.map((l) => l.err?.message ?? l.msg)).toEqual([]);
     expect(refused.every((s) => s === 503 || s === 0)).toBe(true);
   });
 });

@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis';
 import type { Producers } from '../../queues/producers.js';
 import type { Orm } from '../../src/db/orm.js';
 import { exclusionsOf } from '../../src/domain/inbox/exclusions.js';
+import { compareCursors } from '../../src/domain/inbox/cursors.js';
 import { groupCounts, groupFields } from '../../src/domain/inbox/groups.js';
+import { untilCommitted } from '../../src/domain/inbox/horizon.js';
 import { presentRow, type StoredRow } from '../../src/domain/inbox/present.js';
 import type { Logger } from '../../src/logger.js';
 import { notificationFrame } from '../../src/feed/frames.js';
@@ -27,6 +29,12 @@ export interface DispatchDeps {
  */
 export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Promise<void> {
   const live = rows.filter((r) => r.seq != null);
+  // batches of a tenant commit side by side: a frame goes out only once every cursor below it has committed,
+  // or a client could see cursor N while a notification below N is still to come (src/domain/inbox/horizon.ts)
+  const upTo = new Map<string, string>();
+  for (const r of live) if (r.prev != null && compareCursors(r.seq!, upTo.get(r.tenant) ?? '0') > 0) upTo.set(r.tenant, r.seq!);
+  if (!(await untilCommitted(deps.orm.em.fork(), upTo)))
+    deps.logger.warn({ tenants: [...upTo.keys()] }, 'a batch below these notifications has not committed for a minute: publishing them anyway');
   // grouped notifications: the frame says how big the group is and which toast it replaces
   const em = deps.orm.em.fork();
   const groups = await groupCounts(em, live);

@@ -27,10 +27,18 @@ const BAD_REQUEST = 'https://herald.dev/problems/bad-request';
 const REFUSED_DETAIL =
   'The database refused a value in this request (a character, number or time it cannot store, or a structure too large). Correct the request; retrying it unchanged fails again.';
 
-/** Redis refused the command: its connection is down (the producer connection never queues). */
+/**
+ * Redis refused the command: its connection is down (the producer connection
+ * never queues), or it is moving: a failover under way (a Cluster's slot
+ * without a primary yet, a Sentinel's old primary now a replica, a replica
+ * still loading).
+ */
 function isRedisDown(err: unknown): boolean {
   const msg = (err as Error)?.message ?? '';
-  return /enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|Stream isn't writeable|Redis did not answer/i.test(msg);
+  return (
+    /enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|Stream isn't writeable|Redis did not answer/i.test(msg) ||
+    /^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|LOADING)\b|Failed to refresh slots cache|None of startup nodes is available|Too many Cluster redirections/.test(msg)
+  );
 }
 
 /** The one place errors become application/problem+json. */

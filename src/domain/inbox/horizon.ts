@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { query } from '../../db/query.js';
+import { compareCursors } from './cursors.js';
 
 /**
  * The commit horizon: the highest inbox cursor a reader may hand out for a
@@ -31,4 +32,33 @@ export const horizonOf = (tenant: string): string =>
 export async function readHorizon(em: EntityManager, tenant: string): Promise<string> {
   const [row] = await query<{ h: string }>(em, `select ${HORIZON}::text as h`, [tenant]);
   return row.h;
+}
+
+/** Longest a publisher waits for the batches below its own to commit, ms (a stuck one is taken back within ~40 s). */
+const PUBLISH_WAIT_MS = 60_000;
+
+/**
+ * Waits until every cursor up to each tenant's `upTo` has committed (or
+ * been taken back): the horizon has reached it. A publisher calls it before
+ * it sends frames, so no client sees cursor N while a notification below N
+ * can still commit; in the usual case the batches below have committed
+ * already and this is one query. After PUBLISH_WAIT_MS it gives up and
+ * says so (`false`).
+ */
+export async function untilCommitted(em: EntityManager, upTo: ReadonlyMap<string, string>): Promise<boolean> {
+  if (!upTo.size) return true;
+  const deadline = Date.now() + PUBLISH_WAIT_MS;
+  let waiting = [...upTo.keys()];
+  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+    const rows = await query<{ tenant: string; h: string }>(
+      em,
+      `select tenant, (min(lo) - 1)::text as h from notification_open where tenant = any(?::text[]) group by tenant`,
+      [`{${waiting.map((t) => JSON.stringify(t)).join(',')}}`],
+    );
+    const horizon = new Map(rows.map((r) => [r.tenant, r.h]));
+    waiting = waiting.filter((t) => horizon.has(t) && compareCursors(horizon.get(t)!, upTo.get(t)!) < 0);
+    if (!waiting.length) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
 }
