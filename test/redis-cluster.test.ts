@@ -9,12 +9,15 @@
  * (CROSSSLOT) and these fail. Then a primary is killed under load: its
  * replica takes over, and what was accepted and lost is counted.
  */
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import calculateSlot from 'cluster-key-slot';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseRedisUrl } from '../queues/redis-target.js';
 import { shardNames, SINGLE_LAYOUT } from '../queues/shards.js';
 import { signToken } from '../src/auth/jwt.js';
+import { topicChannel } from '../src/feed/channels.js';
+import { topicOf } from '../src/feed/topics.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { startWebhookReceiver } from './fakes/webhook-receiver.js';
 import { TEST_DATABASE_URL, TEST_JWT_SECRET } from './helpers/env.js';
@@ -63,13 +66,14 @@ describe('on a Redis Cluster', () => {
   let svc: string;
   let hooks: Awaited<ReturnType<typeof startWebhookReceiver>>;
   let roles: Awaited<ReturnType<typeof startServingRoles>>;
+  let env: Record<string, string>;
 
   beforeAll(async () => {
     cluster = await startRedisCluster(cleanups);
     hooks = await startWebhookReceiver(SECRET);
     cleanups.push(() => hooks.close());
     const [port, wsPort] = [await freePort(), await freePort()];
-    const env = {
+    env = {
       REDIS_URL: cluster.url,
       QUEUE_PREFIX: uniq('test-cluster'),
       PORT: String(port),
@@ -117,6 +121,13 @@ describe('on a Redis Cluster', () => {
     const users = Array.from({ length: 12 }, () => uniq('u'));
     const token = await signToken(TEST_JWT_SECRET, { sub: users[0], tenant });
     const socket = await connect(`${ws}?token=${token}`);
+    // the node took the user's topic with a sharded subscription on the shard that holds its slot
+    const channel = topicChannel(env.QUEUE_PREFIX, topicOf(tenant, `u:${users[0]}`));
+    const owner = await cluster.primaryOf(calculateSlot(channel));
+    const direct = new Redis({ port: owner, host: '127.0.0.1', lazyConnect: true });
+    const [, subscribers] = (await direct.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number];
+    direct.disconnect();
+    expect(subscribers).toBe(1);
     const first = await send({ user_id: users[0], title: 'one' });
     expect(first.status).toBe(202);
     await socket.until(() => socket.events().some((f) => f.id === first.id));
