@@ -221,8 +221,8 @@ interface Figures {
   openSeconds: number;
   rss: { before: number; half: number; opened: number; after: number; afterLoad: number };
   idle: { seconds: number; cpu: Cpu; commands: number };
-  single: { seconds: number; cpu: Cpu; commands: number; accepted: number; answered: number[]; frames: number; duplicates: number; latencies: number[] };
-  bulk: { seconds: number; cpu: Cpu; commands: number; rate: number };
+  single: { seconds: number; cpu: Cpu; commands: number; accepted: number; answered: number[]; frames: number; duplicates: number; latencies: number[]; wal: number };
+  bulk: { seconds: number; cpu: Cpu; commands: number; rate: number; wal: number };
   bare: { rate: number; redisUs: number; clientUs: number; commands: number };
   loadBefore: string;
   loadAfter: string;
@@ -278,15 +278,19 @@ async function measure(): Promise<Figures> {
       walwriter: () => pidsNamed('postgres:', 'walwriter'),
       client: () => [process.pid],
     });
+    // WAL written meanwhile, by the whole server: with other databases busy it overstates Herald's share
+    const walLsn = async () => (await db.query('select pg_current_wal_lsn()::text as lsn')).rows[0].lsn as string;
+    const walBytes = async (from: string) => Number((await db.query('select pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) as d', [from])).rows[0].d);
     const metered = async <T>(work: () => Promise<T>) => {
       const c0 = await redisCommands(redis);
+      const w0 = await walLsn();
       meter.start();
       const t0 = performance.now();
       const result = await work();
       const seconds = (performance.now() - t0) / 1000;
       const cpu = meter.stop() as Cpu;
       cpu.postgres += cpu.walwriter;
-      return { result, seconds, cpu, commands: (await redisCommands(redis)) - c0 };
+      return { result, seconds, cpu, commands: (await redisCommands(redis)) - c0, wal: await walBytes(w0) };
     };
 
     // --- memory per socket: the node's RSS before the sockets, after half of them and after all of them.
@@ -380,8 +384,9 @@ async function measure(): Promise<Figures> {
         frames: ws.frames,
         duplicates: ws.duplicates,
         latencies: [...ws.latencies].sort((a, b) => a - b),
+        wal: single.wal,
       },
-      bulk: { seconds: bulk.seconds, cpu: bulk.cpu, commands: bulk.commands, rate: BULK / bulk.seconds },
+      bulk: { seconds: bulk.seconds, cpu: bulk.cpu, commands: bulk.commands, rate: BULK / bulk.seconds, wal: bulk.wal },
       bare: { rate: bare.result.perSecond, redisUs: bare.cpu.redis / BULK, clientUs: bare.cpu.client / BULK, commands: bare.commands / BULK },
       loadBefore,
       loadAfter: load(),
@@ -436,6 +441,10 @@ function report(f: Figures): string {
     ]),
     row('PostgreSQL CPU of which walwriter: single / bulk', [`${(f.single.cpu.walwriter / n).toFixed(1)} / ${(f.bulk.cpu.walwriter / BULK).toFixed(1)} µs / notification`, '–']),
     row('single: Redis commands / notification (those run inside Lua scripts included)', [`${(f.single.commands / n).toFixed(1)} (net of idle ${(netCommands / n).toFixed(1)})`, `idle ${idleCommands.toFixed(0)} commands/s`]),
+    row('PostgreSQL WAL bytes / notification: single / bulk (the whole server\'s WAL meanwhile)', [
+      `${(f.single.wal / n).toFixed(0)} / ${(f.bulk.wal / BULK).toFixed(0)}`,
+      '–',
+    ]),
     row('bulk: stored / s', [f.bulk.rate.toFixed(0), `bare BullMQ addBulk ${f.bare.rate.toFixed(0)}/s (Herald ${(f.bulk.rate / f.bare.rate).toFixed(2)}×)`]),
     row('bulk: Redis commands / notification (the same)', [(f.bulk.commands / BULK).toFixed(2), `bare BullMQ ${f.bare.commands.toFixed(2)} / job`]),
     row(`realtime RSS before the sockets / ${IDLE_SECONDS} s after they opened`, [
