@@ -30,6 +30,7 @@ import { migrate } from '../src/db/orm.js';
 import { metricsEntryKey, metricsIndexKey } from '../src/metrics/report.js';
 import { startHttpLoad } from './lib/http-load.js';
 import { freePort, startRole, stopRole, waitHttp } from './lib/processes.js';
+import { closeSockets, pct } from './lib/sockets.js';
 
 const NODES = Number(process.env.NODES ?? 4);
 const SOCKETS = Number(process.env.SOCKETS ?? 10_000);
@@ -119,21 +120,11 @@ class Sockets {
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all(
-      this.list.map(
-        (ws) =>
-          new Promise<void>((resolve) => {
-            if (ws.readyState === WebSocket.CLOSED) return resolve();
-            ws.once('close', () => resolve());
-            ws.close();
-          }),
-      ),
-    );
+    await closeSockets(this.list);
     this.list = [];
   }
 }
 
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
 
 interface Layout {
   name: string;

@@ -44,6 +44,7 @@ import { cpuMeter, cpuMicros, pidsNamed } from './lib/cpu.js';
 import { pgBackendsOf } from './lib/pg-backends.js';
 import { createRawClient } from './lib/raw-http.js';
 import { freePort, startRole, stopRole, waitHttp } from './lib/processes.js';
+import { closeSockets, pct } from './lib/sockets.js';
 
 const RATE = Number(process.env.RATE ?? 1000);
 const SECONDS = Number(process.env.SECONDS ?? 20);
@@ -130,21 +131,11 @@ class Sockets {
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all(
-      this.list.map(
-        (ws) =>
-          new Promise<void>((resolve) => {
-            if (ws.readyState === WebSocket.CLOSED) return resolve();
-            ws.once('close', () => resolve());
-            ws.close();
-          }),
-      ),
-    );
+    await closeSockets(this.list);
     this.list = [];
   }
 }
 
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
 
 type Client = ReturnType<typeof createRawClient>;
 

@@ -13,25 +13,13 @@ import { ensureDatabase, migrate, openOrm, pendingMigrations } from '../src/db/o
 import { Lifecycle } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
 import { checkReadiness } from '../src/readiness.js';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/env.js';
+import { TEST_DATABASE_URL, TEST_REDIS_URL, onPostgres } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
 
 const cleanups: Array<() => unknown> = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-async function onPostgres(sql: string) {
-  const admin = new URL(TEST_DATABASE_URL);
-  admin.pathname = '/postgres';
-  const c = new pg.Client({ connectionString: admin.toString() });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 /** A database name nobody uses yet, dropped when the file is done; `host` replaces the test PostgreSQL's host:port. */
 function freshDatabase(host?: string) {

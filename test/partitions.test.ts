@@ -19,7 +19,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { purgeExpired } from '../workers/processors/maintenance.js';
 import { startMaintenance } from '../workers/scheduler-tasks.js';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/env.js';
+import { TEST_DATABASE_URL, TEST_REDIS_URL, onPostgres } from './helpers/env.js';
 import { uniq } from './helpers/harness.js';
 
 const BEFORE = 'Migration20261205110000_actions';
@@ -28,18 +28,6 @@ const cleanups: Array<() => unknown> = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-async function onPostgres(sql: string) {
-  const admin = new URL(TEST_DATABASE_URL);
-  admin.pathname = '/postgres';
-  const c = new pg.Client({ connectionString: admin.toString() });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 /** A database of this test's own; `to` stops its migrations there (every migration when unset). */
 async function freshDatabase(to?: string): Promise<{ url: string; orm: Orm }> {
