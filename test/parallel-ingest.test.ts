@@ -13,6 +13,7 @@ import { newId } from '../src/domain/ids.js';
 import { expireReservations } from '../src/domain/sending/cursors.js';
 import { parseNotification, toDrafts } from '../src/domain/sending/input.js';
 import { storeNotifications } from '../src/domain/sending/store.js';
+import { ingestBatch } from '../workers/processors/ingest.js';
 import { TEST_DATABASE_URL } from './helpers/env.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { connect, startNode } from './helpers/ws-node.js';
@@ -179,6 +180,25 @@ describe('parallel commits inside one tenant', () => {
     expect(socket.events()).toEqual([]);
     await a.commit();
     await socket.until(() => socket.events().some((f) => f.id === sent.body.id));
+    socket.close();
+  });
+
+  test("cursors a retried batch reserved and never used do not hold the tenant's next frames", { timeout: 30_000 }, async () => {
+    const node = await startNode(h, { reorderWaitMs: 5000 });
+    await h.startIngest();
+    const user = uniq('u');
+    const socket = await connect(`${node.url()}?token=${await h.token({ sub: user })}`);
+    const deps = { orm: h.orm, redis: h.redis, prefix: h.prefix, logger: h.deps.logger, queues: h.deps.queues };
+    const batch = drafts({ user_id: user, title: 'stored, then its job retried' });
+    await ingestBatch(deps, batch);
+    await socket.until(() => socket.events().some((f) => f.id === batch[0].id));
+    // the retry stores nothing new: the cursor it reserved stays unused
+    await ingestBatch(deps, batch);
+    const sent = await h.request('POST', '/api/v1/notifications', { token: svc, body: { user_id: user, title: 'after the retry', content: 'c' } });
+    const t0 = Date.now();
+    await socket.until(() => socket.events().some((f) => f.id === sent.body.id), 10_000);
+    // the node was told to pass over the unused cursor; it would otherwise wait its 5 s for it
+    expect(Date.now() - t0).toBeLessThan(2500);
     socket.close();
   });
 });

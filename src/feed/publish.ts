@@ -57,3 +57,32 @@ export async function publishEvents(redis: Redis, prefix: string, events: Outgoi
   }
   await publishAll(redis, mode, messages);
 }
+
+/** The topic hash of a stretch no topic holds (topicHash never makes '-'): every node passes over it. */
+const NO_TOPIC = '-';
+
+/**
+ * Tells the nodes of each tenant to pass over cursors that were reserved and
+ * will never be stored (src/domain/sending/store.ts CursorGap), so they do
+ * not wait for them before the tenant's next frames: one order record per
+ * tenant, each hole one line.
+ */
+export async function publishGaps(
+  redis: Redis,
+  prefix: string,
+  gaps: ReadonlyArray<{ tenant: string; prev: string; cursor: string }>,
+  mode: BusMode = busModeOf(redis),
+): Promise<void> {
+  if (!gaps.length) return;
+  const byTenant = new Map<string, OrderEntry[]>();
+  for (const g of gaps) {
+    const list = byTenant.get(g.tenant) ?? [];
+    list.push({ cursor: g.cursor, hash: NO_TOPIC, prev: g.prev });
+    byTenant.set(g.tenant, list);
+  }
+  await publishAll(
+    redis,
+    mode,
+    [...byTenant].map(([tenant, entries]) => [orderChannel(prefix, tenant), encodeOrder(entries.sort((a, b) => compareCursors(a.cursor, b.cursor)))] as const),
+  );
+}

@@ -8,7 +8,8 @@ import { untilCommitted } from '../../src/domain/inbox/horizon.js';
 import { presentRow, type StoredRow } from '../../src/domain/inbox/present.js';
 import type { Logger } from '../../src/logger.js';
 import { notificationFrame } from '../../src/feed/frames.js';
-import { publishEvents } from '../../src/feed/publish.js';
+import { publishEvents, publishGaps } from '../../src/feed/publish.js';
+import type { CursorGap } from '../../src/domain/sending/store.js';
 import { planDeliveries } from '../../src/domain/delivery/plan.js';
 
 export interface DispatchDeps {
@@ -54,4 +55,15 @@ export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Pro
   );
   // external channels: one delivery record and one channel job per (recipient, channel)
   await planDeliveries({ em, queues: deps.queues, logger: deps.logger }, rows, except);
+}
+
+/**
+ * Tells realtime nodes to pass over cursors this process reserved and will
+ * never store (a retried batch, one that failed and was split), so they do
+ * not hold the tenant's next frames waiting for them. Best effort: a node
+ * that never hears it waits WS_REORDER_WAIT_MS once.
+ */
+export async function tellGaps(deps: DispatchDeps, gaps: readonly CursorGap[]): Promise<void> {
+  if (!gaps.length) return;
+  await publishGaps(deps.redis, deps.prefix, gaps).catch((err) => deps.logger.warn({ err: (err as Error).message, gaps: gaps.length }, 'could not tell nodes of unused cursors'));
 }

@@ -1,8 +1,8 @@
 import type { FireRequest, IngestResult } from '../../queues/jobs.js';
 import { Batcher } from '../../queues/batcher.js';
-import { fireScheduled } from '../../src/domain/sending/store.js';
+import { fireScheduled, type CursorGap } from '../../src/domain/sending/store.js';
 import type { StoredRow } from '../../src/domain/inbox/present.js';
-import { dispatchStored, type DispatchDeps } from './dispatch.js';
+import { dispatchStored, tellGaps, type DispatchDeps } from './dispatch.js';
 
 /** A firing job that ran before its notification was stored; BullMQ retries it with backoff. */
 export class NotStoredYetError extends Error {
@@ -36,9 +36,18 @@ async function fireBatch(deps: DispatchDeps, reqs: FireRequest[], missing: Set<s
     if (!ids) byTenant.set(r.tenant, (ids = new Set()));
     for (const id of r.ids) ids.add(id);
   }
+  const gaps: CursorGap[] = [];
+  try {
+    await fireAndDispatch(deps, byTenant, missing, gaps);
+  } finally {
+    await tellGaps(deps, gaps);
+  }
+}
+
+async function fireAndDispatch(deps: DispatchDeps, byTenant: Map<string, Set<string>>, missing: Set<string>, gaps: CursorGap[]): Promise<void> {
   const fired: StoredRow[] = [];
   for (const [tenant, ids] of byTenant) {
-    const result = await fireScheduled(deps.orm.em.fork(), tenant, [...ids]);
+    const result = await fireScheduled(deps.orm.em.fork(), tenant, [...ids], gaps);
     fired.push(...result.fired);
     for (const id of result.missing) missing.add(id);
   }

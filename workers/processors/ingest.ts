@@ -2,10 +2,10 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { IngestJob, IngestResult, NotificationDraft } from '../../queues/jobs.js';
 import { Batcher } from '../../queues/batcher.js';
 import { forgetIdempotencyKeys } from '../../src/domain/sending/accept.js';
-import { storeNotifications } from '../../src/domain/sending/store.js';
+import { storeNotifications, type CursorGap } from '../../src/domain/sending/store.js';
 import { recordRejections, storeIsolating, type Rejection } from '../../src/domain/sending/rejections.js';
 import { notificationCreated, notificationRejected } from '../../src/metrics/metrics.js';
-import { dispatchStored, type DispatchDeps } from './dispatch.js';
+import { dispatchStored, tellGaps, type DispatchDeps } from './dispatch.js';
 import { createFireProcessor } from './fire.js';
 import { wakeProcessor } from './wake.js';
 
@@ -28,7 +28,16 @@ export interface IngestOptions {
  * the batch is retried.
  */
 export async function ingestBatch(deps: IngestDeps, drafts: NotificationDraft[]): Promise<Map<string, Rejection>> {
-  const { rows, rejected } = await storeIsolating(drafts, (list) => storeNotifications(deps.orm.em.fork(), list));
+  const gaps: CursorGap[] = [];
+  try {
+    return await storeAndDispatch(deps, drafts, gaps);
+  } finally {
+    await tellGaps(deps, gaps);
+  }
+}
+
+async function storeAndDispatch(deps: IngestDeps, drafts: NotificationDraft[], gaps: CursorGap[]): Promise<Map<string, Rejection>> {
+  const { rows, rejected } = await storeIsolating(drafts, (list) => storeNotifications(deps.orm.em.fork(), list, gaps));
   if (rejected.length) {
     await recordRejections(deps.orm.em.fork(), rejected);
     await forgetIdempotencyKeys(deps.redis, deps.prefix, rejected.map((r) => r.draft));

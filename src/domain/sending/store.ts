@@ -54,7 +54,7 @@ function arrayLiteral(values: ReadonlyArray<string | boolean | null>): string {
  * version in migrations/Migration20261206010000_parallel_ingest.ts), run on
  * its own (autocommit).
  */
-export async function storeNotifications(em: EntityManager, drafts: NotificationDraft[]): Promise<StoredRow[]> {
+export async function storeNotifications(em: EntityManager, drafts: NotificationDraft[], gaps?: CursorGap[]): Promise<StoredRow[]> {
   const unique = [...new Map(drafts.map((d) => [d.id, d])).values()];
   if (!unique.length) return [];
   const rows = unique.map((d) => draftToRow(d, initialStatus(d)));
@@ -110,14 +110,26 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
       ],
     );
   };
-  const stored = await storeReserved(em, counts, (reservations) =>
-    store(reservations).catch(async (err) => {
-      // the scheduler makes months ahead; if it has fallen behind, a send is not refused for it
-      if (!isMissingPartition(err)) throw err;
-      await ensureMonthsOf(em, unique.map((d) => d.id));
-      return store(reservations);
-    }),
+  let used: Reservation[] = [];
+  const stored = await storeReserved(
+    em,
+    counts,
+    (reservations) => {
+      used = reservations;
+      return store(reservations).catch(async (err) => {
+        // the scheduler makes months ahead; if it has fallen behind, a send is not refused for it
+        if (!isMissingPartition(err)) throw err;
+        await ensureMonthsOf(em, unique.map((d) => d.id));
+        return store(reservations);
+      });
+    },
+    gaps,
   );
+  // a retried batch whose rows were stored before leaves the end of its reservation unused
+  if (gaps) {
+    const tenantOf = new Map(rows.map((r) => [r.id, r.tenant]));
+    gaps.push(...unusedTails(used, stored.filter((s) => s.r_head != null).map((s) => ({ tenant: tenantOf.get(s.r_id)!, seq: s.r_seq! }))));
+  }
   await storeExclusions(em, unique);
   const byId = new Map(rows.map((r) => [r.id, r]));
   const out = stored.map((s) => ({ ...byId.get(s.r_id)!, seq: s.r_seq, status: s.r_status, sent_at: s.r_sent_at, prev: s.r_head }));
@@ -134,16 +146,47 @@ const RESERVE_ATTEMPTS = 3;
  * back until they expire; one refused because its reservation had expired
  * (the batch took longer than the TTL) reserves again.
  */
-async function storeReserved<T>(em: EntityManager, counts: Map<string, number>, write: (reservations: Reservation[]) => Promise<T>): Promise<T> {
+async function storeReserved<T>(
+  em: EntityManager,
+  counts: Map<string, number>,
+  write: (reservations: Reservation[]) => Promise<T>,
+  gaps?: CursorGap[],
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const reservations = await reserveCursors(em, counts);
     try {
       return await write(reservations);
     } catch (err) {
       await releaseReservations(em, reservations);
+      // none of these cursors will ever be stored
+      gaps?.push(...reservations.map((r) => ({ tenant: r.tenant, prev: (BigInt(r.lo) - 1n).toString(), cursor: r.hi })));
       if (!isReservationExpired(err) || attempt >= RESERVE_ATTEMPTS) throw err;
     }
   }
+}
+
+/**
+ * Cursors reserved and never stored leave a hole in their tenant's cursor
+ * chain, which realtime nodes would wait on (src/realtime/order.ts) before
+ * sending the tenant's next frames: the publisher tells them to pass over it
+ * (src/feed/publish.ts publishGaps). `prev` is the last cursor before the
+ * hole, `cursor` its last one.
+ */
+export interface CursorGap {
+  tenant: string;
+  prev: string;
+  cursor: string;
+}
+
+/** For each reservation, the stretch after the last cursor `stored` took from it, when there is one. */
+function unusedTails(reservations: readonly Reservation[], stored: ReadonlyArray<{ tenant: string; seq: string }>): CursorGap[] {
+  const gaps: CursorGap[] = [];
+  for (const r of reservations) {
+    let last = (BigInt(r.lo) - 1n).toString();
+    for (const s of stored) if (s.tenant === r.tenant && compareCursors(s.seq, last) > 0 && compareCursors(s.seq, r.hi) <= 0) last = s.seq;
+    if (compareCursors(last, r.hi) < 0) gaps.push({ tenant: r.tenant, prev: last, cursor: r.hi });
+  }
+  return gaps;
 }
 
 /**
@@ -155,41 +198,54 @@ async function storeReserved<T>(em: EntityManager, counts: Map<string, number>, 
  * stored yet (their ingest job is still to run). Fired rows get `prev`, as
  * stored rows do.
  */
-export async function fireScheduled(em: EntityManager, tenant: string, ids: string[]): Promise<{ fired: StoredRow[]; missing: string[] }> {
+export async function fireScheduled(em: EntityManager, tenant: string, ids: string[], gaps?: CursorGap[]): Promise<{ fired: StoredRow[]; missing: string[] }> {
   const list = `{${ids.join(',')}}`;
   // as many cursors as rows still due: one left unused would be a hole realtime nodes wait on before they go on
   const due = await query<{ id: string }>(em, `select id from notifications where tenant = ? and id = any(?::uuid[]) and status = 'scheduled' order by id`, [tenant, list]);
+  let used: Reservation[] = [];
   const fired = due.length
-    ? await storeReserved(em, new Map([[tenant, due.length]]), ([reservation]) =>
-        em.transactional(async (tem) => {
-          const closed = await tem.execute<Array<{ id: string }>>(`delete from notification_open where id = ? returning id`, [reservation.id]);
-          if (!closed.length) throw Object.assign(new Error('cursor reservation expired'), { code: RESERVATION_EXPIRED });
-          // rows still due now, in id order, take the reservation's cursors in that order
-          const still = await tem.execute<Array<{ id: string }>>(
-            `select id from notifications where tenant = ? and id = any(?::uuid[]) and status = 'scheduled' order by id for update`,
-            [tenant, `{${due.map((d) => d.id).join(',')}}`],
-          );
-          if (!still.length) return [];
-          const lo = BigInt(reservation.lo);
-          const rows = await tem.execute<StoredRow[]>(
-            `update notifications n set seq = x.fseq,
-               status = case when n.channels <@ '{app}'::text[] then 'sent' else 'processing' end,
-               sent_at = case when n.channels <@ '{app}'::text[] then now() end,
-               updated_at = now()
-             from unnest(?::uuid[], ?::bigint[]) as x(fid, fseq)
-             where n.id = x.fid
-             returning ${RETURNING.replace(/(^|, *\n? *)(\w+)/g, '$1n.$2')}`,
-            [`{${still.map((r) => r.id).join(',')}}`, `{${still.map((_, i) => (lo + BigInt(i)).toString()).join(',')}}`],
-          );
-          for (const row of rows) row.prev = (lo - 1n).toString();
-          return rows;
-        }),
+    ? await storeReserved(
+        em,
+        new Map([[tenant, due.length]]),
+        (reservations) => {
+          used = reservations;
+          return fireWithin(em, tenant, due, reservations[0]);
+        },
+        gaps,
       )
     : [];
+  gaps?.push(...unusedTails(used, fired.map((r) => ({ tenant: r.tenant, seq: r.seq! }))));
   chain(fired);
   const found = await query<{ id: string }>(em, `select id from notifications where tenant = ? and id = any(?::uuid[])`, [tenant, list]);
   const stored = new Set(found.map((r) => r.id));
   return { fired, missing: ids.filter((id) => !stored.has(id)) };
+}
+
+/** Fires the rows of `due` still scheduled with the cursors of `reservation`, closing it in the same transaction. */
+function fireWithin(em: EntityManager, tenant: string, due: ReadonlyArray<{ id: string }>, reservation: Reservation): Promise<StoredRow[]> {
+  return em.transactional(async (tem) => {
+    const closed = await tem.execute<Array<{ id: string }>>(`delete from notification_open where id = ? returning id`, [reservation.id]);
+    if (!closed.length) throw Object.assign(new Error('cursor reservation expired'), { code: RESERVATION_EXPIRED });
+    // rows still due now, in id order, take the reservation's cursors in that order
+    const still = await tem.execute<Array<{ id: string }>>(
+      `select id from notifications where tenant = ? and id = any(?::uuid[]) and status = 'scheduled' order by id for update`,
+      [tenant, `{${due.map((d) => d.id).join(',')}}`],
+    );
+    if (!still.length) return [];
+    const lo = BigInt(reservation.lo);
+    const rows = await tem.execute<StoredRow[]>(
+      `update notifications n set seq = x.fseq,
+         status = case when n.channels <@ '{app}'::text[] then 'sent' else 'processing' end,
+         sent_at = case when n.channels <@ '{app}'::text[] then now() end,
+         updated_at = now()
+       from unnest(?::uuid[], ?::bigint[]) as x(fid, fseq)
+       where n.id = x.fid
+       returning ${RETURNING.replace(/(^|, *\n? *)(\w+)/g, '$1n.$2')}`,
+      [`{${still.map((r) => r.id).join(',')}}`, `{${still.map((_, i) => (lo + BigInt(i)).toString()).join(',')}}`],
+    );
+    for (const row of rows) row.prev = (lo - 1n).toString();
+    return rows;
+  });
 }
 
 /**
