@@ -30,6 +30,9 @@ function fits(n: Notification, tab: Tab): boolean {
 }
 
 /** Newest first, by inbox cursor; a notification without one (not yet in inboxes) goes on top. */
+/** A notification arriving this soon after a count from the api may be in it already: it is counted again rather than added. */
+const RECOUNT_AFTER_COUNT_MS = 3000;
+
 const newer = (a: Notification, b: Notification) => a.cursor === null || (b.cursor !== null && cursorAfter(a.cursor, b.cursor));
 
 // Lets the bundle be imported where there is no DOM (a server render, a test in Node) without throwing.
@@ -71,6 +74,8 @@ export class HeraldInbox extends Base {
   /** bumped by each reload: an answer to an older one is dropped */
   private generation = 0;
   private unseen = 0;
+  /** when the last count from the api came (ms since epoch) */
+  private countedAt = 0;
   private unread: number | null = null;
   private countAsked = 0;
   private recountTimer: ReturnType<typeof setTimeout> | undefined;
@@ -226,6 +231,7 @@ export class HeraldInbox extends Base {
     client.count([{ seen: false }]).then(([n]) => {
       if (asked !== this.countAsked || client !== this.active) return;
       this.unseen = n;
+      this.countedAt = Date.now();
       this.renderBadge();
     }, noop);
   }
@@ -240,7 +246,11 @@ export class HeraldInbox extends Base {
     if (!n.is_seen) {
       // the panel is open: the user sees it now
       if (this.isOpen && this.view === 'list') this.active?.seen(n.id).catch(noop);
-      else this.unseen++;
+      else {
+        this.unseen++;
+        // a count answered just now may already hold it (stored before the count, its frame on the way): ask again
+        if (Date.now() - this.countedAt < RECOUNT_AFTER_COUNT_MS) this.recountSoon();
+      }
       this.countAsked++; // an older count in flight did not include it
     }
     if (this.loading) this.arrived.push(n);
