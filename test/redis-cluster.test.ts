@@ -22,7 +22,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { startWebhookReceiver } from './fakes/webhook-receiver.js';
 import { TEST_DATABASE_URL, TEST_JWT_SECRET } from './helpers/env.js';
 import { uniq, waitFor } from './helpers/harness.js';
-import { freePort } from './helpers/procs.js';
+import { freePort, type Proc } from './helpers/procs.js';
 import { startRedisCluster, type RedisClusterUnderTest } from './helpers/redis-cluster.js';
 import { spawnRole, startServingRoles } from './helpers/roles.js';
 import { connect } from './helpers/ws-node.js';
@@ -67,6 +67,7 @@ describe('on a Redis Cluster', () => {
   let hooks: Awaited<ReturnType<typeof startWebhookReceiver>>;
   let roles: Awaited<ReturnType<typeof startServingRoles>>;
   let env: Record<string, string>;
+  let extra: Proc[];
 
   beforeAll(async () => {
     cluster = await startRedisCluster(cleanups);
@@ -85,7 +86,7 @@ describe('on a Redis Cluster', () => {
       WEBHOOK_RATE_PER_SEC: '5',
       RATE_LIMIT_USER_PER_MIN: '5',
     };
-    const extra = [spawnRole('workers/scheduler.ts', { env }, cleanups), spawnRole('workers/webhook.ts', { env }, cleanups)];
+    extra = [spawnRole('workers/scheduler.ts', { env }, cleanups), spawnRole('workers/webhook.ts', { env }, cleanups)];
     roles = await startServingRoles(env, cleanups);
     await extra[0].waitForLog((l) => l.msg === 'scheduler started', 60_000, 'the scheduler');
     await extra[1].waitForLog((l) => l.msg === 'webhook worker started', 60_000, 'the webhook worker');
@@ -202,6 +203,19 @@ describe('on a Redis Cluster', () => {
     // limiters of 5/s each would let all 20 through in about one second)
     console.log(`webhooks at 5/s over 3 shards: 20 delivered in ${arrivals[19]} ms`);
     expect(arrivals[19]).toBeGreaterThanOrEqual(2500);
+  });
+
+  test('the metrics of every process are pushed and merged, queue depths read per shard, and no process saw a cross-slot refusal', { timeout: 30_000 }, async () => {
+    // each process pushes its registry (a transaction on one hash slot) and the api reads them all with one MGET
+    const text = await waitFor(async () => {
+      const r = await fetch(`${api}/metrics`);
+      const body = await r.text();
+      return /herald_metrics_processes (\d+)/.exec(body) && Number(/herald_metrics_processes (\d+)/.exec(body)![1]) >= 5 ? body : null;
+    }, 20_000, 'five processes in the merged metrics');
+    expect(text).toMatch(/herald_metrics_cluster_up 1/);
+    expect(text).toContain('queue="{ingest-1.3}"');
+    const everyLine = [...Object.values(roles).flatMap((p) => p.lines), ...extra.flatMap((p) => p.lines)];
+    expect(everyLine.filter((l) => /CROSSSLOT|MOVED|metrics push to Redis failed/.test(l))).toEqual([]);
   });
 
   test('a primary is killed under load: its replica takes over, Herald follows it, and what failover lost is counted', { timeout: 120_000 }, async () => {
