@@ -19,6 +19,7 @@ import pg from 'pg';
 import { migrate, openOrm } from '../src/db/orm.js';
 import { ensureMonths } from '../src/db/partitions.js';
 import { countInbox, listInbox } from '../src/domain/inbox/inbox.js';
+import { statementsOf } from './lib/statements.js';
 
 const ROWS = Number(process.env.ROWS ?? 1_000_000);
 const URL = process.env.EXPLAIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/herald_explain';
@@ -70,16 +71,7 @@ await explainer.connect();
 
 /** Runs `fn`, catching the SQL it sends (knex's 'query' event), then prints EXPLAIN ANALYZE of each statement. */
 async function explain(label: string, fn: () => Promise<unknown>): Promise<void> {
-  const knex = em.getConnection().getKnex();
-  const sent: Array<{ sql: string; bindings: unknown[] }> = [];
-  const onQuery = (q: { sql: string; bindings?: unknown[] }) => sent.push({ sql: q.sql, bindings: q.bindings ?? [] });
-  knex.on('query', onQuery);
-  try {
-    await fn();
-  } finally {
-    knex.off('query', onQuery);
-  }
-  for (const q of sent) {
+  for (const q of await statementsOf(em, fn)) {
     const plan = await explainer.query(`explain (analyze, buffers) ${q.sql}`, q.bindings);
     console.log(`\n=== ${label}\n${plan.rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n')}`);
   }

@@ -28,6 +28,7 @@ import { dropMonthsBefore, listPartitions } from '../src/db/partitions.js';
 import { countInbox, getFromInbox, listInbox } from '../src/domain/inbox/inbox.js';
 import { createLogger } from '../src/logger.js';
 import { purgeExpired } from '../workers/processors/maintenance.js';
+import { statementsOf } from './lib/statements.js';
 
 const ROWS = Number(process.env.ROWS ?? 10_000_000);
 const COPY_ROWS = Math.min(ROWS, Number(process.env.COPY_ROWS ?? 1_000_000));
@@ -127,25 +128,11 @@ console.log(`  baseline copy, unpartitioned (flat_notifications, flat_receipts),
 const client = new pg.Client({ connectionString: URL });
 await client.connect();
 
-/** The statements `fn` sends (knex's 'query' event), to replay them through a bare client. */
-async function statementsOf(fn: () => Promise<unknown>): Promise<Array<{ sql: string; bindings: unknown[] }>> {
-  const knex = em.getConnection().getKnex();
-  const sent: Array<{ sql: string; bindings: unknown[] }> = [];
-  const onQuery = (q: { sql: string; bindings?: unknown[] }) => sent.push({ sql: q.sql, bindings: q.bindings ?? [] });
-  knex.on('query', onQuery);
-  try {
-    await fn();
-  } finally {
-    knex.off('query', onQuery);
-  }
-  return sent;
-}
-
 /** The same statement on the unpartitioned copy. */
 const flat = (sql: string) => sql.replace(/\bnotification_receipts\b/g, 'flat_receipts').replace(/\bnotifications\b/g, 'flat_notifications');
 
 async function explain(label: string, fn: () => Promise<unknown>): Promise<void> {
-  for (const q of await statementsOf(fn)) {
+  for (const q of await statementsOf(em, fn)) {
     const plan = await client.query(`explain (analyze, buffers) ${q.sql}`, q.bindings);
     console.log(`\n=== ${label}\n${plan.rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n')}`);
   }
@@ -153,7 +140,7 @@ async function explain(label: string, fn: () => Promise<unknown>): Promise<void>
 
 /** Mean ms of `fn`'s statements over `runs`, partitioned and on the unpartitioned copy, alternating. */
 async function timed(label: string, fn: () => Promise<unknown>, runs = 20): Promise<void> {
-  const [q] = await statementsOf(fn);
+  const [q] = await statementsOf(em, fn);
   const ms = { partitioned: 0, flat: 0 };
   for (let i = -1; i < runs; i++) {
     for (const kind of ['partitioned', 'flat'] as const) {

@@ -76,7 +76,6 @@ export function forEachRecord(msg: Buffer, onRecord: (topic: string, cursorStart
   }
 }
 
-
 /**
  * A 53-bit hash of a topic, base 36 (at most 11 characters): what an order
  * record says of each notification's topic. A node holding 20,000 topics

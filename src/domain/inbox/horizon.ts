@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { query } from '../../db/query.js';
+import { pgArray, query } from '../../db/query.js';
 import { compareCursors } from './cursors.js';
 
 /**
@@ -20,13 +20,14 @@ import { compareCursors } from './cursors.js';
  * row in view. So a client that has seen cursor N never later finds a new
  * notification below N, while batches commit side by side.
  *
- * Bind the tenant once per use.
+ * `tenant` names the tenant: a column or expression of the query (e.g.
+ * `w.tenant`), or `?` (then bind the tenant once per use).
  */
-export const HORIZON = `(select coalesce(min(o.lo) - 1, 9223372036854775807) from notification_open o where o.tenant = ?)`;
-
-/** The same for a tenant named by a column or expression of the query (e.g. `w.tenant`). */
 export const horizonOf = (tenant: string): string =>
   `(select coalesce(min(o.lo) - 1, 9223372036854775807) from notification_open o where o.tenant = ${tenant})`;
+
+/** The horizon of a tenant bound as a parameter. */
+export const HORIZON = horizonOf('?');
 
 /** The tenant's commit horizon now, as a cursor. */
 export async function readHorizon(em: EntityManager, tenant: string): Promise<string> {
@@ -53,7 +54,7 @@ export async function untilCommitted(em: EntityManager, upTo: ReadonlyMap<string
     const rows = await query<{ tenant: string; h: string }>(
       em,
       `select tenant, (min(lo) - 1)::text as h from notification_open where tenant = any(?::text[]) group by tenant`,
-      [`{${waiting.map((t) => JSON.stringify(t)).join(',')}}`],
+      [pgArray(waiting)],
     );
     const horizon = new Map(rows.map((r) => [r.tenant, r.h]));
     waiting = waiting.filter((t) => horizon.has(t) && compareCursors(horizon.get(t)!, upTo.get(t)!) < 0);

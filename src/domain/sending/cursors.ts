@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { query } from '../../db/query.js';
+import { pgArray, query } from '../../db/query.js';
 
 /**
  * Inbox cursor reservations: how batches of one tenant commit in parallel
@@ -47,7 +47,7 @@ async function reserveNow(em: EntityManager, counts: Map<string, number>): Promi
   const rows = await query<{ r_tenant: string; r_id: string; r_lo: string; r_hi: string }>(
     em,
     'select r_tenant, r_id::text, r_lo::text, r_hi::text from herald_reserve_cursors(?::text[], ?::int[])',
-    [`{${tenants.map((t) => JSON.stringify(t)).join(',')}}`, `{${tenants.map((t) => counts.get(t)).join(',')}}`],
+    [pgArray(tenants), `{${tenants.map((t) => counts.get(t)).join(',')}}`],
   );
   return rows.map((r) => ({ tenant: r.r_tenant, id: r.r_id, lo: r.r_lo, hi: r.r_hi }));
 }

@@ -110,26 +110,21 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
       ],
     );
   };
-  let used: Reservation[] = [];
+  const tenantOf = new Map(rows.map((r) => [r.id, r.tenant]));
   const stored = await storeReserved(
     em,
     counts,
-    (reservations) => {
-      used = reservations;
-      return store(reservations).catch(async (err) => {
+    (reservations) =>
+      store(reservations).catch(async (err) => {
         // the scheduler makes months ahead; if it has fallen behind, a send is not refused for it
         if (!isMissingPartition(err)) throw err;
         await ensureMonthsOf(em, unique.map((d) => d.id));
         return store(reservations);
-      });
-    },
+      }),
+    // the rows this call stored (a retried batch's, stored before, take none of its cursors)
+    (result) => result.filter((s) => s.r_head != null).map((s) => ({ tenant: tenantOf.get(s.r_id)!, seq: s.r_seq! })),
     gaps,
   );
-  // a retried batch whose rows were stored before leaves the end of its reservation unused
-  if (gaps) {
-    const tenantOf = new Map(rows.map((r) => [r.id, r.tenant]));
-    gaps.push(...unusedTails(used, stored.filter((s) => s.r_head != null).map((s) => ({ tenant: tenantOf.get(s.r_id)!, seq: s.r_seq! }))));
-  }
   await storeExclusions(em, unique);
   const byId = new Map(rows.map((r) => [r.id, r]));
   const out = stored.map((s) => ({ ...byId.get(s.r_id)!, seq: s.r_seq, status: s.r_status, sent_at: s.r_sent_at, prev: s.r_head }));
@@ -144,18 +139,22 @@ const RESERVE_ATTEMPTS = 3;
  * Reserves cursors, runs `write` with them and returns what it returns. A
  * failed write closes its reservations at once, so readers are not held
  * back until they expire; one refused because its reservation had expired
- * (the batch took longer than the TTL) reserves again.
+ * (the batch took longer than the TTL) reserves again. Cursors reserved and
+ * not among those `taken` says the write used go to `gaps`.
  */
 async function storeReserved<T>(
   em: EntityManager,
   counts: Map<string, number>,
   write: (reservations: Reservation[]) => Promise<T>,
+  taken: (result: T) => ReadonlyArray<{ tenant: string; seq: string }>,
   gaps?: CursorGap[],
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const reservations = await reserveCursors(em, counts);
     try {
-      return await write(reservations);
+      const result = await write(reservations);
+      gaps?.push(...unusedTails(reservations, taken(result)));
+      return result;
     } catch (err) {
       await releaseReservations(em, reservations);
       // none of these cursors will ever be stored
@@ -202,19 +201,15 @@ export async function fireScheduled(em: EntityManager, tenant: string, ids: stri
   const list = `{${ids.join(',')}}`;
   // as many cursors as rows still due: one left unused would be a hole realtime nodes wait on before they go on
   const due = await query<{ id: string }>(em, `select id from notifications where tenant = ? and id = any(?::uuid[]) and status = 'scheduled' order by id`, [tenant, list]);
-  let used: Reservation[] = [];
   const fired = due.length
     ? await storeReserved(
         em,
         new Map([[tenant, due.length]]),
-        (reservations) => {
-          used = reservations;
-          return fireWithin(em, tenant, due, reservations[0]);
-        },
+        ([reservation]) => fireWithin(em, tenant, due, reservation),
+        (rows) => rows.map((r) => ({ tenant: r.tenant, seq: r.seq! })),
         gaps,
       )
     : [];
-  gaps?.push(...unusedTails(used, fired.map((r) => ({ tenant: r.tenant, seq: r.seq! }))));
   chain(fired);
   const found = await query<{ id: string }>(em, `select id from notifications where tenant = ? and id = any(?::uuid[])`, [tenant, list]);
   const stored = new Set(found.map((r) => r.id));
