@@ -183,6 +183,34 @@ describe('<herald-inbox>', () => {
     await context.close();
   });
 
+  test('an open snooze menu, with what was typed in it, stays open when a notification arrives and the list is drawn again', { timeout: 60_000 }, async () => {
+    const user = uniq('u');
+    const token = await userToken(user);
+    const context = await browser.newContext();
+    const page = await openDemo(context, token);
+    const first = await send(user, { title: 'first' });
+    await expect.poll(() => badgeText(page), { timeout: 10_000 }).toBe('1');
+    await page.locator('herald-inbox .bell').click();
+    await expect.poll(() => itemIds(page)).toEqual([first]);
+    await item(page, first).locator('[data-act=snooze]').click();
+    const field = item(page, first).locator('input[type=datetime-local]');
+    const weekAhead = await page.evaluate(() => {
+      const d = new Date(Date.now() + 7 * 86_400_000);
+      const p = (n: number) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    });
+    await field.fill(weekAhead);
+    await field.focus();
+    const second = await send(user, { title: 'second' });
+    await expect.poll(() => itemIds(page), { timeout: 10_000 }).toEqual([second, first]);
+    expect(await field.inputValue()).toBe(weekAhead);
+    expect(await field.evaluate((el) => el.getRootNode() instanceof ShadowRoot && (el.getRootNode() as ShadowRoot).activeElement === el)).toBe(true);
+    await item(page, first).locator('[data-snooze=at]').click();
+    await expect.poll(() => itemIds(page)).toEqual([second]);
+    await expect.poll(async () => (await http('GET', `/notifications/${first}`, token)).body.snoozed_until).not.toBeNull();
+    await context.close();
+  });
+
   test('scrolling to the end of the list loads the next page by its cursor', { timeout: 60_000 }, async () => {
     const user = uniq('u');
     const token = await userToken(user);

@@ -80,6 +80,8 @@ export class HeraldInbox extends Base {
   private countAsked = 0;
   private recountTimer: ReturnType<typeof setTimeout> | undefined;
   private connection: ConnectionState = 'connecting';
+  /** the open snooze menu and its notification: kept (with what was typed in it) when the list is drawn anew */
+  private menu: { id: string; el: HTMLElement } | null = null;
 
   private bell!: HTMLElement;
   private badge!: HTMLElement;
@@ -576,8 +578,11 @@ export class HeraldInbox extends Base {
     const focused = this.root.activeElement as HTMLElement | null;
     const li = focused?.closest('li');
     const act = focused?.dataset.act ?? (focused?.classList.contains('open') ? 'open' : null);
-    this.list.replaceChildren(...this.items.filter((n) => fits(n, this.tab)).map((n) => this.itemEl(n)));
-    if (li && act) {
+    const shown = this.items.filter((n) => fits(n, this.tab));
+    if (this.menu && !shown.some((n) => n.id === this.menu!.id)) this.menu = null;
+    this.list.replaceChildren(...shown.map((n) => this.itemEl(n)));
+    if (focused && this.menu?.el.contains(focused)) focused.focus(); // the menu moved into the new row
+    else if (li && act) {
       const again = this.list.querySelector(`li[data-id="${CSS.escape(li.dataset.id!)}"]`);
       (again?.querySelector(act === 'open' ? '.open' : `[data-act="${act}"]`) as HTMLElement | null)?.focus();
     }
@@ -619,12 +624,15 @@ export class HeraldInbox extends Base {
       n.is_archived ? null : button('snooze', s.snooze, () => this.toggleSnooze(li, n)),
     );
     li.append(row);
+    if (this.menu?.id === n.id) li.append(this.menu.el);
     return li;
   }
 
   private toggleSnooze(li: HTMLElement, n: Notification): void {
-    const open = li.querySelector('.menu');
-    if (open) return void open.remove();
+    const open = this.menu;
+    this.menu?.el.remove();
+    this.menu = null;
+    if (open?.id === n.id) return;
     const s = this.s;
     const at = h('input', { type: 'datetime-local', step: '1', 'aria-label': s.snoozeAt }) as HTMLInputElement;
     const menu = h(
@@ -635,6 +643,7 @@ export class HeraldInbox extends Base {
       h('label', {}, s.snoozeAt, ' ', at),
       h('button', { type: 'button', 'data-snooze': 'at', onclick: () => this.snooze(n, fromLocalInput(at.value)) }, s.set),
     );
+    this.menu = { id: n.id, el: menu };
     li.append(menu);
     (menu.firstElementChild as HTMLElement).focus();
   }
