@@ -206,8 +206,8 @@ export const configSchema = z.object({
   WS_REORDER_WAIT_MS: int(1000, 0).meta(
     doc(
       'Realtime node',
-      "longest a notification frame waits for the tenant's frame before it (another ingest process publishing a moment later) " +
-        'before it is sent anyway, in ms',
+      "longest a notification frame waits for the tenant's frames before it (another ingest process publishing a moment later) " +
+        'before it is sent anyway, in ms: in Redis, held by the ingest worker, on one Redis; on the realtime node on a Redis Cluster',
     ),
   ),
   WS_THREADS: z.coerce

@@ -185,10 +185,10 @@ describe('parallel commits inside one tenant', () => {
 
   test("cursors a retried batch reserved and never used do not hold the tenant's next frames", { timeout: 30_000 }, async () => {
     const node = await startNode(h, { reorderWaitMs: 5000 });
-    await h.startIngest();
+    await h.startIngest({ orderWaitMs: 5000 });
     const user = uniq('u');
     const socket = await connect(`${node.url()}?token=${await h.token({ sub: user })}`);
-    const deps = { orm: h.orm, redis: h.redis, prefix: h.prefix, logger: h.deps.logger, queues: h.deps.queues };
+    const deps = { orm: h.orm, redis: h.redis, prefix: h.prefix, logger: h.deps.logger, queues: h.deps.queues, orderWaitMs: 5000 };
     const batch = drafts({ user_id: user, title: 'stored, then its job retried' });
     await ingestBatch(deps, batch);
     await socket.until(() => socket.events().some((f) => f.id === batch[0].id));
@@ -197,7 +197,7 @@ describe('parallel commits inside one tenant', () => {
     const sent = await h.request('POST', '/api/v1/notifications', { token: svc, body: { user_id: user, title: 'after the retry', content: 'c' } });
     const t0 = Date.now();
     await socket.until(() => socket.events().some((f) => f.id === sent.body.id), 10_000);
-    // the node was told to pass over the unused cursor; it would otherwise wait its 5 s for it
+    // the unused cursor was passed over; the frame would otherwise wait 5 s for it
     expect(Date.now() - t0).toBeLessThan(2500);
     socket.close();
   });

@@ -7,13 +7,18 @@ import { connect, startNode } from './helpers/ws-node.js';
 /**
  * Frames in cursor order even when publishers race: each ingest process
  * publishes after its own commit, so a later batch can reach Redis first.
- * The node puts a tenant's frames back in order by the cursor chain told on
- * the tenant's order channel.
+ * On one Redis the publish itself waits for the tenant's stretches before
+ * it (src/feed/in-order.ts); on a Redis Cluster the node puts a tenant's
+ * frames back in order by the cursor chain told on the tenant's order
+ * channel (CursorOrder, tested alone below; on a cluster in
+ * redis-cluster.test.ts).
  */
 let h: Harness;
 let node: Awaited<ReturnType<typeof startNode>>;
 const WAIT_MS = 400;
 const rawTenant = uniq('raw');
+/** stretches the publisher passed over after waiting for them */
+const late: number[] = [];
 
 beforeAll(async () => {
   h = await createHarness();
@@ -21,9 +26,12 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-/** Publishes one notification (its order record, then its topic record), as dispatchStored would, in a tenant of made-up cursors. */
+/** Publishes one notification, as dispatchStored would, in a tenant of made-up cursors. */
 const publish = (user: string, cursor: number, prev: number | null, tenant = rawTenant) =>
-  publishEvents(h.redis, h.prefix, [
+  publishEvents(
+    h.redis,
+    h.prefix,
+    [
     {
       tenant,
       audience: `u:${user}`,
@@ -31,7 +39,9 @@ const publish = (user: string, cursor: number, prev: number | null, tenant = raw
       prev: prev == null ? null : String(prev),
       frame: { event: 'notification', id: `n${cursor}`, cursor: String(cursor) },
     },
-  ]);
+    ],
+    { orderWaitMs: WAIT_MS, onLate: (n) => late.push(n) },
+  );
 
 test('a frame published before the one it follows waits for it; then both arrive in cursor order', async () => {
   const user = uniq('u');
@@ -54,24 +64,27 @@ test('a frame published before the one it follows waits for it; then both arrive
   otherClient.close();
 });
 
-test('a frame that never comes holds the ones after it for reorderWaitMs only; records without prev are never held', async () => {
+test('a frame that never comes holds the ones after it for the order wait only; records without prev are never held', async () => {
   const user = uniq('u');
-  const c = await connect(`${node.url()}?token=${await h.token({ sub: user, tenant: rawTenant })}`);
+  const tenant = uniq('raw');
+  const c = await connect(`${node.url()}?token=${await h.token({ sub: user, tenant })}`);
   const base = 9_100_000_000 + Math.floor(Math.random() * 1e6) * 100;
-  await publish(user, base, base - 1);
+  await publish(user, base, base - 1, tenant);
   await c.until(() => c.events().length === 1);
+  late.length = 0;
   const sent = Date.now();
-  await publish(user, base + 20, base + 10); // base + 10 is never published (its process died)
-  await publish(user, base + 30, base + 20);
+  await publish(user, base + 20, base + 10, tenant); // base + 10 is never published (its process died)
+  await publish(user, base + 30, base + 20, tenant);
   // a retried job's republish carries no prev: it goes out at once
-  await publish(user, base + 5, null);
+  await publish(user, base + 5, null, tenant);
   await c.until(() => c.events().length === 2);
   expect(c.events()[1].cursor).toBe(String(base + 5));
   await c.until(() => c.events().length === 4, 5000);
   expect(Date.now() - sent).toBeGreaterThanOrEqual(WAIT_MS - 50);
   expect(c.events().map((f) => Number(f.cursor) - base)).toEqual([0, 5, 20, 30]);
+  expect(late).toEqual([1]); // one stretch (base + 10) passed over
   // the chain goes on from the last frame sent
-  await publish(user, base + 40, base + 30);
+  await publish(user, base + 40, base + 30, tenant);
   await c.until(() => c.events().length === 5);
   c.close();
 });

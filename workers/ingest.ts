@@ -12,7 +12,7 @@ const shards = consumedShards(shardNames(queues.layout, 'ingest'), config.WORKER
 const concurrency = Math.max(1, Math.ceil(config.INGEST_CONCURRENCY / shards.length));
 for (const queue of shards) {
   const worker = createIngestWorker(
-    { orm, redis, prefix: config.QUEUE_PREFIX, logger, queues, connection },
+    { orm, redis, prefix: config.QUEUE_PREFIX, logger, queues, orderWaitMs: config.WS_REORDER_WAIT_MS, connection },
     { concurrency, batchMax: config.INGEST_BATCH_MAX, batchWaitMs: config.INGEST_BATCH_WAIT_MS, queue },
   );
   life.add(`ingest worker ${queue}`, () => worker.close());

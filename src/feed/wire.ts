@@ -7,11 +7,13 @@
  * frame ends at the next one). A node routes a record with three indexOf
  * calls and hands the JSON to uWS publish untouched. A topic line may end in
  * `\t<JSON list of users>` that the frame must skip (see encodeMessage). The
- * cursor line is the inbox cursor of a notification frame, then a space and
- * the tenant's previous cursor when the publisher knows it: such a record
- * is part of its tenant's cursor chain, told on the tenant's order channel
+ * cursor line is the inbox cursor of a notification frame, then, on a Redis
+ * Cluster, a space and the tenant's previous cursor: such a record is part
+ * of its tenant's cursor chain, told on the tenant's order channel
  * (encodeOrder below), and nodes restore cursor order with it
- * (src/realtime/order.ts); empty for other events.
+ * (src/realtime/order.ts); on one Redis, records come in cursor order
+ * (src/feed/in-order.ts) and name no previous cursor. Empty for other
+ * events.
  *
  * Why several records per message: a stored batch of 500 notifications is
  * one PUBLISH instead of 500, which costs Redis, the publisher and every

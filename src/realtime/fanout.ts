@@ -15,13 +15,15 @@ import { tenantHeads } from './tenant-heads.js';
 import type { TemplatedApp } from './uws.js';
 
 /**
- * Fan-out: a node subscribes to the topic channels its sockets hold and the
- * order channels of their tenants (subscriptions.ts), and hands each record
+ * Fan-out: a node subscribes to the topic channels its sockets hold (and on
+ * a Redis Cluster the order channels of their tenants: subscriptions.ts), and hands each record
  * of a message (src/feed/wire.ts) to its own sockets, so a node receives its
  * own users' traffic and adding nodes adds fan-out capacity. A record is one
  * uWS publish to its topic (no JavaScript per live socket), plus the buffers
  * of the topic's sockets still catching up. Notification records go out in
- * each tenant's cursor order (order.ts). After a publish, the sockets of the
+ * each tenant's cursor order: on one Redis as they come (publishers send
+ * them in that order, src/feed/in-order.ts), on a Cluster restored from the
+ * order records (order.ts). After a publish, the sockets of the
  * topics it touched that have more than maxBackpressure waiting are closed
  * with 1013. Frames published while the subscriber was disconnected never
  * reach live sockets: once it is back and every channel is subscribed again,
@@ -53,7 +55,7 @@ export interface FanoutDeps {
   logger: Logger;
   /** bytes a socket may have waiting after a publish before it is closed with 1013 */
   maxBackpressure: number;
-  /** longest a notification frame waits for the tenant's frames before it, ms */
+  /** on a Redis Cluster: longest a notification frame waits for the tenant's frames before it, ms */
   reorderWaitMs: number;
 }
 
@@ -180,8 +182,11 @@ export function createFanout(deps: FanoutDeps): Fanout {
       if (cursorStart === cursorEnd) return route({ line, cursor: '', frame });
       const cursorLine = msg.toString('latin1', cursorStart, cursorEnd);
       const space = cursorLine.indexOf(' ');
-      // no prev: not part of a chain told on the order channel (a retried job's republish), out at once
+      // no prev: not part of a chain told on the order channel (a retried job's republish), out at once;
+      // on one Redis, publishers send in cursor order (src/feed/in-order.ts): a record with prev is from a
+      // publisher of the previous release, which no order record will follow here
       if (space < 0) return route({ line, cursor: cursorLine, frame });
+      if (feed.mode === 'plain') return route({ line, cursor: cursorLine.slice(0, space), frame });
       const cursor = cursorLine.slice(0, space);
       order.offer(line.slice(0, line.indexOf(TOPIC_SEPARATOR)), cursor, { line, cursor, frame });
     });

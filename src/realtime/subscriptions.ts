@@ -6,7 +6,8 @@ import type { Conn } from './conn.js';
 
 /**
  * The feed channels this node listens to: each topic its sockets hold, and
- * the order channel of each tenant they belong to (src/feed/channels.ts). A
+ * on a Redis Cluster the order channel of each tenant they belong to
+ * (src/feed/channels.ts). A
  * channel is subscribed with its first socket and unsubscribed with its
  * last. Changes are gathered and sent a turn of the event loop at a time,
  * one SUBSCRIBE and one UNSUBSCRIBE for all of them; while one is on its
@@ -56,10 +57,14 @@ export class Subscriptions {
     this.maxPerCommand = options.maxPerCommand ?? 5000;
   }
 
-  /** The feed channels of a socket: its topics, then its tenant's order channel. */
+  /**
+   * The feed channels of a socket: its topics, and on a Redis Cluster its
+   * tenant's order channel (on one Redis, frames come in cursor order:
+   * src/feed/in-order.ts).
+   */
   channelsOf(conn: Conn): string[] {
     const out = conn.topics.map((t) => topicChannel(this.options.prefix, t));
-    out.push(orderChannel(this.options.prefix, conn.who.tenant));
+    if (this.options.feed.mode === 'sharded') out.push(orderChannel(this.options.prefix, conn.who.tenant));
     return out;
   }
 

@@ -33,7 +33,8 @@ export interface Harness {
   serviceToken(extraScope?: string): Promise<string>;
   /** JSON request against the app (no server) */
   request(method: string, path: string, opts?: { token?: string; body?: unknown; raw?: string }): Promise<{ status: number; body: any; headers: Headers }>;
-  startIngest(opts?: { concurrency?: number }): Promise<Worker>;
+  /** `orderWaitMs`: how long its batches' frames wait for the tenant's earlier ones (WS_REORDER_WAIT_MS) */
+  startIngest(opts?: { concurrency?: number; orderWaitMs?: number }): Promise<Worker>;
   close(): Promise<void>;
 }
 
@@ -109,7 +110,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     async startIngest(opts = {}) {
       const connection = workerConnection(config.REDIS_URL);
       const publisher = workerConnection(config.REDIS_URL);
-      const worker = createIngestWorker({ orm, redis: publisher, prefix, logger, queues: producers, connection }, { concurrency: opts.concurrency ?? 50 });
+      const worker = createIngestWorker({ orm, redis: publisher, prefix, logger, queues: producers, connection, orderWaitMs: opts.orderWaitMs ?? config.WS_REORDER_WAIT_MS }, { concurrency: opts.concurrency ?? 50 });
       life.add('ingest worker', async () => {
         await worker.close();
         await connection.quit();

@@ -20,6 +20,8 @@ export interface DispatchDeps {
   logger: Logger;
   /** where the channel deliveries go */
   queues: Producers;
+  /** on one Redis: longest a batch's frames wait for the tenant's batches before them (WS_REORDER_WAIT_MS) */
+  orderWaitMs?: number;
 }
 
 /**
@@ -52,18 +54,25 @@ export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Pro
       frame: Object.assign(notificationFrame(presentRow(r)), groupFields(r, groups)),
       except: except.get(r.id),
     })),
+    orderOptions(deps),
   );
   // external channels: one delivery record and one channel job per (recipient, channel)
   await planDeliveries({ em, queues: deps.queues, logger: deps.logger }, rows, except);
 }
 
 /**
- * Tells realtime nodes to pass over cursors this process reserved and will
- * never store (a retried batch, one that failed and was split), so they do
- * not hold the tenant's next frames waiting for them. Best effort: a node
- * that never hears it waits WS_REORDER_WAIT_MS once.
+ * Passes over cursors this process reserved and will never store (a retried
+ * batch, one that failed and was split), so the tenant's next frames do not
+ * wait for them. Best effort: unheard, they wait WS_REORDER_WAIT_MS once.
  */
 export async function tellGaps(deps: DispatchDeps, gaps: readonly CursorGap[]): Promise<void> {
   if (!gaps.length) return;
-  await publishGaps(deps.redis, deps.prefix, gaps).catch((err) => deps.logger.warn({ err: (err as Error).message, gaps: gaps.length }, 'could not tell nodes of unused cursors'));
+  await publishGaps(deps.redis, deps.prefix, gaps, orderOptions(deps)).catch((err) => deps.logger.warn({ err: (err as Error).message, gaps: gaps.length }, 'could not tell nodes of unused cursors'));
 }
+
+/** How this process's publishes keep cursor order on one Redis (src/feed/in-order.ts). */
+const orderOptions = (deps: DispatchDeps) => ({
+  orderWaitMs: deps.orderWaitMs,
+  onLate: (stretches: number) =>
+    deps.logger.warn({ stretches, waitedMs: deps.orderWaitMs }, "a batch's frames never came: sent the ones after them"),
+});

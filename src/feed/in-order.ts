@@ -1,0 +1,149 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * On one Redis (plain pub/sub), a tenant's stored batches are published in
+ * cursor order, so every node receives its own topics' frames already in
+ * order and needs no order records (src/realtime/order.ts is for a Redis
+ * Cluster, whose shards keep no order between them).
+ *
+ * Each ingest process publishes its batch after its own commit, so two
+ * batches a millisecond apart can reach Redis the other way round. The
+ * script below keeps, per tenant, the last cursor published (the head): a
+ * stretch whose `prev` is the head (or behind it) goes out at once and moves
+ * the head to its last cursor; one whose `prev` is ahead waits in Redis
+ * until the stretches before it have gone out, and the one that fills the
+ * hole sends it. A stretch may carry no messages: cursors reserved and never
+ * stored (src/domain/sending/store.ts CursorGap) only move the head.
+ *
+ * A stretch that never comes (its process died between commit and publish;
+ * the retried job republishes without `prev`) would hold the tenant's
+ * frames: whatever waits longer than `waitMs` goes out, in cursor order, on
+ * the next call for the tenant, and the process that parked a stretch calls
+ * again after `waitMs` to make sure of it. The head and what waits expire
+ * after a day without use.
+ */
+const IN_ORDER_LUA = `
+local head_key, held_key = KEYS[1], KEYS[2]
+local prev, last, now, wait, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local function lt(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+local function send(list, from)
+  for i = from, #list, 2 do redis.call('PUBLISH', list[i], list[i + 1]) end
+end
+local head = redis.call('GET', head_key)
+local parked = 0
+if prev ~= '' then
+  if head and lt(head, prev) then
+    local list = {}
+    for i = 6, #ARGV do list[#list + 1] = ARGV[i] end
+    redis.call('HSET', held_key, prev, cmsgpack.pack(last, now, list))
+    parked = 1
+  else
+    send(ARGV, 6)
+    if not head or lt(head, last) then head = last end
+  end
+end
+local held, forced = 0, 0
+if redis.call('EXISTS', held_key) == 1 then
+  local entries = redis.call('HGETALL', held_key)
+  local prevs, byPrev, stale = {}, {}, false
+  for i = 1, #entries, 2 do
+    local l, at, list = cmsgpack.unpack(entries[i + 1])
+    byPrev[entries[i]] = { l, list }
+    prevs[#prevs + 1] = entries[i]
+    if now - at >= wait then stale = true end
+  end
+  table.sort(prevs, lt)
+  for _, p in ipairs(prevs) do
+    if stale or not head or not lt(head, p) then
+      local e = byPrev[p]
+      if head and lt(head, p) then forced = forced + 1 end
+      send(e[2], 1)
+      redis.call('HDEL', held_key, p)
+      if not head or lt(head, e[1]) then head = e[1] end
+    else
+      held = held + 1
+    end
+  end
+  if held > 0 then redis.call('PEXPIRE', held_key, ttl) end
+end
+if head then redis.call('SET', head_key, head, 'PX', ttl) end
+return { parked, held, forced }
+`;
+
+const TTL_MS = 24 * 3600_000;
+
+type InOrderRedis = Redis & {
+  heraldPublishInOrder(
+    head: string,
+    held: string,
+    prev: string,
+    last: string,
+    now: number,
+    waitMs: number,
+    ttlMs: number,
+    ...pairs: string[]
+  ): Promise<[parked: number, held: number, forced: number]>;
+};
+
+const headKey = (prefix: string, tenant: string) => `${prefix}:rt-head:${tenant}`;
+const heldKey = (prefix: string, tenant: string) => `${prefix}:rt-held:${tenant}`;
+
+/** The flush each process has scheduled, per tenant (one at a time). */
+const flushes = new Map<string, NodeJS.Timeout>();
+
+function commandOf(redis: Redis): InOrderRedis {
+  const r = redis as InOrderRedis;
+  if (typeof r.heraldPublishInOrder !== 'function') redis.defineCommand('heraldPublishInOrder', { numberOfKeys: 2, lua: IN_ORDER_LUA });
+  return r;
+}
+
+export interface InOrderOptions {
+  /** longest a stretch waits for the ones before it, ms */
+  waitMs: number;
+  /** told how many stretches were passed over after `waitMs` (they never came; what followed them went out) */
+  onLate?: (stretches: number) => void;
+}
+
+/**
+ * Publishes the stretch of `tenant`'s cursor chain after `prev` up to `last`
+ * (its messages: channel and message pairs, in order) once every stretch
+ * before it has been published; `prev` '' only sends what waits too long.
+ */
+export async function publishInOrder(
+  redis: Redis,
+  prefix: string,
+  tenant: string,
+  stretch: { prev: string; last: string; messages: ReadonlyArray<readonly [string, string]> },
+  options: InOrderOptions,
+): Promise<void> {
+  const pairs = stretch.messages.flat();
+  const [, held, forced] = await commandOf(redis).heraldPublishInOrder(
+    headKey(prefix, tenant),
+    heldKey(prefix, tenant),
+    stretch.prev,
+    stretch.last,
+    Date.now(),
+    options.waitMs,
+    TTL_MS,
+    ...pairs,
+  );
+  if (forced > 0) options.onLate?.(forced);
+  if (held > 0) scheduleFlush(redis, prefix, tenant, options);
+}
+
+/** After `waitMs`, sends what still waits for the tenant (and again, while something does). */
+function scheduleFlush(redis: Redis, prefix: string, tenant: string, options: InOrderOptions): void {
+  const key = `${prefix}\0${tenant}`;
+  if (flushes.has(key)) return;
+  const timer = setTimeout(() => {
+    flushes.delete(key);
+    publishInOrder(redis, prefix, tenant, { prev: '', last: '', messages: [] }, options).catch(() => {
+      // Redis is away: the tenant's next publish sends what waits
+    });
+  }, options.waitMs + 10);
+  timer.unref();
+  flushes.set(key, timer);
+}
