@@ -30,9 +30,11 @@ export const CONFIG_GROUPS = [
   'Channel workers',
   'Email (SMTP)',
   'SMS (Aliyun)',
+  'SMS (Tencent)',
   'WeCom',
   'Feishu',
   'Push (FCM)',
+  'Push (APNs)',
   'Webhook',
   'Scheduler',
 ] as const;
@@ -333,6 +335,23 @@ export const configSchema = z.object({
     .optional()
     .meta(doc('SMS (Aliyun)', 'default TemplateCode; metadata.sms_template_code overrides it')),
   ALIYUN_SMS_ENDPOINT: z.string().url().default('https://dysmsapi.aliyuncs.com').meta(doc('SMS (Aliyun)', 'Aliyun SMS endpoint')),
+  SMS_PROVIDER: z
+    .enum(['aliyun', 'tencent'])
+    .default('aliyun')
+    .meta(doc('SMS (Aliyun)', 'the SMS vendor the sms workers send through: `aliyun` (ALIYUN_*) or `tencent` (TENCENT_*)')),
+  TENCENT_SECRET_ID: z
+    .string()
+    .optional()
+    .meta(doc('SMS (Tencent)', 'Tencent Cloud API SecretId; SMS is not configured without it when SMS_PROVIDER=tencent')),
+  TENCENT_SECRET_KEY: z.string().optional().meta(doc('SMS (Tencent)', 'Tencent Cloud API SecretKey (signs each call, TC3-HMAC-SHA256)')),
+  TENCENT_SMS_SDK_APP_ID: z.string().optional().meta(doc('SMS (Tencent)', 'SMS application id (SmsSdkAppId, e.g. 1400006666)')),
+  TENCENT_SMS_SIGN: z.string().optional().meta(doc('SMS (Tencent)', 'approved SMS signature (SignName)')),
+  TENCENT_SMS_TEMPLATE_ID: z
+    .string()
+    .optional()
+    .meta(doc('SMS (Tencent)', 'default approved TemplateId; metadata.sms_template_code overrides it')),
+  TENCENT_SMS_REGION: z.string().min(1).default('ap-guangzhou').meta(doc('SMS (Tencent)', 'region sent as X-TC-Region')),
+  TENCENT_SMS_ENDPOINT: z.string().url().default('https://sms.tencentcloudapi.com').meta(doc('SMS (Tencent)', 'Tencent SMS API endpoint')),
   WECHAT_CORP_ID: z.string().optional().meta(doc('WeCom', 'WeCom corp id; WeCom is not configured without it')),
   WECHAT_CORP_SECRET: z.string().optional().meta(doc('WeCom', 'WeCom app secret')),
   WECHAT_AGENT_ID: z.string().optional().meta(doc('WeCom', 'WeCom app agent id')),
@@ -356,6 +375,28 @@ export const configSchema = z.object({
     .url()
     .default('https://oauth2.googleapis.com/token')
     .meta(doc('Push (FCM)', 'OAuth token endpoint for the service-account JWT')),
+  APNS_KEY_ID: z
+    .string()
+    .optional()
+    .meta(doc('Push (APNs)', 'Key ID of the APNs auth key (.p8); Apple push is not configured without it, APNS_TEAM_ID, APNS_TOPIC and the key')),
+  APNS_TEAM_ID: z.string().optional().meta(doc('Push (APNs)', 'Apple developer Team ID: the issuer of the provider tokens')),
+  APNS_TOPIC: z.string().optional().meta(doc('Push (APNs)', "the app's bundle id, sent as apns-topic")),
+  APNS_PRIVATE_KEY: z
+    .string()
+    .optional()
+    .meta(doc('Push (APNs)', 'the .p8 auth key itself, PEM (\\n escapes accepted)')),
+  APNS_PRIVATE_KEY_FILE: z.string().optional().meta(doc('Push (APNs)', 'path to the .p8 auth key file, used when APNS_PRIVATE_KEY is absent')),
+  APNS_API_BASE: z
+    .string()
+    .url()
+    .regex(/^https?:\/\//i, 'must be an http(s) URL')
+    .default('https://api.push.apple.com')
+    .meta(
+      doc(
+        'Push (APNs)',
+        'APNs origin; https://api.sandbox.push.apple.com for development builds of the app. An http:// origin speaks cleartext HTTP/2 (local fakes)',
+      ),
+    ),
   WEBHOOK_SECRET: z
     .string()
     .optional()

@@ -98,7 +98,8 @@ describe('push tokens', () => {
       stores: ['store-9'],
     });
     const row = await getRecipient(h.orm.em.fork(), h.tenant, user);
-    expect(addressOf(row, 'push')).toBe('old-phone,new-phone');
+    // one push address for both platforms: Apple tokens marked, so each goes to its own service
+    expect(addressOf(row, 'push')).toBe('old-phone,new-phone,apns:a1b2c3d4');
 
     // the same token again moves to its (new) platform rather than being listed twice
     const moved = await putToken(token, { token: 'new-phone', platform: 'apns' });
@@ -107,7 +108,7 @@ describe('push tokens', () => {
       { token: 'a1b2c3d4', platform: 'apns' },
       { token: 'new-phone', platform: 'apns' },
     ]);
-    expect(addressOf(await getRecipient(h.orm.em.fork(), h.tenant, user), 'push')).toBe('old-phone');
+    expect(addressOf(await getRecipient(h.orm.em.fork(), h.tenant, user), 'push')).toBe('old-phone,apns:a1b2c3d4,apns:new-phone');
   });
 
   test('devices registering at the same moment, the first ones included, are all kept', async () => {

@@ -2,8 +2,9 @@ import { EXTERNAL_CHANNELS, type ExternalChannel } from '../../queues/jobs.js';
 import type { Config } from '../config.js';
 import { SmtpProvider } from './email/smtp.js';
 import { FeishuProvider } from './feishu/feishu.js';
-import { FcmProvider } from './push/fcm.js';
+import { PushProvider } from './push/push.js';
 import { AliyunSmsProvider } from './sms/aliyun.js';
+import { TencentSmsProvider } from './sms/tencent.js';
 import type { ChannelProvider } from './types.js';
 import { WebhookProvider } from './webhook/webhook.js';
 import { WecomProvider } from './wechat/wecom.js';
@@ -14,13 +15,14 @@ export function createProvider(channel: ExternalChannel, config: Config): Channe
     case 'email':
       return new SmtpProvider(config);
     case 'sms':
-      return new AliyunSmsProvider(config);
+      return config.SMS_PROVIDER === 'tencent' ? new TencentSmsProvider(config) : new AliyunSmsProvider(config);
     case 'wechat':
       return new WecomProvider(config);
     case 'feishu':
       return new FeishuProvider(config);
     case 'push':
-      return new FcmProvider(config);
+      // FCM tokens through FCM, Apple tokens straight to APNs
+      return PushProvider.fromConfig(config);
     case 'webhook':
       return new WebhookProvider(config);
   }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ExternalChannel } from '../../../queues/jobs.js';
 import type { RecipientRow } from '../../db/entities/recipient.js';
 import { pgArray } from '../../db/query.js';
+import { joinPushAddress, splitPushAddress } from '../../channels/push/address.js';
 
 const id = z.string().trim().min(1).max(128);
 const optional = <T extends z.ZodType>(t: T) => t.nullable().optional();
@@ -144,7 +145,11 @@ export async function recipientPage(
   );
 }
 
-/** Where a recipient is reached on a channel (push: its device tokens joined by ','); null when it has no address there. */
+/**
+ * Where a recipient is reached on a channel; null when it has no address
+ * there. Push: its FCM tokens and its Apple tokens (prefixed `apns:`, which
+ * sends them to APNs) joined by ','.
+ */
 export function addressOf(r: RecipientRow | null | undefined, channel: ExternalChannel, metadata: Record<string, unknown> = {}): string | null {
   const metaUrl = typeof metadata.webhook_url === 'string' ? metadata.webhook_url : null;
   if (!r) return channel === 'webhook' ? metaUrl : null;
@@ -158,7 +163,7 @@ export function addressOf(r: RecipientRow | null | undefined, channel: ExternalC
     case 'feishu':
       return r.feishu_open_id;
     case 'push':
-      return r.push_tokens.length ? r.push_tokens.join(',') : null;
+      return joinPushAddress(r.push_tokens, r.apns_tokens);
     case 'webhook':
       return r.webhook_url ?? metaUrl;
   }
@@ -247,13 +252,15 @@ export async function removePushToken(em: EntityManager, tenant: string, userId:
   return rows.length > 0;
 }
 
-/** Removes device tokens FCM called dead. */
+/** Removes device tokens FCM or APNs called dead, named as in the push address (Apple's with APNS_PREFIX). */
 export async function removePushTokens(em: EntityManager, tenant: string, userId: string, tokens: string[]): Promise<void> {
   if (!tokens.length) return;
+  const { fcm, apns } = splitPushAddress(tokens.join(','));
   await em.execute(
-    `update recipients set push_tokens = array(select t from unnest(push_tokens) t where t <> all(?::text[])), updated_at = now()
+    `update recipients set push_tokens = array(select t from unnest(push_tokens) t where t <> all(?::text[])),
+       apns_tokens = array(select t from unnest(apns_tokens) t where t <> all(?::text[])), updated_at = now()
      where tenant = ? and user_id = ?`,
-    [pgArray(tokens), tenant, userId],
+    [pgArray(fcm), pgArray(apns), tenant, userId],
   );
 }
 

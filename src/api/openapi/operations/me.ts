@@ -41,7 +41,7 @@ export const meOperations: Operation[] = [
     description:
       "Adds the token to the caller's own recipient record (created if there is none), leaving every other address as it is. " +
       'Registering a token again moves it to its platform; each platform keeps the newest 20. ' +
-      'The push channel sends to `fcm` tokens; `apns` tokens are kept for Apple devices.',
+      'The push channel sends `fcm` tokens through FCM and `apns` tokens straight to Apple (APNs); a token the service calls dead is removed.',
     tag: me,
     access: user,
     body: {
