@@ -1,36 +1,37 @@
 import { expect, test } from 'vitest';
 import { UnprocessableError } from '../src/errors.js';
-import { placeholders, renderText } from '../src/domain/templates/render.js';
+import { renderLiquid, syntaxError, variablesOf } from '../src/domain/templates/liquid.js';
 import { renderTemplate } from '../src/domain/templates/send.js';
 
 test('{name} (智链OS) and {{name}} placeholders are both filled', () => {
-  expect(renderText('订单 {order_id} 预计 {{ eta }} 送达', { order_id: 'A-1', eta: '30分钟' }).text).toBe('订单 A-1 预计 30分钟 送达');
+  expect(renderLiquid('订单 {order_id} 预计 {{ eta }} 送达', { order_id: 'A-1', eta: '30分钟' }).text).toBe('订单 A-1 预计 30分钟 送达');
 });
 
 test('nested paths reach into objects and arrays', () => {
   const vars = { order: { id: 'o-9', items: ['鸡肉', '米饭'], total: { amount: 42.5 } } };
-  expect(renderText('{{order.id}}: {order.items} = {{order.total.amount}} / {order.items.1}', vars).text).toBe('o-9: 鸡肉, 米饭 = 42.5 / 米饭');
+  expect(renderLiquid('{{order.id}}: {order.items} = {{order.total.amount}} / {order.items.1}', vars).text).toBe('o-9: 鸡肉, 米饭 = 42.5 / 米饭');
 });
 
 test('numbers, booleans and zero are values, not blanks', () => {
-  expect(renderText('{a}|{b}|{c}', { a: 0, b: false, c: '' }).text).toBe('0|false|');
+  expect(renderLiquid('{a}|{b}|{c}', { a: 0, b: false, c: '' }).text).toBe('0|false|');
 });
 
 test('a missing or null variable is reported by name, never rendered as a blank', () => {
-  const r = renderText('{a} {{order.id}} {b} {a}', { b: null, order: {} });
+  const r = renderLiquid('{a} {{order.id}} {b} {a}', { b: null, order: {} });
   expect(r.missing).toEqual(['a', 'order.id', 'b']);
   expect(r.text).toContain('{a}');
 });
 
-test('JSON, CSS and unbalanced braces are left alone', () => {
-  expect(renderText('p {color: red} {"a": 1} { x } {{ y', {}).text).toBe('p {color: red} {"a": 1} { x } {{ y');
-  expect(placeholders('{a} {{ b.c }} {color: red}')).toEqual(['a', 'b.c']);
+test('JSON and CSS braces are left alone; an unbalanced {{ is a syntax error named when the template is saved', () => {
+  expect(renderLiquid('p {color: red} {"a": 1} { x }', {}).text).toBe('p {color: red} {"a": 1} { x }');
+  expect(variablesOf('{a} {{ b.c }} {color: red}')).toEqual(['a', 'b.c']);
+  expect(syntaxError('{{ y')).toMatch(/not closed/);
 });
 
 test('values are HTML-escaped only where the output is HTML', () => {
   const vars = { item: '<script>alert("x")</script> & Co' };
-  expect(renderText('{item}', vars).text).toBe('<script>alert("x")</script> & Co');
-  expect(renderText('<b>{item}</b>', vars, { html: true }).text).toBe('<b>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co</b>');
+  expect(renderLiquid('{item}', vars).text).toBe('<script>alert("x")</script> & Co');
+  expect(renderLiquid('<b>{item}</b>', vars, { html: true }).text).toBe('<b>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co</b>');
 });
 
 test('a template renders title, content and channel texts; HTML keys are escaped, the rest are not', () => {

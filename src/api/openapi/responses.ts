@@ -8,6 +8,8 @@ import type { presentPreferences } from '../../domain/preferences/preferences.js
 import type { ScheduleJson } from '../../domain/scheduling/recurring.js';
 import { CHANNELS, PRIORITIES, TYPES } from '../../domain/sending/input.js';
 import type { TemplateJson } from '../../domain/templates/templates.js';
+import type { TemplatePreview } from '../../domain/templates/preview.js';
+import { variantsSchema } from '../../domain/templates/variants.js';
 import type { Problem } from '../middleware/problem.js';
 
 /**
@@ -284,6 +286,7 @@ export const template = named(
     priority: z.enum(PRIORITIES),
     channels: z.array(z.enum(CHANNELS)),
     channel_overrides: z.record(z.string(), z.record(z.string(), z.string())),
+    variants: variantsSchema.describe('per-locale texts: the recipient\'s locale picks one (zh-TW → zh → the template\'s own)'),
     variables: z.array(z.string()),
     is_active: z.boolean(),
     version: z.number().int(),
@@ -293,6 +296,29 @@ export const template = named(
   }),
 );
 true satisfies Describes<typeof template, TemplateJson>;
+
+const channelBody = z.strictObject({
+  title: z.string().describe('the email subject, push title, or the generic title'),
+  content: z.string().describe('the email text part, SMS text, IM markdown, push body, or the generic content'),
+  html: z.string().optional().describe('email: the HTML part (values escaped)'),
+  template_code: z.string().optional().describe("sms: the provider's template code"),
+  markdown: z.boolean().optional().describe('wechat, feishu: the content is markdown'),
+});
+
+export const templatePreview = named(
+  'TemplatePreview',
+  z.strictObject({
+    template: z.string(),
+    template_version: z.number().int(),
+    locale: z.string().nullable().describe('the variant picked, null for the template\'s own texts'),
+    timezone: z.string(),
+    title: z.string(),
+    content: z.string(),
+    channels: z.record(z.string(), channelBody).describe('what each channel would send'),
+  }),
+  'A template rendered as it would be sent; nothing is sent.',
+);
+true satisfies Describes<typeof templatePreview, TemplatePreview>;
 
 export const templateList = named(
   'TemplateList',

@@ -8,10 +8,15 @@ import { recipientZones } from '../../domain/sending/schedule-local.js';
 import * as templates from '../../domain/templates/templates.js';
 import { TemplateCache } from '../../domain/templates/cache.js';
 import { DIRECT_MAX_WAIT_S, sendDirect, waitForOutcome } from '../../domain/delivery/direct-send.js';
+import { getRecipients } from '../../domain/delivery/recipients.js';
+import { previewTemplate, templatePreviewSchema } from '../../domain/templates/preview.js';
 import {
+  groupInputs,
   hasTargets,
   parseTemplateSend,
+  renderForRecipients,
   renderTemplate,
+  requestContext,
   resolveRecipient,
   toDirectSend,
   toNotificationInput,
@@ -75,6 +80,15 @@ export function templateRoutes(deps: ApiDeps) {
   app.put('/notifications/templates/:ref', write, update);
   app.patch('/notifications/templates/:ref', write, update);
 
+  // what a recipient of this locale and time zone would get on each channel; nothing is sent
+  app.post('/templates/:ref/preview', write, async (c) => {
+    const body = templatePreviewSchema.safeParse(await readJson(c));
+    if (!body.success) throw new ValidationError(fieldErrors(body.error));
+    const t = await templates.findTemplate(em(), c.get('principal').tenant, idOrName(c));
+    if (!t) throw new NotFoundError(`Template ${idOrName(c)} was not found.`);
+    return c.json(previewTemplate(t, body.data));
+  });
+
   app.delete('/notifications/templates/:ref', write, async (c) => {
     const tenant = c.get('principal').tenant;
     const t = await templates.deleteTemplate(em(), tenant, idOrName(c));
@@ -89,21 +103,24 @@ export function templateRoutes(deps: ApiDeps) {
     const t = req.template_name ? await cache.get(em(), who.tenant, req.template_name) : await templates.findTemplate(em(), who.tenant, ref);
     if (!t || !t.is_active)
       throw new ValidationError([{ path: req.template_name ? 'template_name' : 'template_id', message: `no active template ${ref}` }]);
-    const rendered = renderTemplate(t, req.template_vars);
     const userId = req.recipient ? await resolveRecipient(em(), who.tenant, req.recipient) : null;
     if (req.recipient && userId === null) {
+      const rendered = renderTemplate(t, req.template_vars, requestContext(req));
       if (hasTargets(req))
         throw new UnprocessableError(`No recipient has the address ${req.recipient}.`, [
           { path: 'recipient', message: 'is not a known address: register it with PUT /recipients/:user_id, or send it alone for a direct send' },
         ]);
       return directTemplateSend(c, t, req, rendered, req.recipient);
     }
-    const input = toNotificationInput(t, req, rendered, userId);
-    const [result] = await acceptNotifications(accept, who, [input]);
-    const [first] = result.notifications;
-    const ids = result.notifications.map((n) => n.id);
+    // each user reads the template in their own locale and time zone; users who read the same text share a notification
+    const groups = await renderForRecipients((ids) => getRecipients(em(), who.tenant, ids), t, req, userId);
+    const inputs = groups.length === 1 ? [toNotificationInput(t, req, groups[0].rendered, userId)] : groupInputs(t, req, groups);
+    const results = await acceptNotifications(accept, who, inputs);
+    const notifications = results.flatMap((r) => r.notifications);
+    const [first] = notifications;
+    const ids = notifications.map((n) => n.id);
     const state = first.status === 'scheduled' ? 'scheduled' : 'queued';
-    if (result.replayed) c.header('idempotent-replayed', 'true');
+    if (results.some((r) => r.replayed)) c.header('idempotent-replayed', 'true');
     return c.json(
       {
         // the notification as stored-to-be, then the 智链OS API's answer (its `message` is the outcome, the text is in `content`)

@@ -139,3 +139,35 @@ export class TemplateCache {
     this.sub.disconnect();
   }
 }
+
+/** How many parsed texts a process keeps (each a few KB at most). */
+export const PARSED_TEMPLATES_MAX = 2_000;
+
+/**
+ * Parsed template texts, per process, least recently used first out. Keyed
+ * by the text itself, so a changed template is a new key and needs no
+ * invalidation: the old parse simply ages out.
+ */
+export class ParsedTemplateCache<T> {
+  private readonly entries = new Map<string, T>();
+
+  constructor(private readonly max = PARSED_TEMPLATES_MAX) {}
+
+  get(key: string, parse: () => T): T {
+    const hit = this.entries.get(key);
+    if (hit !== undefined) {
+      // re-insert: a Map iterates in insertion order, so the first key is the least recently used
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return hit;
+    }
+    const value = parse();
+    this.entries.set(key, value);
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+    return value;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}

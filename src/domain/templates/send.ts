@@ -2,11 +2,14 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { UnprocessableError, ValidationError, type FieldError } from '../../errors.js';
 import { PRIORITIES, TYPES, fieldErrors, notificationSchema, parseNotification, type NotificationInput } from '../sending/input.js';
-import { renderText, type Vars } from './render.js';
-import type { TemplateRow } from './templates.js';
+import type { RenderedTexts } from './bodies.js';
+import { renderLiquid, type RenderContext, type Vars } from './liquid.js';
+import { LOCALE, textsFor, type Variants } from './variants.js';
+import { isHtmlKey, type TemplateRow } from './templates.js';
 import { isExternal } from '../../channels/index.js';
 import type { DirectSend } from '../delivery/direct-send.js';
 import { findRecipientByAddress } from '../delivery/recipients.js';
+import type { RecipientRow } from '../../db/entities/recipient.js';
 
 /**
  * POST /notifications/template: the 智链OS API's `template_name`, `template_vars`,
@@ -21,6 +24,12 @@ export const templateSendSchema = z.strictObject({
   template_vars: z.record(z.string(), z.unknown()).default({}),
   /** a user id, or the email or phone of a known recipient (PUT /recipients) */
   recipient: z.string().trim().min(1).max(320).optional(),
+  /** the locale to render in for targets that have none of their own (roles, stores, the tenant, bare addresses, users without one) */
+  locale: z
+    .string()
+    .regex(LOCALE, 'must be a locale, e.g. zh-CN')
+    .optional()
+    .describe('the locale for targets without their own (roles, stores, the tenant, addresses): picks the variant, formats currency'),
   type: z.enum(TYPES).optional(),
   priority: z.enum(PRIORITIES).optional(),
   ...sendFields,
@@ -35,42 +44,51 @@ export function parseTemplateSend(body: unknown): TemplateSend {
   return parsed.data;
 }
 
-/** Per-channel texts keyed like `html`, `*_html` are HTML: their values are escaped. */
-const isHtmlKey = (key: string) => key === 'html' || key.endsWith('_html');
-
-export interface RenderedTemplate {
-  title: string;
-  content: string;
-  /** per-channel texts, rendered (email: subject, html; sms: template_code, …) */
-  channels: Record<string, Record<string, string>>;
+export interface RenderedTemplate extends RenderedTexts {
+  /** the variant the recipient's locale picked; absent for the template's own texts */
+  locale?: string;
 }
 
-/** Renders every text of a template once; every missing variable is named in one 422. */
-export function renderTemplate(t: Pick<TemplateRow, 'name' | 'title' | 'content' | 'channel_overrides'>, vars: Vars): RenderedTemplate {
+/**
+ * Renders every text of a template once, in the variant the locale picks;
+ * dates in `timezone`, money in `locale`. Every missing variable is named
+ * in one 422, as is a text that fails while rendering.
+ */
+export function renderTemplate(
+  t: Pick<TemplateRow, 'name' | 'title' | 'content' | 'channel_overrides'> & { variants?: Variants },
+  vars: Vars,
+  ctx: RenderContext = {},
+  /** the request field the variables came in, for the 422's paths */
+  varsField = 'template_vars',
+): RenderedTemplate {
+  const texts = textsFor(t, ctx.locale);
   const missing = new Map<string, string[]>();
   const note = (where: string, paths: string[]) => paths.forEach((p) => missing.set(p, [...(missing.get(p) ?? []), where]));
-  const title = renderText(t.title, vars);
-  note('title', title.missing);
-  const content = renderText(t.content, vars);
-  note('content', content.missing);
-  const channels: Record<string, Record<string, string>> = {};
-  for (const [channel, texts] of Object.entries(t.channel_overrides)) {
-    channels[channel] = {};
-    for (const [key, text] of Object.entries(texts)) {
-      // {title} in a channel text means the rendered title unless the caller passed a variable of that name
-      const r = renderText(text, { title: title.text, content: content.text, ...vars }, { html: isHtmlKey(key) });
-      note(`${channel}.${key}`, r.missing);
-      channels[channel][key] = r.text;
+  const render = (where: string, text: string, scope: Vars, html = false) => {
+    try {
+      const r = renderLiquid(text, scope, { html, ...ctx });
+      note(where, r.missing);
+      return r.text;
+    } catch (err) {
+      throw new UnprocessableError(`Template ${t.name} could not be rendered.`, [{ path: where, message: (err as Error).message }]);
     }
+  };
+  const title = render('title', texts.title, vars);
+  const content = render('content', texts.content, vars);
+  const channels: Record<string, Record<string, string>> = {};
+  for (const [channel, byKey] of Object.entries(texts.channel_overrides)) {
+    channels[channel] = {};
+    // {title} in a channel text means the rendered title unless the caller passed a variable of that name
+    for (const [key, text] of Object.entries(byKey)) channels[channel][key] = render(`${channel}.${key}`, text, { title, content, ...vars }, isHtmlKey(key));
   }
   if (missing.size) {
     const errors: FieldError[] = [...missing].map(([path, where]) => ({
-      path: `template_vars.${path}`,
+      path: `${varsField}.${path}`,
       message: `is required by template ${t.name} (${where.join(', ')})`,
     }));
     throw new UnprocessableError(`Template ${t.name} needs variables that were not given: ${[...missing.keys()].join(', ')}.`, errors);
   }
-  return { title: title.text, content: content.text, channels };
+  return { title, content, channels, ...(texts.locale ? { locale: texts.locale } : {}) };
 }
 
 /** Looks like an email or a phone number, rather than a user id. */
@@ -134,12 +152,15 @@ export function toDirectSend(t: TemplateRow, req: TemplateSend, rendered: Render
  * name and version and the per-channel texts travel in metadata.
  */
 export function toNotificationInput(t: TemplateRow, req: TemplateSend, rendered: RenderedTemplate, userId: string | null): NotificationInput {
-  const { template_name: _n, template_id: _i, template_vars, recipient: _r, ...rest } = req;
+  const { template_name: _n, template_id: _i, template_vars, recipient: _r, locale: _l, ...rest } = req;
+  // without schedule_local the request's time zone was for the template's dates only
+  if (!req.schedule_local) delete rest.timezone;
   const metadata: Record<string, unknown> = {
     ...(req.metadata ?? req.extra_data ?? {}),
     template_name: t.name,
     template_version: t.version,
   };
+  if (rendered.locale) metadata.template_locale = rendered.locale;
   if (Object.keys(rendered.channels).length) metadata.channel_content = rendered.channels;
   const sms = rendered.channels.sms;
   if (sms?.template_code) {
@@ -165,4 +186,76 @@ export function toNotificationInput(t: TemplateRow, req: TemplateSend, rendered:
   if (fromTemplate.length === parsed.errors.length)
     throw new UnprocessableError(`Template ${t.name} rendered a notification that is not valid.`, parsed.errors);
   throw new ValidationError(parsed.errors);
+}
+
+/** One notification of a template send: the users (and, for one of them, the request's other targets) that read the same rendering. */
+export interface RenderingGroup {
+  rendered: RenderedTemplate;
+  users: string[];
+  /** this group also carries the request's role, store and tenant targets */
+  others: boolean;
+}
+
+/** The time zone and locale a template is rendered in for targets with none of their own. */
+export const requestContext = (req: Pick<TemplateSend, 'locale' | 'timezone'>): RenderContext => ({ locale: req.locale ?? null, timezone: req.timezone ?? 'UTC' });
+
+/**
+ * Renders a template send for each of its users in their own locale
+ * (which picks the variant) and time zone (PUT /recipients), and for its
+ * role, store and tenant targets in the request's. Users who read the same
+ * text share one group; most sends are therefore one group, as before.
+ * Members of a role or store are not split by locale: they read the
+ * request's rendering.
+ */
+export async function renderForRecipients(
+  lookup: (userIds: string[]) => Promise<Map<string, Pick<RecipientRow, 'locale' | 'timezone'>>>,
+  t: TemplateRow,
+  req: TemplateSend,
+  userId: string | null,
+): Promise<RenderingGroup[]> {
+  const fallback = requestContext(req);
+  const users = [...new Set([...(userId ? [userId] : []), ...(req.user_id ? [req.user_id] : []), ...(req.user_ids ?? [])])];
+  const others = Boolean(req.role || req.store_id || req.broadcast);
+  const rows = users.length ? await lookup(users) : new Map<string, Pick<RecipientRow, 'locale' | 'timezone'>>();
+  const byContext = new Map<string, RenderedTemplate>();
+  const render = (ctx: RenderContext) => {
+    const key = `${ctx.locale ?? ''}|${ctx.timezone ?? ''}`;
+    let r = byContext.get(key);
+    if (!r) byContext.set(key, (r = renderTemplate(t, req.template_vars, ctx)));
+    return r;
+  };
+  const groups = new Map<string, RenderingGroup>();
+  const join = (rendered: RenderedTemplate, user: string | null) => {
+    const key = JSON.stringify(rendered);
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { rendered, users: [], others: false }));
+    if (user === null) g.others = true;
+    else g.users.push(user);
+  };
+  for (const u of users) {
+    const row = rows.get(u);
+    join(render({ locale: row?.locale ?? fallback.locale, timezone: row?.timezone ?? fallback.timezone }), u);
+  }
+  if (others || !users.length) join(render(fallback), null);
+  return [...groups.values()];
+}
+
+/**
+ * The notifications of a template send rendered in several ways: one per
+ * group, each with its own users; the group that carries the other targets
+ * keeps them. An idempotency key stays one per group (the first group's is
+ * the request's own), so a retry replays every group.
+ */
+export function groupInputs(t: TemplateRow, req: TemplateSend, groups: RenderingGroup[]): NotificationInput[] {
+  return groups.map((g, i) => {
+    const targets: Partial<TemplateSend> = {
+      user_id: g.users.length === 1 ? g.users[0] : undefined,
+      user_ids: g.users.length > 1 ? g.users : undefined,
+      role: g.others ? req.role : undefined,
+      store_id: g.others ? req.store_id : undefined,
+      broadcast: g.others ? req.broadcast : undefined,
+    };
+    const input = toNotificationInput(t, { ...req, ...targets }, g.rendered, null);
+    return i > 0 && input.idempotency_key ? { ...input, idempotency_key: `${input.idempotency_key}#${i}` } : input;
+  });
 }

@@ -1,9 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
-import { ConflictError, NotFoundError } from '../../errors.js';
+import { ConflictError, NotFoundError, UnprocessableError, type FieldError } from '../../errors.js';
 import { isUuid } from '../ids.js';
 import { PRIORITIES, TYPES, notificationSchema } from '../sending/input.js';
-import { placeholders } from './render.js';
+import { syntaxError, variablesOf } from './liquid.js';
+import { allTexts, variantsSchema, type Variants } from './variants.js';
 
 /**
  * Templates of a tenant, and the system templates (tenant '*', the eight
@@ -26,6 +27,8 @@ export interface TemplateRow {
   channels: string[];
   /** per-channel texts: email { subject, html }, sms { template_code }, … */
   channel_overrides: Record<string, Record<string, string>>;
+  /** per-locale texts (see variants.ts): { "zh-CN": { title, content, email: { subject, html, text }, sms: { text }, … } } */
+  variants: Variants;
   variables: string[];
   is_active: boolean;
   version: number;
@@ -48,6 +51,7 @@ const fields = {
   priority: z.enum(PRIORITIES),
   channels: notificationSchema.shape.channels.unwrap().refine((l) => l.length > 0, 'needs at least one channel'),
   channel_overrides: overrides,
+  variants: variantsSchema,
   variables: z.array(z.string().min(1).max(200)).max(200),
   is_active: z.boolean(),
 };
@@ -60,6 +64,7 @@ export const templateCreateSchema = z.strictObject({
   priority: fields.priority.default('normal'),
   channels: fields.channels.default(['app']),
   channel_overrides: fields.channel_overrides.default({}),
+  variants: fields.variants.default({}),
   variables: fields.variables.optional(),
   is_active: fields.is_active.default(true),
 });
@@ -75,15 +80,30 @@ export const templateUpdateSchema = z.strictObject({
   priority: fields.priority.optional(),
   channels: fields.channels.optional(),
   channel_overrides: fields.channel_overrides.optional(),
+  variants: fields.variants.optional(),
   variables: fields.variables.optional(),
   is_active: fields.is_active.optional(),
 });
 export type TemplateUpdate = z.infer<typeof templateUpdateSchema>;
 
-/** Every placeholder the template uses, in title, content and channel texts. */
-export function usedVariables(t: Pick<TemplateRow, 'title' | 'content' | 'channel_overrides'>): string[] {
-  const texts = [t.title, t.content, ...Object.values(t.channel_overrides).flatMap((o) => Object.values(o))];
-  return [...new Set(texts.flatMap(placeholders))];
+type Texts = Pick<TemplateRow, 'title' | 'content' | 'channel_overrides'> & { variants?: Variants };
+
+/** Every variable the template reads, in its own texts, channel texts and variants. */
+export function usedVariables(t: Texts): string[] {
+  return [...new Set(allTexts(t).flatMap((x) => variablesOf(x.text)))];
+}
+
+/** Per-channel texts keyed like `html`, `*_html` are HTML: their values are escaped. */
+export const isHtmlKey = (key: string) => key === 'html' || key.endsWith('_html');
+
+/** Every text must parse as Liquid: one 422 names each that does not, with Liquid's message. */
+export function checkSyntax(t: Partial<Texts>): void {
+  const errors: FieldError[] = [];
+  for (const { path, text, key } of allTexts(t)) {
+    const err = syntaxError(text, { html: isHtmlKey(key) });
+    if (err) errors.push({ path, message: `is not a valid template: ${err}` });
+  }
+  if (errors.length) throw new UnprocessableError('The template has texts that do not parse.', errors);
 }
 
 export interface TemplateJson {
@@ -96,6 +116,7 @@ export interface TemplateJson {
   priority: string;
   channels: string[];
   channel_overrides: Record<string, Record<string, string>>;
+  variants: Variants;
   variables: string[];
   is_active: boolean;
   version: number;
@@ -116,6 +137,7 @@ export function presentTemplate(t: TemplateRow): TemplateJson {
     priority: t.priority,
     channels: t.channels,
     channel_overrides: t.channel_overrides,
+    variants: t.variants ?? {},
     variables: t.variables,
     is_active: t.is_active,
     version: t.version,
@@ -175,8 +197,8 @@ type Writable = Omit<TemplateRow, 'id' | 'tenant' | 'version' | 'created_at' | '
 async function insertRow(em: EntityManager, tenant: string, t: Writable, deleted = false): Promise<TemplateRow> {
   try {
     const [row] = await em.execute<TemplateRow[]>(
-      `insert into templates (tenant, name, description, title, content, type, priority, channels, channel_overrides, variables, is_active, version, deleted_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?::text[], ?::jsonb, ?::text[], ?,
+      `insert into templates (tenant, name, description, title, content, type, priority, channels, channel_overrides, variants, variables, is_active, version, deleted_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?::text[], ?::jsonb, ?::jsonb, ?::text[], ?,
          coalesce((select max(version) from templates where tenant in (?, '${SYSTEM_TENANT}') and name = ?), 0) + 1,
          case when ? then now() end)
        returning *`,
@@ -190,6 +212,7 @@ async function insertRow(em: EntityManager, tenant: string, t: Writable, deleted
         t.priority,
         pgArray(t.channels),
         JSON.stringify(t.channel_overrides),
+        JSON.stringify(t.variants ?? {}),
         pgArray(t.variables),
         t.is_active,
         tenant,
@@ -205,6 +228,7 @@ async function insertRow(em: EntityManager, tenant: string, t: Writable, deleted
 }
 
 export async function createTemplate(em: EntityManager, tenant: string, input: TemplateCreate): Promise<TemplateRow> {
+  checkSyntax(input);
   if (await findByName(em, tenant, input.name)) throw new ConflictError(`A template named ${input.name} already exists; PUT changes it.`);
   const t = { ...input, description: input.description ?? null };
   return insertRow(em, tenant, { ...t, variables: input.variables ?? usedVariables(t) });
@@ -212,10 +236,11 @@ export async function createTemplate(em: EntityManager, tenant: string, input: T
 
 /** Changes a template and bumps its version; a system template becomes this tenant's copy. */
 export async function updateTemplate(em: EntityManager, tenant: string, idOrName: string, patch: TemplateUpdate): Promise<TemplateRow> {
+  checkSyntax(patch);
   const current = await mustFind(em, tenant, idOrName);
   const next = { ...current, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) } as TemplateRow;
   // declared variables follow the texts unless the caller declares them
-  if (!patch.variables && (patch.title || patch.content || patch.channel_overrides)) next.variables = usedVariables(next);
+  if (!patch.variables && (patch.title || patch.content || patch.channel_overrides || patch.variants)) next.variables = usedVariables(next);
   if (patch.name && patch.name !== current.name && (await findByName(em, tenant, patch.name)))
     throw new ConflictError(`A template named ${patch.name} already exists.`);
   if (current.tenant === SYSTEM_TENANT || (patch.name && patch.name !== current.name)) {
@@ -234,7 +259,7 @@ export async function updateTemplate(em: EntityManager, tenant: string, idOrName
   try {
     const [row] = await em.execute<TemplateRow[]>(
       `update templates set description = ?, title = ?, content = ?, type = ?, priority = ?, channels = ?::text[],
-         channel_overrides = ?::jsonb, variables = ?::text[], is_active = ?, version = version + 1, updated_at = now()
+         channel_overrides = ?::jsonb, variants = ?::jsonb, variables = ?::text[], is_active = ?, version = version + 1, updated_at = now()
        where id = ? and deleted_at is null returning *`,
       [
         next.description,
@@ -244,6 +269,7 @@ export async function updateTemplate(em: EntityManager, tenant: string, idOrName
         next.priority,
         pgArray(next.channels),
         JSON.stringify(next.channel_overrides),
+        JSON.stringify(next.variants ?? {}),
         pgArray(next.variables),
         next.is_active,
         current.id,

@@ -1,5 +1,6 @@
 import { SCOPES } from '../../../auth/jwt.js';
 import { DIRECT_MAX_WAIT_S } from '../../../domain/delivery/direct-send.js';
+import { templatePreviewSchema } from '../../../domain/templates/preview.js';
 import { templateSendSchema } from '../../../domain/templates/send.js';
 import { templateCreateSchema, templateUpdateSchema, type TemplateJson } from '../../../domain/templates/templates.js';
 import { directWaitQuery, templateListQuery } from '../../routes/templates.js';
@@ -20,6 +21,9 @@ const orderShipped: TemplateJson = {
   priority: 'normal',
   channels: ['app', 'sms'],
   channel_overrides: { sms: { template_code: 'SMS_1001' } },
+  variants: {
+    en: { title: 'Order shipped', content: 'Your order {order_id} has shipped, tracking number {tracking_no}.', sms: { text: 'Order {order_id} shipped: {tracking_no}' } },
+  },
   variables: ['order_id', 'tracking_no'],
   is_active: true,
   version: 9,
@@ -36,6 +40,9 @@ const orderShippedBody = {
   type: 'success',
   channels: ['app', 'sms'],
   channel_overrides: { sms: { template_code: 'SMS_1001' } },
+  variants: {
+    en: { title: 'Order shipped', content: 'Your order {order_id} has shipped, tracking number {tracking_no}.', sms: { text: 'Order {order_id} shipped: {tracking_no}' } },
+  },
 };
 
 export const templateOperations: Operation[] = [
@@ -73,15 +80,18 @@ export const templateOperations: Operation[] = [
     operationId: 'createTemplate',
     summary: 'Create a template',
     description:
-      'Placeholders are `{name}` and `{{name}}`; values are HTML-escaped wherever the output is HTML. `channel_overrides` holds per-channel texts (email: subject, html; sms: template_code). ' +
-      'A name already taken is 409 (PUT changes it).',
+      'Texts are Liquid (`{% if %}`, `{% for %}`, filters such as `date` in the recipient\'s time zone and `currency`); `{name}` is read as `{{name}}`. ' +
+      'Values are HTML-escaped in HTML bodies only. Templates read no files: `include`, `render` and `layout` are refused. ' +
+      '`channel_overrides` holds per-channel bodies (email: subject, html, text; sms: text, template_code; wechat, feishu: markdown; push: title, body); ' +
+      '`variants` holds the same per locale, and the recipient\'s locale picks one (zh-TW → zh → the template\'s own texts). ' +
+      'A text that is not valid Liquid is 422 naming its field. A name already taken is 409 (PUT changes it).',
     tag: 'Templates',
     access: write,
     body: { name: 'TemplateCreate', schema: templateCreateSchema, examples: { create: { summary: 'A template with an SMS code', value: orderShippedBody } } },
     responses: {
       201: { description: 'Created.', schema: res.template, examples: { created: { summary: 'Created', value: { ...orderShipped, version: 1 } } } },
     },
-    problems: [403, 409],
+    problems: [403, 409, 422],
   },
   ...(['put', 'patch'] as const).map(
     (method): Operation => ({
@@ -98,9 +108,49 @@ export const templateOperations: Operation[] = [
       responses: {
         200: { description: 'The template as changed.', schema: res.template, examples: { changed: { summary: 'Deactivated', value: { ...orderShipped, is_active: false, version: 10 } } } },
       },
-      problems: [403, 404, 409],
+      problems: [403, 404, 409, 422],
     }),
   ),
+  {
+    method: 'post',
+    path: '/api/v1/templates/{ref}/preview',
+    operationId: 'previewTemplate',
+    summary: 'Preview a template',
+    description:
+      'Renders the template as a recipient with this `locale` and `timezone` would get it, per channel (each of the template\'s channels, or `channel`); nothing is sent. ' +
+      'A missing variable is 422 naming it.',
+    tag: 'Templates',
+    access: write,
+    pathParams: { ref: templateRefParam },
+    body: {
+      name: 'TemplatePreviewRequest',
+      schema: templatePreviewSchema,
+      examples: {
+        en: { summary: 'In English, SMS only', value: { variables: { order_id: '1001', tracking_no: 'SF123' }, locale: 'en-GB', channel: 'sms' } },
+      },
+    },
+    responses: {
+      200: {
+        description: 'What each channel would send.',
+        schema: res.templatePreview,
+        examples: {
+          en: {
+            summary: 'The en variant',
+            value: {
+              template: 'order_shipped',
+              template_version: 9,
+              locale: 'en',
+              timezone: 'UTC',
+              title: 'Order shipped',
+              content: 'Your order 1001 has shipped, tracking number SF123.',
+              channels: { sms: { title: 'Order shipped', content: 'Order 1001 shipped: SF123', template_code: 'SMS_1001' } },
+            },
+          },
+        },
+      },
+    },
+    problems: [403, 404, 422],
+  },
   {
     method: 'delete',
     path: '/api/v1/notifications/templates/{ref}',
@@ -126,6 +176,8 @@ export const templateOperations: Operation[] = [
     summary: 'Send with a template',
     description:
       'Renders the template (`template_name` or `template_id`) with `template_vars`; every missing variable is named in one 422. ' +
+      "Each user named reads it in their own locale (which picks the variant) and time zone from PUT /recipients; users who read different texts get separate notifications, all listed in `ids`. " +
+      'Roles, stores, the tenant, bare addresses and users without their own read it in `locale` and `timezone` (default UTC; `timezone` also serves `schedule_local`). ' +
       'Targets and options are those of POST /notifications. The legacy `recipient` is a user id, or the email or phone of a known recipient (PUT /recipients); ' +
       'an address no recipient has, sent with no other target, goes straight to it on the template\'s external channels with no inbox row, and then `wait` applies.',
     tag: 'Templates',
