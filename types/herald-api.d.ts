@@ -163,7 +163,7 @@ export interface paths {
         put?: never;
         /**
          * Create a template
-         * @description Placeholders are `{name}` and `{{name}}`; values are HTML-escaped wherever the output is HTML. `channel_overrides` holds per-channel texts (email: subject, html; sms: template_code). A name already taken is 409 (PUT changes it).
+         * @description Texts are Liquid (`{% if %}`, `{% for %}`, filters such as `date` in the recipient's time zone and `currency`); `{name}` is read as `{{name}}`. Values are HTML-escaped in HTML bodies only. Templates read no files: `include`, `render` and `layout` are refused. `channel_overrides` holds per-channel bodies (email: subject, html, text; sms: text, template_code; wechat, feishu: markdown; push: title, body); `variants` holds the same per locale, and the recipient's locale picks one (zh-TW → zh → the template's own texts). A text that is not valid Liquid is 422 naming its field. A name already taken is 409 (PUT changes it).
          */
         post: operations["createTemplate"];
         delete?: never;
@@ -201,6 +201,26 @@ export interface paths {
         patch: operations["patchTemplate"];
         trace?: never;
     };
+    "/api/v1/templates/{ref}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview a template
+         * @description Renders the template as a recipient with this `locale` and `timezone` would get it, per channel (each of the template's channels, or `channel`); nothing is sent. A missing variable is 422 naming it.
+         */
+        post: operations["previewTemplate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/notifications/template": {
         parameters: {
             query?: never;
@@ -212,7 +232,7 @@ export interface paths {
         put?: never;
         /**
          * Send with a template
-         * @description Renders the template (`template_name` or `template_id`) with `template_vars`; every missing variable is named in one 422. Targets and options are those of POST /notifications. The legacy `recipient` is a user id, or the email or phone of a known recipient (PUT /recipients); an address no recipient has, sent with no other target, goes straight to it on the template's external channels with no inbox row, and then `wait` applies.
+         * @description Renders the template (`template_name` or `template_id`) with `template_vars`; every missing variable is named in one 422. Each user named reads it in their own locale (which picks the variant) and time zone from PUT /recipients; users who read different texts get separate notifications, all listed in `ids`. Roles, stores, the tenant, bare addresses and users without their own read it in `locale` and `timezone` (default UTC; `timezone` also serves `schedule_local`). Targets and options are those of POST /notifications. The legacy `recipient` is a user id, or the email or phone of a known recipient (PUT /recipients); an address no recipient has, sent with no other target, goes straight to it on the template's external channels with no inbox row, and then `wait` applies.
          */
         post: operations["sendTemplate"];
         delete?: never;
@@ -703,7 +723,7 @@ export interface paths {
         get?: never;
         /**
          * Register one of the caller's devices for push
-         * @description Adds the token to the caller's own recipient record (created if there is none), leaving every other address as it is. Registering a token again moves it to its platform; each platform keeps the newest 20. The push channel sends to `fcm` tokens; `apns` tokens are kept for Apple devices.
+         * @description Adds the token to the caller's own recipient record (created if there is none), leaving every other address as it is. Registering a token again moves it to its platform; each platform keeps the newest 20. The push channel sends `fcm` tokens through FCM and `apns` tokens straight to Apple (APNs); a token the service calls dead is removed.
          */
         put: operations["putMyPushToken"];
         post?: never;
@@ -1670,6 +1690,32 @@ export interface components {
                     [key: string]: string;
                 };
             };
+            /** @description per-locale texts: the recipient's locale picks one (zh-TW → zh → the template's own) */
+            variants: {
+                [key: string]: {
+                    title?: string;
+                    content?: string;
+                    email?: {
+                        subject?: string;
+                        html?: string;
+                        text?: string;
+                    };
+                    sms?: {
+                        text?: string;
+                        template_code?: string;
+                    };
+                    wechat?: {
+                        markdown?: string;
+                    };
+                    feishu?: {
+                        markdown?: string;
+                    };
+                    push?: {
+                        title?: string;
+                        body?: string;
+                    };
+                };
+            };
             variables: string[];
             is_active: boolean;
             version: number;
@@ -1776,6 +1822,32 @@ export interface components {
                     [key: string]: string;
                 };
             };
+            /** @default {} */
+            variants?: {
+                [key: string]: {
+                    title?: string;
+                    content?: string;
+                    email?: {
+                        subject?: string;
+                        html?: string;
+                        text?: string;
+                    };
+                    sms?: {
+                        text?: string;
+                        template_code?: string;
+                    };
+                    wechat?: {
+                        markdown?: string;
+                    };
+                    feishu?: {
+                        markdown?: string;
+                    };
+                    push?: {
+                        title?: string;
+                        body?: string;
+                    };
+                };
+            };
             variables?: string[];
             /** @default true */
             is_active?: boolean;
@@ -1832,6 +1904,45 @@ export interface components {
             };
             count: number;
         };
+        TemplatePreview: {
+            template: string;
+            template_version: number;
+            /** @description the variant picked, null for the template's own texts */
+            locale: string | null;
+            timezone: string;
+            title: string;
+            content: string;
+            /** @description what each channel would send */
+            channels: {
+                [key: string]: {
+                    /** @description the email subject, push title, or the generic title */
+                    title: string;
+                    /** @description the email text part, SMS text, IM markdown, push body, or the generic content */
+                    content: string;
+                    /** @description email: the HTML part (values escaped) */
+                    html?: string;
+                    /** @description sms: the provider's template code */
+                    template_code?: string;
+                    /** @description wechat, feishu: the content is markdown */
+                    markdown?: boolean;
+                };
+            };
+        };
+        TemplatePreviewRequest: {
+            /** @default {} */
+            variables?: {
+                [key: string]: unknown;
+            };
+            /** @description the recipient's locale: picks the variant */
+            locale?: string;
+            /**
+             * @description only this channel's body (default: each of the template's channels)
+             * @enum {string}
+             */
+            channel?: "app" | "email" | "sms" | "wechat" | "feishu" | "push" | "webhook";
+            /** @description for the date filter (default UTC) */
+            timezone?: string;
+        };
         TemplateSend: {
             template_name?: string;
             template_id?: string;
@@ -1840,6 +1951,8 @@ export interface components {
                 [key: string]: unknown;
             };
             recipient?: string;
+            /** @description the locale for targets without their own (roles, stores, the tenant, addresses): picks the variant, formats currency */
+            locale?: string;
             /** @enum {string} */
             type?: "info" | "success" | "warning" | "error" | "alert" | "system";
             /** @enum {string} */
@@ -1893,6 +2006,31 @@ export interface components {
             channel_overrides?: {
                 [key: string]: {
                     [key: string]: string;
+                };
+            };
+            variants?: {
+                [key: string]: {
+                    title?: string;
+                    content?: string;
+                    email?: {
+                        subject?: string;
+                        html?: string;
+                        text?: string;
+                    };
+                    sms?: {
+                        text?: string;
+                        template_code?: string;
+                    };
+                    wechat?: {
+                        markdown?: string;
+                    };
+                    feishu?: {
+                        markdown?: string;
+                    };
+                    push?: {
+                        title?: string;
+                        body?: string;
+                    };
                 };
             };
             variables?: string[];
@@ -2339,6 +2477,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
+            422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2401,6 +2540,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
+            422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2464,6 +2604,42 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    previewTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A template's id, or its name (e.g. order_confirmed). */
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplatePreviewRequest"];
+            };
+        };
+        responses: {
+            /** @description What each channel would send. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplatePreview"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
