@@ -24,7 +24,10 @@ import type { Redis } from 'ioredis';
  */
 const IN_ORDER_LUA = `
 local head_key, held_key = KEYS[1], KEYS[2]
-local prev, last, now, wait, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local prev, last, wait, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+-- Redis's clock, not the callers': publishers on several hosts compare waits on one clock
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local function lt(a, b)
   if #a ~= #b then return #a < #b end
   return a < b
@@ -37,11 +40,11 @@ local parked = 0
 if prev ~= '' then
   if head and lt(head, prev) then
     local list = {}
-    for i = 6, #ARGV do list[#list + 1] = ARGV[i] end
+    for i = 5, #ARGV do list[#list + 1] = ARGV[i] end
     redis.call('HSET', held_key, prev, cmsgpack.pack(last, now, list))
     parked = 1
   else
-    send(ARGV, 6)
+    send(ARGV, 5)
     if not head or lt(head, last) then head = last end
   end
 end
@@ -81,7 +84,6 @@ type InOrderRedis = Redis & {
     held: string,
     prev: string,
     last: string,
-    now: number,
     waitMs: number,
     ttlMs: number,
     ...pairs: string[]
@@ -125,7 +127,6 @@ export async function publishInOrder(
     heldKey(prefix, tenant),
     stretch.prev,
     stretch.last,
-    Date.now(),
     options.waitMs,
     TTL_MS,
     ...pairs,
