@@ -16,6 +16,7 @@ import { Migration20261205100000_inbox_states } from './Migration20261205100000_
 import { Migration20261205110000_actions } from './Migration20261205110000_actions.js';
 import { Migration20261206000000_partitions } from './Migration20261206000000_partitions.js';
 import { Migration20261206010000_parallel_ingest } from './Migration20261206010000_parallel_ingest.js';
+import { Migration20261207000000_search } from './Migration20261207000000_search.js';
 import { Migration20261207010000_template_variants } from './Migration20261207010000_template_variants.js';
 
 /**
@@ -40,5 +41,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261205110000_actions', class: Migration20261205110000_actions },
   { name: 'Migration20261206000000_partitions', class: Migration20261206000000_partitions },
   { name: 'Migration20261206010000_parallel_ingest', class: Migration20261206010000_parallel_ingest },
+  { name: 'Migration20261207000000_search', class: Migration20261207000000_search },
   { name: 'Migration20261207010000_template_variants', class: Migration20261207010000_template_variants },
 ];

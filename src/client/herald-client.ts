@@ -204,6 +204,10 @@ export class HeraldClient {
     this.events.clear();
   }
 
+  /**
+   * One page of the inbox: the api's filters and pagings, and `q` to search titles and contents.
+   * Only an unfiltered page (`limit`, `cursor`) refreshes the cached inbox; a search page does not.
+   */
   async list(query: ListQuery = {}): Promise<InboxPage> {
     const page = await this.api.request<InboxPage>('GET', '/notifications', { query: query as Record<string, QueryValue> });
     if (Object.keys(query).every((k) => INBOX_PAGE_KEYS.has(k))) this.inbox.page(page.notifications, query.cursor === undefined);

@@ -48,6 +48,15 @@ export const listQuery = z.object({
   offset: z.coerce.number().int().min(0).max(100_000).optional(),
   page: z.coerce.number().int().min(1).max(10_000).optional(),
   page_size: z.coerce.number().int().min(1).max(100).optional(),
+  /** only notifications whose title or content contains this text (case-insensitive; trimmed first) */
+  q: z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(100, 'must be at most 100 characters')
+    // PostgreSQL text cannot hold NUL: refuse it here rather than fail the query
+    .refine((s) => !s.includes('\0'), 'must not contain NUL characters')
+    .optional(),
 });
 
 export const batchMark = z.strictObject({
@@ -152,6 +161,7 @@ export function inboxRoutes(deps: ApiDeps) {
       sinceCursor,
       sinceTime,
       before: q.cursor,
+      q: q.q,
     };
     const { rows, total } = await inbox.listInbox(reader(), who, filter, {
       limit: pageSize,

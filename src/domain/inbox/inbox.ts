@@ -36,6 +36,8 @@ export interface InboxFilter {
   sinceTime?: Date;
   /** rows before this cursor (keyset paging, newest first) */
   before?: string;
+  /** rows whose title or content contains this text (case-insensitive; trimmed, 1–100 characters) */
+  q?: string;
 }
 
 /** A notification's columns for inbox selects (alias n). */
@@ -56,6 +58,28 @@ export const SNOOZED_NOW = 'coalesce(r.snoozed_until > now(), false)';
 
 /** The inbox proper: not archived, not snoozed now. */
 export const IN_INBOX = `r.archived_at is null and not ${SNOOZED_NOW}`;
+
+/**
+ * The text inbox search matches: title and content joined by a newline.
+ * notifications_search (migrations/Migration20261207000000_search.ts) is a
+ * trigram index on this very expression; change one, change the other, or
+ * the index is never used.
+ */
+export const SEARCH_TEXT = `(n.title || E'\\n' || n.content)`;
+
+/** `q` as an ILIKE pattern that finds it anywhere, its %, _ and \ matching themselves. */
+export const containsPattern = (q: string) => `%${q.replace(/[\\%_]/g, '\\$&')}%`;
+
+/**
+ * Title or content contains `q`, case-insensitively. One ILIKE on the
+ * joined text, which the trigram index answers; a q holding the newline that
+ * joins them could match across the two, so it must also match one alone.
+ */
+function searchCondition(q: string): { sql: string; params: unknown[] } {
+  const pattern = containsPattern(q);
+  if (!q.includes('\n')) return { sql: `${SEARCH_TEXT} ilike ?`, params: [pattern] };
+  return { sql: `${SEARCH_TEXT} ilike ? and (n.title ilike ? or n.content ilike ?)`, params: [pattern, pattern, pattern] };
+}
 
 function conditions(filter: InboxFilter): { sql: string; params: unknown[] } {
   const parts: string[] = ['n.seq is not null', 'r.deleted_at is null'];
@@ -85,6 +109,11 @@ function conditions(filter: InboxFilter): { sql: string; params: unknown[] } {
   if (filter.before) {
     parts.push('n.seq < ?::bigint');
     params.push(filter.before);
+  }
+  if (filter.q) {
+    const search = searchCondition(filter.q);
+    parts.push(search.sql);
+    params.push(...search.params);
   }
   return { sql: parts.join(' and '), params };
 }

@@ -189,7 +189,9 @@ export const inboxOperations: Operation[] = [
     description:
       'Newest first. Three ways to page: `limit`/`offset` (one legacy API), `page`/`page_size` (the other), or `cursor` (keyset: pass the previous answer\'s next_cursor; fastest, no totals). ' +
       '`since` with a cursor reads forward from it, oldest first: everything stored for this user after that cursor, the way a WebSocket client catches up. ' +
-      'It lists the inbox proper: not what the user archived (`archived=true` lists the archive) and not what is snoozed now (`snoozed=true` lists that).',
+      'It lists the inbox proper: not what the user archived (`archived=true` lists the archive) and not what is snoozed now (`snoozed=true` lists that). ' +
+      '`q` searches it: only notifications whose title or content contains the text, Chinese or Latin (`q=订单` finds 您的订单已发货, `q=ORDER` finds Order shipped), ' +
+      'with the other filters and any of the three pagings; a bad `q` (empty, over 100 characters) is 400 naming `q`.',
     tag: inbox,
     access: user,
     query: {
@@ -207,6 +209,7 @@ export const inboxOperations: Operation[] = [
         offset: 'rows to skip, with limit',
         page: 'page number from 1, with page_size',
         page_size: 'page size (default 20)',
+        q: 'search text, 1–100 characters after trimming: title or content contains it (case-insensitive; %, _ and \\ match themselves)',
       },
     },
     responses: {
