@@ -18,6 +18,10 @@ import { Migration20261206000000_partitions } from './Migration20261206000000_pa
 import { Migration20261206010000_parallel_ingest } from './Migration20261206010000_parallel_ingest.js';
 import { Migration20261207000000_search } from './Migration20261207000000_search.js';
 import { Migration20261207010000_template_variants } from './Migration20261207010000_template_variants.js';
+import { Migration20261207020000_delivery_note } from './Migration20261207020000_delivery_note.js';
+import { Migration20261207030000_attachments } from './Migration20261207030000_attachments.js';
+import { Migration20261207040000_digest } from './Migration20261207040000_digest.js';
+import { Migration20261207050000_dev_outbox } from './Migration20261207050000_dev_outbox.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -43,4 +47,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206010000_parallel_ingest', class: Migration20261206010000_parallel_ingest },
   { name: 'Migration20261207000000_search', class: Migration20261207000000_search },
   { name: 'Migration20261207010000_template_variants', class: Migration20261207010000_template_variants },
+  { name: 'Migration20261207020000_delivery_note', class: Migration20261207020000_delivery_note },
+  { name: 'Migration20261207030000_attachments', class: Migration20261207030000_attachments },
+  { name: 'Migration20261207040000_digest', class: Migration20261207040000_digest },
+  { name: 'Migration20261207050000_dev_outbox', class: Migration20261207050000_dev_outbox },
 ];

@@ -76,3 +76,17 @@ export const RECURRING_JOB: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
 };
 export const RECURRING_BACKOFF = jitteredBackoff(1000, 5 * 60_000);
+
+/**
+ * Digest windows: assembling a digest needs PostgreSQL and Redis only, so
+ * 10 attempts from 1 s ride out a short outage; a run that repeats sends
+ * nothing twice (the combined delivery has a deterministic id). Completed
+ * jobs are trimmed (1 h / 1000), failed ones stay a week.
+ */
+export const DIGEST_JOB: JobsOptions = {
+  attempts: 10,
+  backoff: { type: JITTER_BACKOFF, delay: 1000 },
+  removeOnComplete: { age: 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+};
+export const DIGEST_BACKOFF = jitteredBackoff(1000, 5 * 60_000);

@@ -28,3 +28,11 @@ export const deliveryJobId = (deliveryId: string) => `d-${deliveryId}`;
 
 /** The job scheduler of a recurring schedule (POST /schedules): it adds one job per cron occurrence. */
 export const schedulerId = (scheduleId: string) => `schedule-${scheduleId}`;
+
+/**
+ * A digest window's job: `digest-`, a hash of tenant, user, channel and key
+ * (any of which may hold ':'), and the window's start in ms. The first event
+ * of a window adds it; every later one adds it again, which adds nothing.
+ */
+export const digestJobId = (tenant: string, userId: string, channel: string, key: string, windowStart: string) =>
+  `digest-${createHash('sha256').update(`${tenant}\u001f${userId}\u001f${channel}\u001f${key}`).digest('hex').slice(0, 24)}-${Date.parse(windowStart)}`;

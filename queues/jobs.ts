@@ -21,6 +21,21 @@ export interface NotificationAction {
   style: 'primary' | 'secondary';
 }
 
+/**
+ * A file a notification's emails carry. Stored ones name their row in the
+ * `attachments` table (`id`); one given by URL has `url` until the email
+ * worker fetches it, then `id` too, or `error` when it could not be fetched.
+ */
+export interface AttachmentRef {
+  /** the name the recipient sees (already sanitised) */
+  filename: string;
+  content_type: string | null;
+  id?: string;
+  size?: number;
+  url?: string;
+  error?: string;
+}
+
 /** One notification as the api accepted it; its id is final. */
 export interface NotificationDraft {
   id: string;
@@ -53,6 +68,8 @@ export interface NotificationDraft {
    * schedule_local send gave a notification of their own, in their zone).
    */
   except?: string[];
+  /** files its emails carry, by reference only: job data never holds their bytes */
+  attachments?: AttachmentRef[];
 }
 
 export interface IngestJob {
@@ -100,6 +117,10 @@ export interface DeliveryMessage {
   metadata: Record<string, unknown>;
   /** ISO time the notification was accepted (delivery latency is measured from it) */
   created_at: string;
+  /** the notification's link, picture and buttons (absent in jobs planned before channels showed them) */
+  url?: string | null;
+  image_url?: string | null;
+  actions?: NotificationAction[];
 }
 
 /** One delivery: one channel to one recipient. Its id is deterministic (see deliveryId in src/domain/delivery/records.ts). */
@@ -125,6 +146,27 @@ export interface DeliveryJob {
 export interface DeliveryResult {
   status: 'sent' | 'failed' | 'skipped';
   provider_message_id?: string | null;
+}
+
+/**
+ * One digest window: the deliveries held for one user, channel and digest key
+ * since `window_start` go out as one message when the job runs (at
+ * window_start + the window). src/domain/digest/ holds the rules.
+ */
+export interface DigestJob {
+  tenant: string;
+  user_id: string;
+  channel: ExternalChannel;
+  key: string;
+  /** ISO time the window's first event arrived */
+  window_start: string;
+}
+
+export interface DigestResult {
+  /** deliveries the combined message carries (0 when another run sent them, or all were recalled) */
+  members: number;
+  /** the combined delivery's id, when there was one */
+  delivery_id?: string;
 }
 
 /** One occurrence of a recurring schedule (POST /schedules): the scheduler process makes its notification. */

@@ -15,6 +15,8 @@ export const QUEUE = {
   webhook: 'deliver-webhook',
   /** recurring sends: BullMQ job schedulers `schedule-<id>` add one job per cron occurrence; the scheduler process runs them */
   recurring: 'recurring',
+  /** digests: one delayed job per (tenant, user, channel, digest key) window sends its held deliveries as one message; the ingest process runs them */
+  digest: 'digest',
 } as const;
 
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];

@@ -4,18 +4,19 @@ import { audienceOf } from '../src/domain/inbox/audience.js';
 import { userAudience } from '../src/feed/topics.js';
 import { Batcher } from './batcher.js';
 import { queueReady } from './connection.js';
-import { INGEST_JOB, PRIORITY, RECURRING_JOB, deliveryJobOptions } from './defaults.js';
-import { deliveryJobId, fireJobId, ingestJobId, wakeJobId } from './job-ids.js';
+import { DIGEST_JOB, INGEST_JOB, PRIORITY, RECURRING_JOB, deliveryJobOptions } from './defaults.js';
+import { deliveryJobId, digestJobId, fireJobId, ingestJobId, wakeJobId } from './job-ids.js';
 import {
   EXTERNAL_CHANNELS,
   type DeliveryJob,
+  type DigestJob,
   type ExternalChannel,
   type IngestJob,
   type NotificationDraft,
   type RecurringJob,
   type WakeRequest,
 } from './jobs.js';
-import { SINGLE_LAYOUT, recurringName, shardNames, shardOf, type QueueLayout } from './shards.js';
+import { SINGLE_LAYOUT, digestName, recurringName, shardNames, shardOf, type QueueLayout } from './shards.js';
 
 /** A bulk send becomes jobs of at most this many notifications (one INSERT each). */
 export const INGEST_CHUNK = 500;
@@ -53,6 +54,8 @@ export interface Producers {
   /** the shard of a channel's queue a delivery to `recipient` goes through */
   deliveryFor(channel: ExternalChannel, tenant: string, recipient: string): Queue<DeliveryJob>;
   recurring: Queue<RecurringJob>;
+  /** digest windows (src/domain/digest/): one delayed job per (tenant, user, channel, key) window */
+  digest: Queue<DigestJob>;
   /** Every queue, for bull-board and queue depths. */
   all(): Queue[];
   /** A queue by its BullMQ name (a worker's own shard); undefined for a name this layout does not have. */
@@ -77,6 +80,13 @@ export interface Producers {
    * anyway finds the receipt changed and does nothing.
    */
   cancelWake(wake: Pick<WakeRequest, 'tenant' | 'user_id' | 'notification_id' | 'until'>): Promise<void>;
+  /**
+   * Adds the delayed job of each digest window, due `windowMs` after the
+   * window's start. A window's job id is fixed by its start, so adding it
+   * again for every event that joins the window adds nothing and never
+   * pushes it back.
+   */
+  scheduleDigests(windows: Array<{ job: DigestJob; windowMs: number }>): Promise<void>;
   /** Closes every queue; the connections are their owners' to close. */
   close(): Promise<void>;
 }
@@ -100,7 +110,8 @@ export function createProducers(connection: Redis, prefix: string, sendConnectio
     EXTERNAL_CHANNELS.map((c) => [c, shardNames(layout, c).map((name) => open<DeliveryJob>(name, deliveryJobOptions(c)))]),
   ) as Record<ExternalChannel, Queue<DeliveryJob>[]>;
   const recurring = open<RecurringJob>(recurringName(layout), RECURRING_JOB);
-  const all = new Map<string, Queue>([...ingestShards, recurring, ...Object.values(deliveryShards).flat()].map((q) => [q.name, q]));
+  const digest = open<DigestJob>(digestName(layout), DIGEST_JOB);
+  const all = new Map<string, Queue>([...ingestShards, recurring, digest, ...Object.values(deliveryShards).flat()].map((q) => [q.name, q]));
   const ingestFor = (tenant: string, recipient: string) => ingestShards[shardOf(tenant, recipient, ingestShards.length)];
   const deliveryFor = (channel: ExternalChannel, tenant: string, recipient: string) =>
     deliveryShards[channel][shardOf(tenant, recipient, deliveryShards[channel].length)];
@@ -119,6 +130,7 @@ export function createProducers(connection: Redis, prefix: string, sendConnectio
     deliveryShards,
     deliveryFor,
     recurring,
+    digest,
     all: () => [...all.values()],
     byName: (name) => all.get(name),
     enqueueNotifications: (drafts) => notifications.add(drafts),
@@ -133,6 +145,11 @@ export function createProducers(connection: Redis, prefix: string, sendConnectio
       await wakeQueue(wake)
         .remove(wakeJobId(wake.tenant, wake.user_id, wake.notification_id, wake.until))
         .catch(() => 0);
+    },
+    async scheduleDigests(windows) {
+      if (!windows.length) return;
+      await queueReady(digest);
+      await digest.addBulk(windows.map((w) => digestJob(w.job, w.windowMs)));
     },
     async close() {
       await Promise.all([...all.values()].map((q) => q.close()));
@@ -224,6 +241,21 @@ export function wakeJob(wake: WakeRequest) {
     name: 'wake',
     data: { notifications: [], wake } as IngestJob,
     opts: { jobId: wakeJobId(wake.tenant, wake.user_id, wake.notification_id, wake.until), delay: Math.max(0, Date.parse(wake.until) - Date.now()) } as JobsOptions,
+  };
+}
+
+/**
+ * The delayed job of one digest window. No priority, like a firing: it runs
+ * ahead of any backlog, so a digest goes out when its window ends.
+ */
+export function digestJob(job: DigestJob, windowMs: number) {
+  return {
+    name: 'digest',
+    data: job,
+    opts: {
+      jobId: digestJobId(job.tenant, job.user_id, job.channel, job.key, job.window_start),
+      delay: Math.max(0, Date.parse(job.window_start) + windowMs - Date.now()),
+    } as JobsOptions,
   };
 }
 

@@ -89,9 +89,12 @@ export function shardedQueueNames(base: string, n: number, cluster: boolean): st
 /** The BullMQ name of the recurring-schedules queue (never sharded: a scheduler's jobs are few). */
 export const recurringName = (layout: QueueLayout): string => (layout.cluster ? `{${QUEUE.recurring}}` : QUEUE.recurring);
 
+/** The BullMQ name of the digest queue (never sharded: one job per digest window, each a few statements). */
+export const digestName = (layout: QueueLayout): string => (layout.cluster ? `{${QUEUE.digest}}` : QUEUE.digest);
+
 /** Every queue name of the layout. */
 export function allQueueNames(layout: QueueLayout): string[] {
-  return [...SHARDED_QUEUES.flatMap((q) => shardNames(layout, q)), recurringName(layout)];
+  return [...SHARDED_QUEUES.flatMap((q) => shardNames(layout, q)), recurringName(layout), digestName(layout)];
 }
 
 /**

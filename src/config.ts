@@ -171,6 +171,9 @@ export const configSchema = z.object({
   INGEST_BATCH_WAIT_MS: int(2, 0).meta(
     doc('Ingest worker', 'INSERTs start at most this often, in ms; the first after a pause starts at once, the jobs that come meanwhile share the next'),
   ),
+  DIGEST_CONCURRENCY: int(10, 1).meta(doc('Ingest worker', 'digest windows (sends with `digest`) assembled at once by each ingest process')),
+  DIGEST_LOCK_MS: int(30_000, 1000).meta(doc('Ingest worker', "ms a digest job's lock lives before another ingest process may take it over")),
+  DIGEST_STALLED_INTERVAL_MS: int(30_000, 100).meta(doc('Ingest worker', 'ms between checks for digest jobs whose process died, so another takes them over')),
   RATE_LIMIT_USER_PER_MIN: int(100, 1).meta(
     doc('api (HTTP)', 'requests per minute per token subject for user tokens, shared by every api process'),
   ),
@@ -327,6 +330,19 @@ export const configSchema = z.object({
   SMTP_PASSWORD: z.string().optional().meta(doc('Email (SMTP)', 'SMTP password')),
   SMTP_FROM: z.string().optional().meta(doc('Email (SMTP)', 'From: address', 'SMTP_USER, else `herald@localhost`')),
   SMTP_SECURE: bool(false).meta(doc('Email (SMTP)', 'implicit TLS (port 465); STARTTLS is negotiated otherwise')),
+  // Email attachments (src/domain/attachments): caps on what a send may make Herald store and mail.
+  ATTACHMENT_MAX_BYTES: int(10 * 1024 * 1024, 1).meta(
+    doc('Email (SMTP)', 'bytes one attachment may have, inline (413 at the api) or fetched from its url (the fetch is cut off past it)', '10485760 (10 MiB)'),
+  ),
+  ATTACHMENTS_MAX_TOTAL_BYTES: int(20 * 1024 * 1024, 1).meta(
+    doc('Email (SMTP)', "bytes of one send's inline attachments together; POST /notifications takes bodies this much larger (base64)", '20971520 (20 MiB)'),
+  ),
+  ATTACHMENT_FETCH_TIMEOUT_MS: int(10_000, 100).meta(
+    doc('Email (SMTP)', 'ms the email worker waits for an attachment url, whole body included; past it the delivery fails with attachment_unavailable'),
+  ),
+  ATTACHMENT_ALLOW_PRIVATE: bool(false).meta(
+    doc('Email (SMTP)', 'fetch attachment urls that resolve to loopback, private or link-local addresses (refused otherwise, so a sender cannot make Herald read its own network)'),
+  ),
   ALIYUN_ACCESS_KEY: z.string().optional().meta(doc('SMS (Aliyun)', 'Aliyun AccessKey ID; SMS is not configured without it')),
   ALIYUN_ACCESS_SECRET: z.string().optional().meta(doc('SMS (Aliyun)', 'Aliyun AccessKey secret')),
   ALIYUN_SMS_SIGN: z.string().optional().meta(doc('SMS (Aliyun)', 'SMS signature name (SignName)')),

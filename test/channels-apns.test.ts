@@ -62,7 +62,9 @@ beforeAll(async () => {
     FCM_TOKEN_URL: fcm.tokenUrl,
   };
   await h.startIngest();
-  push = await startChannelWorker(h, 'push', { ...fcmEnv, ...apnsEnv() });
+  // a short stalled-check interval: BullMQ lets one worker of a queue check for stalled jobs once per its interval
+  // (a key with that TTL), and the crash test below needs its fresh worker to check within a second
+  push = await startChannelWorker(h, 'push', { ...fcmEnv, ...apnsEnv() }, { stalledIntervalMs: 300 });
   svc = await h.serviceToken();
 }, 60_000);
 afterAll(() => h.close());

@@ -100,10 +100,11 @@ test('/ready answers 503 within its bound when PostgreSQL accepts connections bu
 });
 
 describe('request limits', () => {
+  // a single send (POST /notifications) may be larger by its inline attachments: channels-email-attachments.test.ts
   test('a body over 1 MiB is refused with 413 problem+json', async () => {
     const svc = await h.serviceToken();
-    const big = JSON.stringify({ title: 't', content: 'x'.repeat(1024 * 1024), user_id: 'u1' });
-    const res = await h.request('POST', '/api/v1/notifications', { token: svc, raw: big });
+    const big = JSON.stringify({ notifications: [{ title: 't', content: 'x'.repeat(1024 * 1024), user_id: 'u1' }] });
+    const res = await h.request('POST', '/api/v1/notifications/bulk', { token: svc, raw: big });
     expect(res.status).toBe(413);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
     expect(res.body.title).toBe('Content Too Large');
@@ -117,13 +118,13 @@ describe('request limits', () => {
     try {
       const svc = await h.serviceToken();
       const post = (body: string | ReadableStream<Uint8Array>, extra: Record<string, string> = {}) =>
-        fetch(`http://127.0.0.1:${port}/api/v1/notifications`, {
+        fetch(`http://127.0.0.1:${port}/api/v1/notifications/bulk`, {
           method: 'POST',
           headers: { authorization: `Bearer ${svc}`, 'content-type': 'application/json', ...extra },
           body,
           duplex: 'half',
         } as RequestInit);
-      const big = JSON.stringify({ title: 't', content: 'x'.repeat(1024 * 1024), user_id: 'u1' });
+      const big = JSON.stringify({ notifications: [{ title: 't', content: 'x'.repeat(1024 * 1024), user_id: 'u1' }] });
       const sized = await post(big);
       expect(sized.status).toBe(413);
       expect(((await sized.json()) as any).title).toBe('Content Too Large');
@@ -139,7 +140,7 @@ describe('request limits', () => {
       expect(chunked.status).toBe(413);
       await chunked.body?.cancel();
       // a small body passes the limit and reaches validation (nothing is enqueued: other tests count the queue)
-      const small = await post(JSON.stringify({ title: 't' }));
+      const small = await post(JSON.stringify({ notifications: [{ title: 't' }] }));
       expect(small.status).toBe(400);
     } finally {
       await new Promise((r) => server.close(r));

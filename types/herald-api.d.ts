@@ -13,13 +13,13 @@ export interface paths {
         };
         /**
          * The caller's inbox
-         * @description Newest first. Three ways to page: `limit`/`offset` (one legacy API), `page`/`page_size` (the other), or `cursor` (keyset: pass the previous answer's next_cursor; fastest, no totals). `since` with a cursor reads forward from it, oldest first: everything stored for this user after that cursor, the way a WebSocket client catches up. It lists the inbox proper: not what the user archived (`archived=true` lists the archive) and not what is snoozed now (`snoozed=true` lists that).
+         * @description Newest first. Three ways to page: `limit`/`offset` (one legacy API), `page`/`page_size` (the other), or `cursor` (keyset: pass the previous answer's next_cursor; fastest, no totals). `since` with a cursor reads forward from it, oldest first: everything stored for this user after that cursor, the way a WebSocket client catches up. It lists the inbox proper: not what the user archived (`archived=true` lists the archive) and not what is snoozed now (`snoozed=true` lists that). `q` searches it: only notifications whose title or content contains the text, Chinese or Latin (`q=订单` finds 您的订单已发货, `q=ORDER` finds Order shipped), with the other filters and any of the three pagings; a bad `q` (empty, over 100 characters) is 400 naming `q`.
          */
         get: operations["listInbox"];
         put?: never;
         /**
          * Send a notification
-         * @description Stores one notification per target (user_id, user_ids, role, store_id, broadcast) and delivers it on its channels. Both legacy request shapes are accepted: `message` for `content`, `extra_data` for `metadata`. A second send with the same `idempotency_key` within 24 hours answers the first result (header `Idempotent-Replayed: true`) and creates nothing. `schedule_at` (RFC 3339 with an offset) sends later; `schedule_local` (no offset) sends at that wall-clock time in each recipient's own time zone. `url`, `image_url` and up to three `actions` (buttons: `label`, `url`, `style`) travel with the notification to inboxes and sockets; links are http(s) only.
+         * @description Stores one notification per target (user_id, user_ids, role, store_id, broadcast) and delivers it on its channels. Both legacy request shapes are accepted: `message` for `content`, `extra_data` for `metadata`. A second send with the same `idempotency_key` within 24 hours answers the first result (header `Idempotent-Replayed: true`) and creates nothing. `schedule_at` (RFC 3339 with an offset) sends later; `schedule_local` (no offset) sends at that wall-clock time in each recipient's own time zone. `url`, `image_url` and up to three `actions` (buttons: `label`, `url`, `style`) travel with the notification to inboxes and sockets; links are http(s) only. Up to ten `attachments` go with its emails (other channels ignore them): each a `filename` and either `content_base64` (stored at once; over ATTACHMENT_MAX_BYTES per file or ATTACHMENTS_MAX_TOTAL_BYTES together is 413 naming `attachments.<i>.content_base64`; this route takes bodies larger than 1 MiB by that much) or a `url` the email worker fetches once (one it cannot fetch fails the email with reason `attachment_unavailable`).
          */
         post: operations["sendNotification"];
         delete?: never;
@@ -958,6 +958,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/outbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Development outbox
+         * @description Only with NODE_ENV=development (404 otherwise): a channel without credentials stores what it would have sent here, as that channel renders it, and records the delivery sent with provider message id `outbox:<id>`. The caller's tenant's messages; each tenant keeps its newest 1000. An admin token as a bearer token or the sign-in cookie (no `?token=`). A client that accepts text/html (a browser) gets the page of /admin/outbox.html instead of JSON.
+         */
+        get: operations["listOutbox"];
+        put?: never;
+        post?: never;
+        /**
+         * Empty the development outbox
+         * @description The caller's tenant's messages. Only with NODE_ENV=development (404 otherwise).
+         */
+        delete: operations["clearOutbox"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/outbox.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Development outbox, as a page
+         * @description Only with NODE_ENV=development (404 otherwise): a channel without credentials stores what it would have sent here, as that channel renders it, and records the delivery sent with provider message id `outbox:<id>`. The caller's tenant's messages; each tenant keeps its newest 1000. An admin token as a bearer token or the sign-in cookie (no `?token=`). Each message with its channel, address, subject and text; an email's HTML in a sandboxed frame. No script runs on the page (Content-Security-Policy default-src 'none').
+         */
+        get: operations["outboxPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/channels/{channel}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a channel against its provider
+         * @description Checks the channel's credentials with its provider without sending (an SMTP login, WeCom gettoken, Feishu tenant_access_token, the FCM OAuth token, an APNs request to a device that does not exist, a signed read-only Aliyun QuerySendDetails or Tencent PullSmsSendStatusByPhoneNumber; a webhook has nothing to check) and, with `to`, sends a test message there through the same adapter the channel worker uses. Answers 200 with what each step found, whether it worked or not. With NODE_ENV=development an unconfigured channel sends its test message to the outbox.
+         */
+        post: operations["testChannel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/client/herald-client.js": {
         parameters: {
             query?: never;
@@ -1132,6 +1196,31 @@ export interface components {
         BulkNotifications: {
             notifications: components["schemas"]["SendNotification"][];
         };
+        ChannelTest: {
+            /** @description an address of the channel (an email, a phone number, a WeCom user id, a Feishu id or email, a push token, an http(s) URL): a test message is sent to it */
+            to?: string;
+        };
+        ChannelTestReport: {
+            /** @enum {string} */
+            channel: "email" | "sms" | "wechat" | "feishu" | "push" | "webhook";
+            /** @description the channel's adapter: smtp, aliyun, tencent, wecom, feishu, fcm, apns, fcm+apns, webhook */
+            vendor: string;
+            configured: boolean;
+            /** @description the variables the channel lacks */
+            missing: string[];
+            credentials: {
+                /** @description null: nothing to check with a provider (webhook) */
+                ok: boolean | null;
+                /** @description what answered, or the provider's error */
+                detail: string;
+            };
+            /** @description present when `to` was given */
+            send?: {
+                ok: boolean;
+                provider_message_id?: string | null;
+                error?: string;
+            };
+        };
         Delivery: {
             id: string;
             channel: string;
@@ -1145,6 +1234,8 @@ export interface components {
             reason: string | null;
             last_error: string | null;
             provider_message_id: string | null;
+            /** @description what the channel could not show of the message, e.g. "image not shown: feishu needs an uploaded image_key"; null when it showed everything */
+            note: string | null;
             /** @description the delivery this one replaced after it failed */
             fallback_of: string | null;
             /** Format: date-time */
@@ -1398,6 +1489,39 @@ export interface components {
         NotificationView: components["schemas"]["Notification"] | components["schemas"]["RejectedNotification"];
         OpenApiDocument: {
             [key: string]: unknown;
+        };
+        OutboxCleared: {
+            deleted: number;
+        };
+        OutboxPage: {
+            messages: {
+                id: string;
+                tenant: string;
+                /** @enum {string} */
+                channel: "email" | "sms" | "wechat" | "feishu" | "push" | "webhook";
+                address: string;
+                /** @description the email subject, else the title the channel shows */
+                subject: string;
+                /** @description the text the recipient would read: an email's text part, the SMS text, the IM or push body */
+                text: string;
+                /** @description email only: the HTML part */
+                html: string | null;
+                /** @description the notification's metadata as sent */
+                metadata: {
+                    [key: string]: unknown;
+                };
+                /** @description what the channel shows beside the text: type, priority, url, image_url, actions, an SMS template */
+                rich: {
+                    [key: string]: unknown;
+                };
+                delivery_id: string;
+                notification_id: string;
+                /** Format: date-time */
+                created_at: string;
+            }[];
+            count: number;
+            /** @description pass as `cursor` for the next (older) page; null on the last */
+            next_cursor: string | null;
         };
         Preferences: {
             user_id: string;
@@ -1658,6 +1782,26 @@ export interface components {
                  * @enum {string}
                  */
                 style?: "primary" | "secondary";
+            }[];
+            /** @description Hold the external deliveries of this notification for each recipient and send them, with the others of the same key, as one message when the window (opened by the first of them) ends. The inbox and sockets get it at once; urgent priority is never held. */
+            digest?: {
+                /** @description one user's deliveries on one channel with the same key share a message */
+                key: string;
+                /** @description how long after the first of them the message goes out: seconds, minutes or hours, 1s to 24h (e.g. 10m) */
+                window: string;
+            };
+            attachments?: {
+                /** @description the name the recipient sees; path parts and control characters are removed */
+                filename: string;
+                /** @description default: the type given by the url, else guessed from the filename */
+                content_type?: string;
+                /**
+                 * Format: uri
+                 * @description fetched by the email worker at the first delivery (http or https; public addresses only)
+                 */
+                url?: string;
+                /** @description the bytes, base64; size-capped by ATTACHMENT_MAX_BYTES each and ATTACHMENTS_MAX_TOTAL_BYTES together */
+                content_base64?: string;
             }[];
         };
         Snooze: {
@@ -1991,6 +2135,26 @@ export interface components {
                  */
                 style?: "primary" | "secondary";
             }[];
+            /** @description Hold the external deliveries of this notification for each recipient and send them, with the others of the same key, as one message when the window (opened by the first of them) ends. The inbox and sockets get it at once; urgent priority is never held. */
+            digest?: {
+                /** @description one user's deliveries on one channel with the same key share a message */
+                key: string;
+                /** @description how long after the first of them the message goes out: seconds, minutes or hours, 1s to 24h (e.g. 10m) */
+                window: string;
+            };
+            attachments?: {
+                /** @description the name the recipient sees; path parts and control characters are removed */
+                filename: string;
+                /** @description default: the type given by the url, else guessed from the filename */
+                content_type?: string;
+                /**
+                 * Format: uri
+                 * @description fetched by the email worker at the first delivery (http or https; public addresses only)
+                 */
+                url?: string;
+                /** @description the bytes, base64; size-capped by ATTACHMENT_MAX_BYTES each and ATTACHMENTS_MAX_TOTAL_BYTES together */
+                content_base64?: string;
+            }[];
         };
         TemplateSendAccepted: components["schemas"]["TemplateAccepted"] | components["schemas"]["TemplateDirectAccepted"];
         TemplateUpdate: {
@@ -2176,6 +2340,8 @@ export interface operations {
                 page?: number;
                 /** @description page size (default 20) */
                 page_size?: number;
+                /** @description search text, 1–100 characters after trimming: title or content contains it (case-insensitive; %, _ and \ match themselves) */
+                q?: string;
             };
             header?: never;
             path?: never;
@@ -3787,6 +3953,128 @@ export interface operations {
                     "text/html": string;
                 };
             };
+        };
+    };
+    listOutbox: {
+        parameters: {
+            query?: {
+                /** @description messages per page (default 50, at most 200) */
+                limit?: number;
+                /** @description the previous page's next_cursor: this page starts below it */
+                cursor?: string;
+                /** @description only this channel */
+                channel?: "email" | "sms" | "wechat" | "feishu" | "push" | "webhook";
+                /** @description only messages to this address (exact) */
+                address?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of messages, newest first (or the HTML page). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutboxPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    clearOutbox: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Emptied. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutboxCleared"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    outboxPage: {
+        parameters: {
+            query?: {
+                /** @description messages per page (default 50, at most 200) */
+                limit?: number;
+                /** @description the previous page's next_cursor: this page starts below it */
+                cursor?: string;
+                /** @description only this channel */
+                channel?: "email" | "sms" | "wechat" | "feishu" | "push" | "webhook";
+                /** @description only messages to this address (exact) */
+                address?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    testChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description email, sms, wechat, feishu, push or webhook (404 for anything else) */
+                channel: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelTest"];
+            };
+        };
+        responses: {
+            /** @description What each step found. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelTestReport"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            422: components["responses"]["UnprocessableContent"];
         };
     };
     clientScript: {

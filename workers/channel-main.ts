@@ -1,18 +1,27 @@
 import type { ExternalChannel } from '../queues/jobs.js';
-import { createProvider, rateLimitOf } from '../src/channels/index.js';
+import { createSendingProvider, rateLimitOf } from '../src/channels/index.js';
+import { OutboxProvider } from '../src/channels/outbox.js';
 import { startMetricsReporting } from '../src/metrics/report.js';
 import { preferenceGate } from '../src/domain/preferences/preferences.js';
 import { createDeliveryWorker } from './delivery-worker.js';
 import { consumedShards, shardNames, shardProblems } from '../queues/shards.js';
 import { openWorkerProcess } from './process.js';
+import { attachmentSource, fetchOptions } from '../src/domain/attachments/source.js';
 
 /** The body of every channel worker process: wire the deps, say whether the channel is configured, run. */
 export async function runChannelWorker(channel: ExternalChannel): Promise<void> {
   const { config, logger, life, orm, connection, redis, queues } = await openWorkerProcess(channel, (c) => shardProblems(c, channel));
 
-  const provider = createProvider(channel, config);
+  // email reads its notifications' attachments from PostgreSQL, fetching urls once (src/domain/attachments/source.ts)
+  const attachments = channel === 'email' ? attachmentSource({ orm, redis, prefix: config.QUEUE_PREFIX, logger, fetch: fetchOptions(config) }) : undefined;
+  const provider = createSendingProvider(channel, config, orm, { attachments });
   life.add('provider', () => provider.close?.());
-  if (provider.missing.length)
+  if (provider instanceof OutboxProvider)
+    logger.warn(
+      { channel, vendor: provider.adapter.vendor, missing: provider.because, mode: 'outbox' },
+      `${channel} is in OUTBOX mode (NODE_ENV=development and ${provider.because.join(', ')} unset): its messages are stored, not sent; read them at GET /admin/outbox`,
+    );
+  else if (provider.missing.length)
     logger.warn({ channel, vendor: provider.vendor, missing: provider.missing }, `${channel} is NOT configured: its deliveries fail with reason not_configured`);
   else logger.info({ channel, vendor: provider.vendor }, `${channel} is configured`);
 

@@ -2,6 +2,7 @@
 import { consumedShards, shardNames, shardProblems } from '../queues/shards.js';
 import { expireReservations } from '../src/domain/sending/cursors.js';
 import { startMetricsReporting } from '../src/metrics/report.js';
+import { createDigestWorker } from './digest-worker.js';
 import { createIngestWorker } from './ingest-worker.js';
 import { openWorkerProcess } from './process.js';
 
@@ -17,6 +18,12 @@ for (const queue of shards) {
   );
   life.add(`ingest worker ${queue}`, () => worker.close());
 }
+// digest windows: the ingest process planned their deliveries, and assembling one is a few statements and one enqueue
+const digests = createDigestWorker(
+  { orm, queues, logger, prefix: config.QUEUE_PREFIX, connection },
+  { concurrency: config.DIGEST_CONCURRENCY, lockDurationMs: config.DIGEST_LOCK_MS, stalledIntervalMs: config.DIGEST_STALLED_INTERVAL_MS },
+);
+life.add('digest worker', () => digests.close());
 // a batch whose worker died holds its tenant's readers back until its cursor reservation is taken back
 const sweep = setInterval(() => {
   expireReservations(orm.em.fork()).then(

@@ -3,6 +3,7 @@ import type { ApiDeps, ApiEnv } from './env.js';
 import { accessLog } from './middleware/access-log.js';
 import { bearerAuth } from './middleware/auth.js';
 import { bodyLimit } from './middleware/body-limit.js';
+import { base64Length } from '../domain/attachments/files.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { rateLimit, rateLimitsFrom } from './middleware/rate-limit.js';
 import { requestTimeout } from './middleware/timeout.js';
@@ -10,6 +11,8 @@ import { openApiRoutes } from './openapi/routes.js';
 import { clientRoutes } from './routes/client.js';
 import { inboxDemoRoutes } from './routes/inbox-demo.js';
 import { adminRoutes } from './routes/admin.js';
+import { adminChannelRoutes } from './routes/admin-channels.js';
+import { adminOutboxRoutes } from './routes/admin-outbox.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { notFound, onError } from './middleware/problem.js';
 import { requestContext } from './middleware/request-context.js';
@@ -44,6 +47,9 @@ export function createApp(deps: ApiDeps) {
   app.route('/', healthRoutes(deps));
   app.route('/', metricsRoutes(deps));
   app.route('/', adminRoutes(deps));
+  // operator tools beside the board: the development outbox (404 outside development) and the channel self-test
+  app.route('/', adminOutboxRoutes(deps));
+  app.route('/', adminChannelRoutes(deps));
   // the API description: no token, outside /api/v1's auth and rate limit
   app.route('/', openApiRoutes());
   // the browser client's script: no token, outside /api/v1's auth and rate limit
@@ -55,7 +61,13 @@ export function createApp(deps: ApiDeps) {
   v1.use('*', bearerAuth(deps.verifier));
   // after bearerAuth: the bucket is the token's subject
   v1.use('*', rateLimit({ redis: deps.rateLimitRedis ?? deps.redis, prefix: deps.config.QUEUE_PREFIX, limits: rateLimitsFrom(deps.config) }));
-  v1.use('*', bodyLimit(MAX_BODY_BYTES));
+  // a single send may carry its attachments inline: its body may be larger by their base64 (the
+  // attachments' own caps are checked when it is read, 413 naming the file); every other body keeps 1 MiB
+  const sendLimit = bodyLimit(MAX_BODY_BYTES + base64Length(deps.config.ATTACHMENTS_MAX_TOTAL_BYTES));
+  const otherLimit = bodyLimit(MAX_BODY_BYTES);
+  v1.use('*', function limitBodyByRoute(c, next) {
+    return (c.req.method === 'POST' && c.req.path === '/api/v1/notifications' ? sendLimit : otherLimit)(c, next);
+  });
   // Order matters: Hono tries routes in registration order, and the inbox's
   // GET /notifications/:id would swallow any static GET /notifications/<word>
   // mounted after it. Mount routers with static paths before inboxRoutes.

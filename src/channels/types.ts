@@ -14,6 +14,8 @@ export interface SendResult {
   providerMessageId: string | null;
   /** addresses the provider rejected for good while accepting others (FCM tokens) */
   rejected?: string[];
+  /** what the channel could not show of the message (its picture, some buttons), recorded on the delivery */
+  note?: string | null;
 }
 
 /**
@@ -57,6 +59,13 @@ export interface ChannelProvider {
    * others.
    */
   reserve?(message: OutgoingMessage): Promise<Reservation>;
+  /**
+   * Checks the credentials with the provider without sending anything (an
+   * SMTP login, an access-token fetch, a signed read-only call) and says
+   * what answered; throws what went wrong. Absent when there is nothing to
+   * ask a provider (webhook: the secret only signs Herald's own requests).
+   */
+  verify?(signal: AbortSignal): Promise<string>;
   close?(): Promise<void>;
 }
 

@@ -43,6 +43,22 @@ export const notificationFailed = new Counter({
   registers: [registry],
 });
 
+/** External deliveries held for a digest instead of being sent alone, per channel (counted once per delivery). */
+export const digestMembers = new Counter({
+  name: 'herald_digest_members_total',
+  help: 'Deliveries held for a digest, per channel.',
+  labelNames: ['channel'] as const,
+  registers: [registry],
+});
+
+/** Digests made: one combined message handed to its channel queue per (user, channel, key) window, counted once. */
+export const digestSent = new Counter({
+  name: 'herald_digest_sent_total',
+  help: 'Digest messages enqueued for delivery, per channel.',
+  labelNames: ['channel'] as const,
+  registers: [registry],
+});
+
 /** Live WebSocket connections of this process; summed across realtime nodes when aggregated. */
 export const websocketConnections = new Gauge({
   name: 'websocket_connections_active',

@@ -57,6 +57,12 @@ export async function startFeishuFake(opts: { appId?: string; appSecret?: string
       return { status: 400, json: { code: 230001, msg: 'Your request contains an invalid request parameter: content.' } };
     }
     if (!body.receive_id || !body.msg_type) return { status: 400, json: { code: 99992402, msg: 'field validation failed' } };
+    // a message card: elements, each with a known tag; an img needs an img_key uploaded to Feishu first
+    if (body.msg_type === 'interactive') {
+      const card = JSON.parse(body.content);
+      const bad = !Array.isArray(card.elements) || card.elements.some((e: any) => !['div', 'action', 'hr', 'img', 'note', 'markdown'].includes(e?.tag) || (e.tag === 'img' && !e.img_key));
+      if (bad) return { status: 400, json: { code: 230099, msg: 'Failed to create card content' } };
+    }
     if (body.uuid && byUuid.has(body.uuid)) return { json: { code: 0, msg: 'success', data: { message_id: byUuid.get(body.uuid)!.message_id } } };
 
     const outcome = script.take();

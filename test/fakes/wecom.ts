@@ -7,12 +7,15 @@ export interface WecomMessage {
   agentid: number;
   text?: { content: string };
   textcard?: { title: string; description: string; url: string; btntxt?: string };
+  markdown?: { content: string };
+  news?: { articles: Array<{ title: string; description?: string; url?: string; picurl?: string }> };
   msgid: string;
 }
 
 /**
  * A fake of WeCom's (企业微信) server API: gettoken (corpid + corpsecret →
- * access_token, expires_in 7200) and message/send. Tokens are checked as
+ * access_token, expires_in 7200) and message/send (text, textcard,
+ * markdown, news). Tokens are checked as
  * WeCom does: missing 41001, unknown 40014, expired 42001. Users not in
  * the directory come back in `invaliduser` with errcode 0 (81013 when no
  * recipient is valid). enable_duplicate_check drops a repeat of the same
@@ -56,7 +59,14 @@ export async function startWecomFake(opts: { corpId?: string; secret?: string; a
     if (body.msgtype === 'text' && !body.text?.content) return { json: { errcode: 41009, errmsg: 'missing text content' } };
     if (body.msgtype === 'textcard' && (!body.textcard?.title || !body.textcard?.description || !body.textcard?.url))
       return { json: { errcode: 44004, errmsg: 'textcard missing field' } };
-    if (body.msgtype !== 'text' && body.msgtype !== 'textcard') return { json: { errcode: 40008, errmsg: 'invalid message type' } };
+    if (body.msgtype === 'markdown' && !body.markdown?.content) return { json: { errcode: 44004, errmsg: 'markdown content is empty' } };
+    if (body.msgtype === 'markdown' && Buffer.byteLength(body.markdown.content) > 2048) return { json: { errcode: 45002, errmsg: 'content size out of limit' } };
+    // news: 1 to 8 articles, each with a title and a url (or a mini program's appid)
+    const articles = body.news?.articles;
+    if (body.msgtype === 'news' && (!Array.isArray(articles) || articles.length < 1 || articles.length > 8))
+      return { json: { errcode: 45008, errmsg: 'article size out of limit' } };
+    if (body.msgtype === 'news' && articles.some((a: any) => !a?.title || (!a.url && !a.appid))) return { json: { errcode: 41016, errmsg: 'missing title or url' } };
+    if (!['text', 'textcard', 'markdown', 'news'].includes(body.msgtype)) return { json: { errcode: 40008, errmsg: 'invalid message type' } };
 
     const outcome = script.take();
     if (outcome === 'timeout') return { hang: true };
@@ -69,14 +79,14 @@ export async function startWecomFake(opts: { corpId?: string; secret?: string; a
     const invalid = targets.filter((u) => !users.has(u));
     const valid = targets.filter((u) => users.has(u));
     if (!valid.length) return { json: { errcode: 81013, errmsg: 'user & party & tag all invalid', invaliduser: invalid.join('|') } };
-    const content = JSON.stringify(body.text ?? body.textcard);
+    const content = JSON.stringify(body.text ?? body.textcard ?? body.markdown ?? body.news);
     const msgid = randomBytes(12).toString('hex');
     for (const u of valid) {
       const key = `${u}|${content}`;
       const window = (body.duplicate_check_interval ?? 1800) * 1000;
       if (body.enable_duplicate_check === 1 && (recent.get(key) ?? 0) > Date.now() - window) continue;
       recent.set(key, Date.now());
-      delivered.push({ touser: u, msgtype: body.msgtype, agentid: body.agentid, text: body.text, textcard: body.textcard, msgid });
+      delivered.push({ touser: u, msgtype: body.msgtype, agentid: body.agentid, text: body.text, textcard: body.textcard, markdown: body.markdown, news: body.news, msgid });
     }
     return { json: { errcode: 0, errmsg: 'ok', invaliduser: invalid.join('|'), invalidparty: '', invalidtag: '', unlicenseduser: '', msgid } };
   });

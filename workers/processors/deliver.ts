@@ -109,7 +109,7 @@ export function createDeliverProcessor(deps: DeliverDeps) {
       const recordMs = Math.round((performance.now() - answeredAt) * 100) / 100;
       notificationSent.inc({ channel });
       deliveryDuration.observe({ channel }, latency / 1000);
-      log.info({ provider_message_id: result.providerMessageId, latency_ms: latency, record_ms: recordMs }, 'delivered');
+      log.info({ provider_message_id: result.providerMessageId, latency_ms: latency, record_ms: recordMs, note: result.note ?? undefined }, 'delivered');
     }
     return { status: 'sent', provider_message_id: result.providerMessageId };
   }
@@ -125,7 +125,7 @@ export function createDeliverProcessor(deps: DeliverDeps) {
     const giveUpAt = Date.now() + (deps.recordRetryMs ?? 600_000);
     for (let wait = 250; ; wait = Math.min(5000, wait * 2)) {
       try {
-        return await markSent(deps.orm.em.fork(), d.delivery_id, result.providerMessageId);
+        return await markSent(deps.orm.em.fork(), d.delivery_id, result.providerMessageId, result.note ?? null);
       } catch (err) {
         if (pgErrorKind(err) !== 'unavailable' || Date.now() + wait > giveUpAt) throw err;
         log.warn({ err: (err as Error).message, retry_in_ms: wait }, 'sent, but PostgreSQL is unavailable: retrying the record, not the send');

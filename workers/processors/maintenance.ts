@@ -10,6 +10,7 @@ import { dropMonthsBefore } from '../../src/db/partitions.js';
 import { deliveryJob, messageOf } from '../../src/domain/delivery/plan.js';
 import type { StoredRow } from '../../src/domain/inbox/present.js';
 import { uuidv7Floor } from '../../src/domain/ids.js';
+import { purgeUnreferencedAttachments } from '../../src/domain/attachments/retention.js';
 import type { Logger } from '../../src/logger.js';
 import type { Scope } from './reconcile.js';
 
@@ -86,8 +87,10 @@ export async function purgeExpired(
     rejections += rows.length;
     if (rows.length < PURGE_BATCH) break;
   }
-  if (notifications || deliveries || rejections || months.dropped.length)
-    deps.logger.info({ notifications, deliveries, rejections, months: months.dropped, older_than: cutoff.toISOString() }, 'retention purge');
+  // email attachments no notification names any more (their notifications have just gone, or were never stored)
+  const attachments = await purgeUnreferencedAttachments(em, now, scope.tenant ?? null);
+  if (notifications || deliveries || rejections || attachments || months.dropped.length)
+    deps.logger.info({ notifications, deliveries, rejections, attachments, months: months.dropped, older_than: cutoff.toISOString() }, 'retention purge');
   return { notifications, deliveries, months: months.dropped };
 }
 

@@ -193,6 +193,10 @@ export const delivery = named(
     reason: z.string().nullable().describe('why it failed or was skipped'),
     last_error: z.string().nullable(),
     provider_message_id: z.string().nullable(),
+    note: z
+      .string()
+      .nullable()
+      .describe('what the channel could not show of the message, e.g. "image not shown: feishu needs an uploaded image_key"; null when it showed everything'),
     fallback_of: z.string().nullable().describe('the delivery this one replaced after it failed'),
     created_at: time,
     started_at: time.nullable(),

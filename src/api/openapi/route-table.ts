@@ -7,6 +7,7 @@ import { recipientOperations } from './operations/recipients.js';
 import { scheduleOperations } from './operations/schedules.js';
 import { sendingOperations } from './operations/sending.js';
 import { serviceOperations } from './operations/service.js';
+import { operatorToolOperations } from './operations/operator-tools.js';
 import { templateOperations } from './operations/templates.js';
 import type { Operation } from './operation.js';
 
@@ -25,6 +26,7 @@ export const ROUTE_TABLE: readonly Operation[] = [
   ...meOperations,
   ...preferenceOperations,
   ...serviceOperations,
+  ...operatorToolOperations,
   ...clientOperations,
 ];
 

@@ -5,6 +5,8 @@ import { ValidationError, type FieldError } from '../../errors.js';
 import { acceptNotifications } from '../../domain/sending/accept.js';
 import { fieldErrors, parseNotification, type NotificationInput } from '../../domain/sending/input.js';
 import { recipientZones } from '../../domain/sending/schedule-local.js';
+import { attachmentLimits } from '../../domain/attachments/files.js';
+import { checkInlineSizes } from '../../domain/attachments/inline.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
@@ -16,7 +18,14 @@ export const bulkShape = z.strictObject({ notifications: z.array(z.unknown()).mi
 /** POST /notifications and /notifications/bulk (scope notify:send). */
 export function sendRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
-  const accept = { redis: deps.redis, queues: deps.queues, prefix: deps.config.QUEUE_PREFIX, zones: recipientZones(deps.orm) };
+  const limits = attachmentLimits(deps.config);
+  const accept = {
+    redis: deps.redis,
+    queues: deps.queues,
+    prefix: deps.config.QUEUE_PREFIX,
+    zones: recipientZones(deps.orm),
+    attachments: { orm: deps.orm, limits },
+  };
 
   app.post('/notifications/bulk', requireScope(SCOPES.send), async (c) => {
     const body = bulkShape.safeParse(await readJson(c));
@@ -29,6 +38,7 @@ export function sendRoutes(deps: ApiDeps) {
       else errors.push(...parsed.errors);
     });
     if (errors.length) throw new ValidationError(errors);
+    inputs.forEach((input, i) => checkInlineSizes(input.attachments, limits, ['notifications', i]));
     const results = await acceptNotifications(accept, c.get('principal'), inputs);
     const ids = results.flatMap((r) => r.notifications.map((n) => n.id));
     return c.json({ ids, count: ids.length }, 202);
@@ -37,6 +47,7 @@ export function sendRoutes(deps: ApiDeps) {
   app.post('/notifications', requireScope(SCOPES.send), async (c) => {
     const parsed = parseNotification(await readJson(c));
     if (!parsed.ok) throw new ValidationError(parsed.errors);
+    checkInlineSizes(parsed.value.attachments, limits);
     const [result] = await acceptNotifications(accept, c.get('principal'), [parsed.value]);
     const [first] = result.notifications;
     const ids = result.notifications.map((n) => n.id);

@@ -1,5 +1,7 @@
 import type { Config } from '../../config.js';
+import type { NotificationType } from '../../../queues/jobs.js';
 import { TokenCache, requestJson } from '../http.js';
+import { bodyOf, noteOf, richOf } from '../rich.js';
 import { classifyUnknown, permanent, retryable, throttled, type ChannelProvider, type DeliveryError, type OutgoingMessage, type SendResult } from '../types.js';
 
 type FeishuConfig = Pick<Config, 'FEISHU_APP_ID' | 'FEISHU_APP_SECRET' | 'FEISHU_API_BASE' | 'PROVIDER_TIMEOUT_MS'>;
@@ -30,6 +32,49 @@ export function receiveIdType(address: string): 'open_id' | 'union_id' | 'chat_i
   if (address.startsWith('oc_')) return 'chat_id';
   if (address.includes('@')) return 'email';
   return 'user_id';
+}
+
+/** The card header's colour per notification type (Feishu's header templates). */
+const HEADER: Record<NotificationType, string> = { info: 'blue', success: 'green', warning: 'orange', error: 'red', alert: 'red', system: 'grey' };
+
+/**
+ * The im/v1/messages body (without receive_id and uuid) and what it leaves
+ * out. A link, buttons or a template's markdown body make an `interactive`
+ * message card: the title in the header, the body in a div (lark_md for
+ * markdown, plain_text otherwise, so plain text is never read as markup),
+ * the link as the card's link, and the buttons in an action element, each
+ * opening its url. A card shows a picture only by an image_key uploaded to
+ * Feishu beforehand, which Herald does not do: the picture is left out and
+ * the record says so. Anything else is sent as text, as before.
+ */
+export function feishuMessage(m: OutgoingMessage): { msg_type: string; content: string; note: string | null } {
+  const text = bodyOf(m, 'feishu');
+  const rich = richOf(m);
+  const notes: string[] = [];
+  if (rich.image_url) notes.push('image not shown: feishu needs an uploaded image_key');
+  if (!text.markdown && !rich.url && !rich.actions.length)
+    return { msg_type: 'text', content: JSON.stringify({ text: `${text.title}\n${text.content}` }), note: noteOf(notes) };
+  const button = (label: string, url: string, primary: boolean) => ({
+    tag: 'button',
+    text: { tag: 'plain_text', content: label },
+    url,
+    type: primary ? 'primary' : 'default',
+  });
+  const buttons = rich.actions.length
+    ? rich.actions.map((a) => button(a.label, a.url, a.style === 'primary'))
+    : rich.url
+      ? [button('查看详情', rich.url, true)]
+      : [];
+  const card = {
+    config: { wide_screen_mode: true },
+    header: { title: { tag: 'plain_text', content: text.title }, template: HEADER[m.type] ?? 'blue' },
+    ...(rich.url ? { card_link: { url: rich.url } } : {}),
+    elements: [
+      { tag: 'div', text: { tag: text.markdown ? 'lark_md' : 'plain_text', content: text.content } },
+      ...(buttons.length ? [{ tag: 'action', actions: buttons }] : []),
+    ],
+  };
+  return { msg_type: 'interactive', content: JSON.stringify(card), note: noteOf(notes) };
 }
 
 /**
@@ -72,10 +117,10 @@ export class FeishuProvider implements ChannelProvider {
 
   async send(m: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {
     const type = receiveIdType(m.address);
+    const { note, ...message } = feishuMessage(m);
     const body = JSON.stringify({
       receive_id: m.address,
-      msg_type: 'text',
-      content: JSON.stringify({ text: `${m.title}\n${m.content}` }),
+      ...message,
       // Feishu keeps at most one message per uuid for an hour (its limit is 50 characters)
       uuid: m.deliveryId,
     });
@@ -93,8 +138,14 @@ export class FeishuProvider implements ChannelProvider {
         continue;
       }
       if (!r || r.code !== 0) throw this.codeError(r?.code ?? reply.status, r?.msg ?? `HTTP ${reply.status}`);
-      return { providerMessageId: r.data?.message_id ?? null };
+      return { providerMessageId: r.data?.message_id ?? null, note };
     }
+  }
+
+  /** Fetches a fresh tenant_access_token with the app id and secret (PROVIDER_TIMEOUT_MS bounds it); sends nothing. */
+  async verify(): Promise<string> {
+    const { expiresInS } = await this.fetchToken();
+    return `tenant_access_token answered a token valid for ${expiresInS} s`;
   }
 
   classify(err: unknown): DeliveryError {

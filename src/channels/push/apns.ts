@@ -1,8 +1,9 @@
-import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import type { Config } from '../../config.js';
 import { classifyUnknown, permanent, retryable, throttled, type ChannelProvider, type DeliveryError, type OutgoingMessage, type SendResult } from '../types.js';
+import { bodyOf, richOf } from '../rich.js';
 import { anyDelivered } from './outcomes.js';
 
 type ApnsConfig = Pick<Config, 'APNS_KEY_ID' | 'APNS_TEAM_ID' | 'APNS_TOPIC' | 'APNS_PRIVATE_KEY' | 'APNS_PRIVATE_KEY_FILE' | 'APNS_API_BASE'>;
@@ -32,6 +33,13 @@ export const APNS_EXPIRATION_S = 24 * 3600;
 
 /** Apple's limit on the JSON payload of an alert notification, in bytes. */
 export const APNS_PAYLOAD_MAX = 4096;
+
+/**
+ * aps.category of a notification with buttons: the app registers a
+ * notification category under this identifier, and its content extension
+ * takes the labels and links from the payload's `actions`.
+ */
+export const APNS_ACTIONS_CATEGORY = 'HERALD_ACTIONS';
 
 /** apns-collapse-id may be at most this many bytes. */
 const COLLAPSE_ID_MAX = 64;
@@ -210,29 +218,53 @@ export class ApnsProvider implements ChannelProvider {
     return headers;
   }
 
-  /** The JSON payload, its body shortened when title and body together would pass Apple's 4 KiB. */
-  payloadOf(m: OutgoingMessage): string {
-    const url = typeof m.metadata.url === 'string' ? m.metadata.url : undefined;
-    const build = (body: string) =>
+  /**
+   * The JSON payload, its body shortened when everything together would
+   * pass Apple's 4 KiB. The link, picture and buttons are custom keys
+   * (`url`, `image_url`, `actions`) beside `aps`: a picture sets
+   * mutable-content so the app's notification service extension can fetch
+   * and attach it, and buttons set aps.category (APNS_ACTIONS_CATEGORY),
+   * the category the app registers to show them. When the buttons and
+   * picture alone would pass the limit they are left out, and `note` says so.
+   */
+  payloadOf(m: OutgoingMessage): { payload: string; note: string | null } {
+    const text = bodyOf(m, 'push');
+    const rich = richOf(m);
+    const build = (body: string, extras: boolean) =>
       JSON.stringify({
-        aps: { alert: { title: m.title, body }, sound: 'default' },
+        aps: {
+          alert: { title: text.title, body },
+          sound: 'default',
+          ...(extras && rich.image_url ? { 'mutable-content': 1 } : {}),
+          ...(extras && rich.actions.length ? { category: APNS_ACTIONS_CATEGORY } : {}),
+        },
         notification_id: m.notificationId,
         delivery_id: m.deliveryId,
-        ...(url ? { url } : {}),
+        ...(rich.url ? { url: rich.url } : {}),
+        ...(extras && rich.image_url ? { image_url: rich.image_url } : {}),
+        ...(extras && rich.actions.length ? { actions: rich.actions } : {}),
       });
-    const whole = build(m.content);
-    const over = Buffer.byteLength(whole) - APNS_PAYLOAD_MAX;
-    if (over <= 0) return whole;
-    // JSON escaping may make the body longer on the wire than in UTF-8: cut until it fits
-    for (let budget = Buffer.byteLength(m.content) - over; budget > 0; budget -= 64) {
-      const cut = build(clip(m.content, budget));
-      if (Buffer.byteLength(cut) <= APNS_PAYLOAD_MAX) return cut;
-    }
-    return build('…');
+    const fits = (extras: boolean): string | null => {
+      const whole = build(text.content, extras);
+      const over = Buffer.byteLength(whole) - APNS_PAYLOAD_MAX;
+      if (over <= 0) return whole;
+      // JSON escaping may make the body longer on the wire than in UTF-8: cut until it fits
+      for (let budget = Buffer.byteLength(text.content) - over; budget > 0; budget -= 64) {
+        const cut = build(clip(text.content, budget), extras);
+        if (Buffer.byteLength(cut) <= APNS_PAYLOAD_MAX) return cut;
+      }
+      const least = build('…', extras);
+      return Buffer.byteLength(least) <= APNS_PAYLOAD_MAX ? least : null;
+    };
+    const withExtras = rich.image_url || rich.actions.length ? fits(true) : null;
+    if (withExtras) return { payload: withExtras, note: null };
+    const plain = fits(false) ?? build('…', false);
+    const note = rich.image_url || rich.actions.length ? 'image and buttons not shown: with them the APNs payload passes 4 KiB' : null;
+    return { payload: plain, note };
   }
 
   private async sendOne(m: OutgoingMessage, device: string, signal: AbortSignal): Promise<SendResult> {
-    const body = this.payloadOf(m);
+    const { payload: body, note } = this.payloadOf(m);
     for (let round = 0; ; round++) {
       const jwt = this.providerToken();
       let reply: Reply;
@@ -244,7 +276,7 @@ export class ApnsProvider implements ChannelProvider {
       const { status, reason = `http_${status}` } = reply;
       if (status === 200) {
         const id = reply.headers['apns-id'];
-        return { providerMessageId: typeof id === 'string' ? id : null };
+        return { providerMessageId: typeof id === 'string' ? id : null, note };
       }
       if (status === 403 && PROVIDER_TOKEN.has(reason)) {
         this.forget(jwt);
@@ -273,6 +305,41 @@ export class ApnsProvider implements ChannelProvider {
   send(m: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {
     const devices = m.address.split(',').filter(Boolean);
     return anyDelivered(devices.map((d) => this.sendOne(m, d, signal)));
+  }
+
+  /**
+   * APNs has no token endpoint: the provider token is checked by a request.
+   * This one goes to a device token no device has (64 zeros) with the real
+   * topic and headers, so Apple checks the provider token (403
+   * InvalidProviderToken when the key, key id or team id is wrong) and the
+   * topic, then answers 400 BadDeviceToken: nothing reaches any device.
+   */
+  async verify(signal: AbortSignal): Promise<string> {
+    const probe: OutgoingMessage = {
+      title: 'Herald credential check',
+      content: 'not delivered',
+      type: 'info',
+      priority: 'normal',
+      metadata: {},
+      created_at: new Date(this.now()).toISOString(),
+      deliveryId: randomUUID(),
+      notificationId: randomUUID(),
+      tenant: 'verify',
+      address: '',
+    };
+    const device = '0'.repeat(64);
+    const jwt = this.providerToken();
+    let reply: Reply;
+    try {
+      reply = await this.exchange(this.headersFor(probe, device, jwt), this.payloadOf(probe).payload, signal);
+    } catch (err) {
+      throw classifyUnknown(err);
+    }
+    if (reply.status === 400 && reply.reason === 'BadDeviceToken')
+      return `APNs accepted the provider token (key ${this.cfg.APNS_KEY_ID}, team ${this.cfg.APNS_TEAM_ID}) and topic ${this.cfg.APNS_TOPIC}, and refused the probe device as it should`;
+    if (PROVIDER_TOKEN.has(reply.reason ?? '')) this.forget(jwt);
+    const reason = reply.reason ?? `http_${reply.status}`;
+    throw permanent(reason, `APNs answered ${reply.status} ${reason} to the credential check`);
   }
 
   classify(err: unknown): DeliveryError {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { SignJWT, importPKCS8 } from 'jose';
 import type { Config } from '../../config.js';
 import { TokenCache, requestJson } from '../http.js';
+import { bodyOf, noteOf, richOf } from '../rich.js';
 import { classifyUnknown, permanent, retryable, type ChannelProvider, type DeliveryError, type OutgoingMessage, type SendResult } from '../types.js';
 
 type FcmConfig = Pick<
@@ -86,17 +87,46 @@ export class FcmProvider implements ChannelProvider {
     return { value: body.access_token, expiresInS: body.expires_in ?? 3600 };
   }
 
-  private messageFor(m: OutgoingMessage, token: string) {
+  /**
+   * One device's message. The picture is notification.image (Android and
+   * web show it; iOS shows it through the app's notification service
+   * extension, hence mutable-content and apns.fcm_options.image); the link
+   * is data.url for the apps and webpush.fcm_options.link for browsers
+   * (which FCM takes only over https); the buttons go in data.actions as
+   * JSON, for the app to show: a system notification has none of its own.
+   */
+  messageFor(m: OutgoingMessage, token: string) {
+    const text = bodyOf(m, 'push');
+    const rich = richOf(m);
+    const urgent = m.priority === 'urgent' || m.priority === 'high';
+    const data: Record<string, string> = { notification_id: m.notificationId, delivery_id: m.deliveryId, type: m.type, priority: m.priority };
+    if (rich.url) data.url = rich.url;
+    if (rich.image_url) data.image_url = rich.image_url;
+    if (rich.actions.length) data.actions = JSON.stringify(rich.actions);
+    const webLink = rich.url && /^https:/i.test(rich.url) ? rich.url : null;
     return {
       message: {
         token,
-        notification: { title: m.title, body: m.content },
+        notification: { title: text.title, body: text.content, ...(rich.image_url ? { image: rich.image_url } : {}) },
         // data values must be strings
-        data: { notification_id: m.notificationId, delivery_id: m.deliveryId, type: m.type, priority: m.priority },
-        android: { priority: m.priority === 'urgent' || m.priority === 'high' ? 'high' : 'normal' },
-        apns: { headers: { 'apns-priority': m.priority === 'urgent' || m.priority === 'high' ? '10' : '5' } },
+        data,
+        android: { priority: urgent ? 'high' : 'normal' },
+        apns: {
+          headers: { 'apns-priority': urgent ? '10' : '5' },
+          ...(rich.image_url ? { payload: { aps: { 'mutable-content': 1 } }, fcm_options: { image: rich.image_url } } : {}),
+        },
+        ...(webLink ? { webpush: { fcm_options: { link: webLink } } } : {}),
       },
     };
+  }
+
+  /** What a system notification sent through FCM leaves out of the message. */
+  private noteFor(m: OutgoingMessage): string | null {
+    const rich = richOf(m);
+    const notes: string[] = [];
+    if (rich.actions.length) notes.push('buttons not shown by the system notification: sent in data.actions for the app');
+    if (rich.url && !/^https:/i.test(rich.url)) notes.push('link not opened by browsers: webpush needs https (sent in data.url)');
+    return noteOf(notes);
   }
 
   private async sendOne(m: OutgoingMessage, device: string, signal: AbortSignal): Promise<string> {
@@ -131,10 +161,16 @@ export class FcmProvider implements ChannelProvider {
     const names = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const errors = results.flatMap((r) => (r.status === 'rejected' ? [classifyUnknown(r.reason)] : []));
     const rejected = errors.flatMap((e) => e.opts.rejected ?? []);
-    if (names.length) return { providerMessageId: names[0], rejected };
+    if (names.length) return { providerMessageId: names[0], rejected, note: this.noteFor(m) };
     const worst = errors.find((e) => e.kind !== 'permanent') ?? errors[0];
     if (worst.kind === 'permanent') throw permanent(worst.code, worst.message, { rejected, reason: worst.opts.reason });
     throw worst;
+  }
+
+  /** Exchanges the service account's signed JWT for an OAuth access token (PROVIDER_TIMEOUT_MS bounds it); sends nothing. */
+  async verify(): Promise<string> {
+    const { expiresInS } = await this.fetchToken();
+    return `the OAuth token endpoint answered an access token for ${this.account.clientEmail} valid for ${expiresInS} s (project ${this.account.projectId} is checked by a send)`;
   }
 
   classify(err: unknown): DeliveryError {

@@ -12,7 +12,9 @@ export async function anyDelivered(parts: Array<Promise<SendResult>>): Promise<S
   const sent = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const errors = results.flatMap((r) => (r.status === 'rejected' ? [classifyUnknown(r.reason)] : []));
   const rejected = [...sent.flatMap((s) => s.rejected ?? []), ...errors.flatMap((e) => e.opts.rejected ?? [])];
-  if (sent.length) return { providerMessageId: sent[0].providerMessageId, rejected };
+  // what the parts that went out left out of the message, each said once
+  const notes = [...new Set(sent.flatMap((s) => (s.note ? [s.note] : [])))];
+  if (sent.length) return { providerMessageId: sent[0].providerMessageId, rejected, note: notes.length ? notes.join('; ') : null };
   const worst = errors.find((e) => e.kind !== 'permanent') ?? errors[0];
   if (!worst) throw permanent('no_address', 'no device token to send to', { reason: 'no_address' });
   throw new DeliveryError(worst.kind, worst.code, worst.message, { ...worst.opts, rejected });

@@ -44,7 +44,7 @@ export class PushProvider implements ChannelProvider {
       throw permanent('not_configured', `${provider.vendor} is not configured: set ${provider.missing.join(', ')}`, { reason: 'not_configured' });
     try {
       const result = await provider.send({ ...m, address: devices.join(',') }, signal);
-      return { ...result, rejected: renamed(result.rejected, prefix) };
+      return { ...result, rejected: renamed(result.rejected, prefix), note: result.note ? `${provider.vendor}: ${result.note}` : null };
     } catch (err) {
       const e = provider.classify(err);
       throw new DeliveryError(e.kind, e.code, e.message, { ...e.opts, rejected: renamed(e.opts.rejected, prefix) });
@@ -58,6 +58,26 @@ export class PushProvider implements ChannelProvider {
       return devices.length ? [this.part(provider, prefix, m, devices, signal)] : [];
     });
     return anyDelivered(parts);
+  }
+
+  /** Checks each configured platform (both, even when one fails); throws naming every platform that failed. */
+  async verify(signal: AbortSignal): Promise<string> {
+    const configured = this.platforms.filter((p) => !p.provider.missing.length);
+    const results = await Promise.allSettled(
+      configured.map((p) => (p.provider.verify ? p.provider.verify(signal) : Promise.resolve('nothing to check'))),
+    );
+    const lines = results.map((r, i) => {
+      const vendor = configured[i].provider.vendor;
+      if (r.status === 'fulfilled') return `${vendor}: ${r.value}`;
+      const e = configured[i].provider.classify(r.reason);
+      return `${vendor} failed: ${e.code}: ${e.message}`;
+    });
+    const failed = results.findIndex((r) => r.status === 'rejected');
+    if (failed >= 0) {
+      const e = configured[failed].provider.classify((results[failed] as PromiseRejectedResult).reason);
+      throw new DeliveryError(e.kind, e.code, lines.join('; '), e.opts);
+    }
+    return lines.join('; ');
   }
 
   classify(err: unknown): DeliveryError {

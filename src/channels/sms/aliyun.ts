@@ -113,6 +113,17 @@ export class AliyunSmsProvider implements ChannelProvider {
     return null;
   }
 
+  /**
+   * A signed QuerySendDetails for a number nothing was sent to (a read that
+   * sends nothing): Aliyun checks the AccessKey and its signature as for
+   * SendSms. The sign name and template are checked only by a real send.
+   */
+  async verify(signal: AbortSignal): Promise<string> {
+    // a well-formed mainland number: the answer only lists what was sent to it
+    await this.call('QuerySendDetails', { PhoneNumber: '13800000000', SendDate: chinaDate(Date.now()), PageSize: '1', CurrentPage: '1' }, signal);
+    return 'QuerySendDetails answered OK: the AccessKey and secret are accepted (the sign name and template are checked by a send)';
+  }
+
   classify(err: unknown): DeliveryError {
     return classifyUnknown(err);
   }

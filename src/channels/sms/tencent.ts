@@ -192,6 +192,22 @@ export class TencentSmsProvider implements ChannelProvider {
     return hit ? { providerMessageId: hit.SerialNo ?? `session:${m.deliveryId}` } : null;
   }
 
+  /**
+   * A signed PullSmsSendStatusByPhoneNumber for the last minute and a number
+   * nothing was sent to (a read that sends nothing): Tencent checks the
+   * SecretId, the signature with the SecretKey, and that the SmsSdkAppId is
+   * the account's. The sign and template are checked only by a real send.
+   */
+  async verify(signal: AbortSignal): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    await this.call(
+      'PullSmsSendStatusByPhoneNumber',
+      { BeginTime: now - 60, Offset: 0, Limit: 1, PhoneNumber: '+8613800000000', SmsSdkAppId: this.cfg.TENCENT_SMS_SDK_APP_ID!, EndTime: now },
+      signal,
+    );
+    return `PullSmsSendStatusByPhoneNumber answered: the SecretId, SecretKey and SmsSdkAppId ${this.cfg.TENCENT_SMS_SDK_APP_ID} are accepted (the sign and template are checked by a send)`;
+  }
+
   classify(err: unknown): DeliveryError {
     return classifyUnknown(err);
   }

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Config } from '../../config.js';
 import { requestJson } from '../http.js';
+import { richOf } from '../rich.js';
 import { classifyUnknown, permanent, retryable, type ChannelProvider, type DeliveryError, type OutgoingMessage, type SendResult } from '../types.js';
 
 export const SIGNATURE_HEADER = 'x-herald-signature';
@@ -29,6 +30,7 @@ export class WebhookProvider implements ChannelProvider {
 
   async send(m: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {
     if (!/^https?:\/\//i.test(m.address)) throw permanent('bad_url', `not an http(s) URL: ${m.address}`, { reason: 'invalid_address' });
+    const rich = richOf(m);
     const body = JSON.stringify({
       event: 'notification',
       delivery_id: m.deliveryId,
@@ -41,6 +43,10 @@ export class WebhookProvider implements ChannelProvider {
         priority: m.priority,
         metadata: m.metadata,
         created_at: m.created_at,
+        // null and [] when the notification has none (or its job was planned before they travelled with it)
+        url: rich.url,
+        image_url: rich.image_url,
+        actions: rich.actions,
       },
     });
     const timestamp = String(Math.floor(Date.now() / 1000));

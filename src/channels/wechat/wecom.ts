@@ -1,5 +1,6 @@
 import type { Config } from '../../config.js';
 import { TokenCache, requestJson } from '../http.js';
+import { bodyOf, noteOf, richOf } from '../rich.js';
 import { classifyUnknown, permanent, retryable, throttled, type ChannelProvider, type DeliveryError, type OutgoingMessage, type SendResult } from '../types.js';
 
 type WecomConfig = Pick<Config, 'WECHAT_CORP_ID' | 'WECHAT_CORP_SECRET' | 'WECHAT_AGENT_ID' | 'WECOM_API_BASE' | 'PROVIDER_TIMEOUT_MS'>;
@@ -29,8 +30,8 @@ const DUPLICATE_WINDOW_S = 1800;
 
 /**
  * WeCom (企业微信) application messages: `gettoken` with the access token
- * cached until it expires, then `message/send` as text, or as a textcard
- * when the notification carries metadata.url. enable_duplicate_check makes
+ * cached until it expires, then `message/send` as text, markdown, a
+ * textcard or news (see payload). enable_duplicate_check makes
  * WeCom itself drop a repeat of the same content to the same user, so a
  * delivery retried after an unacknowledged success does not arrive twice.
  */
@@ -64,8 +65,13 @@ export class WecomProvider implements ChannelProvider {
     return permanent(String(code), msg);
   }
 
-  payload(m: OutgoingMessage) {
-    const url = typeof m.metadata.url === 'string' ? m.metadata.url : undefined;
+  /**
+   * The message/send body and what it leaves out. A template's markdown
+   * body goes as `markdown` (links appended as markdown links); a picture
+   * with a link as `news`; a link or buttons as `textcard`, whose one
+   * button opens the card's link; anything else as `text`.
+   */
+  payload(m: OutgoingMessage): { body: Record<string, unknown>; note: string | null } {
     const base = {
       touser: m.address,
       agentid: Number(this.cfg.WECHAT_AGENT_ID),
@@ -73,13 +79,38 @@ export class WecomProvider implements ChannelProvider {
       enable_duplicate_check: 1,
       duplicate_check_interval: DUPLICATE_WINDOW_S,
     };
-    return url
-      ? { ...base, msgtype: 'textcard', textcard: { title: m.title, description: m.content, url, btntxt: '详情' } }
-      : { ...base, msgtype: 'text', text: { content: `${m.title}\n${m.content}` } };
+    const text = bodyOf(m, 'wechat');
+    const rich = richOf(m);
+    const notes: string[] = [];
+    // the card opens one link: the notification's, else its first button's
+    const link = rich.url ?? rich.actions[0]?.url ?? null;
+
+    if (text.markdown) {
+      const links = [...(rich.url ? [`[详情](${rich.url})`] : []), ...rich.actions.map((a) => `[${a.label}](${a.url})`)];
+      if (rich.image_url) notes.push('image not shown: wecom markdown messages have no pictures');
+      const content = links.length ? `${text.content}\n\n${links.join('\n')}` : text.content;
+      return { body: { ...base, msgtype: 'markdown', markdown: { content } }, note: noteOf(notes) };
+    }
+    if (rich.image_url && link) {
+      if (rich.actions.length) notes.push(`buttons not shown: a wecom news message has none (it opens ${link})`);
+      const article = { title: text.title, description: text.content, url: link, picurl: rich.image_url };
+      return { body: { ...base, msgtype: 'news', news: { articles: [article] } }, note: noteOf(notes) };
+    }
+    if (link) {
+      // the card's button opens the card's link: it carries the label of the button that goes there
+      const button = rich.actions.find((a) => a.url === link);
+      const left = rich.actions.filter((a) => a !== button);
+      if (left.length) notes.push(`buttons not shown: ${left.map((a) => a.label).join(', ')} (a wecom textcard has one button)`);
+      const textcard = { title: text.title, description: text.content, url: link, btntxt: button?.label ?? '详情' };
+      return { body: { ...base, msgtype: 'textcard', textcard }, note: noteOf(notes) };
+    }
+    if (rich.image_url) notes.push('image not shown: wecom shows a picture only in a news message, which needs a link');
+    return { body: { ...base, msgtype: 'text', text: { content: `${text.title}\n${text.content}` } }, note: noteOf(notes) };
   }
 
   async send(m: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {
-    const body = JSON.stringify(this.payload(m));
+    const payload = this.payload(m);
+    const body = JSON.stringify(payload.body);
     // one refresh per send: a token refused twice in a row is a real failure
     for (let round = 0; ; round++) {
       const token = await this.tokens.get();
@@ -99,8 +130,14 @@ export class WecomProvider implements ChannelProvider {
       const invalid = (r.invaliduser ?? '').split('|').filter(Boolean);
       if (invalid.some((u) => u.toLowerCase() === m.address.toLowerCase()))
         throw permanent('invaliduser', `WeCom does not know user ${m.address}`, { reason: 'invalid_address' });
-      return { providerMessageId: r.msgid ?? null };
+      return { providerMessageId: r.msgid ?? null, note: payload.note };
     }
+  }
+
+  /** Fetches a fresh access token (gettoken with the corp id and secret; PROVIDER_TIMEOUT_MS bounds it); sends nothing. */
+  async verify(): Promise<string> {
+    const { expiresInS } = await this.fetchToken();
+    return `gettoken answered an access token valid for ${expiresInS} s (the agent id is checked by a send)`;
   }
 
   classify(err: unknown): DeliveryError {

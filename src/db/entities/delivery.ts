@@ -20,6 +20,8 @@ export interface DeliveryRow {
   reason: string | null;
   last_error: string | null;
   provider_message_id: string | null;
+  /** what the channel could not show of a delivered message (picture, buttons); null when it showed everything */
+  note: string | null;
   fallback_of: string | null;
   fallbacks: string[];
   notification_created_at: Date;
@@ -48,6 +50,7 @@ export const Delivery = new EntitySchema<DeliveryRow>({
     reason: { type: 'text', nullable: true },
     last_error: { type: 'text', nullable: true },
     provider_message_id: { type: 'text', nullable: true },
+    note: { type: 'text', nullable: true },
     fallback_of: { type: 'uuid', nullable: true },
     fallbacks: { type: 'text[]' },
     notification_created_at: { type: 'Date' },

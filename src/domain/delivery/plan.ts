@@ -8,6 +8,8 @@ import { deliveryId, insertPlanned, refreshNotificationStatus } from './records.
 import { exclusionsOf } from '../inbox/exclusions.js';
 import type { StoredRow } from '../inbox/present.js';
 import { addressOf, getRecipients, recipientPage } from './recipients.js';
+import { digestFor, holdForDigest } from '../digest/buckets.js';
+import type { DigestSpec } from '../digest/window.js';
 
 /** Recipients expanded per page for role, store and tenant sends (one INSERT and one addBulk per page). */
 export const EXPAND_PAGE = 500;
@@ -20,13 +22,19 @@ export interface PlanDeps {
   pageSize?: number;
 }
 
-export const messageOf = (row: Pick<StoredRow, 'title' | 'content' | 'type' | 'priority' | 'metadata' | 'created_at'>): DeliveryMessage => ({
+/** A stored row as a delivery's message; its link, picture and buttons travel with it when it has them. */
+export const messageOf = (
+  row: Pick<StoredRow, 'title' | 'content' | 'type' | 'priority' | 'metadata' | 'created_at'> & Partial<Pick<StoredRow, 'url' | 'image_url' | 'actions'>>,
+): DeliveryMessage => ({
   title: row.title,
   content: row.content,
   type: row.type as NotificationType,
   priority: row.priority as Priority,
   metadata: row.metadata,
   created_at: new Date(row.created_at).toISOString(),
+  ...(row.url ? { url: row.url } : {}),
+  ...(row.image_url ? { image_url: row.image_url } : {}),
+  ...(row.actions?.length ? { actions: row.actions } : {}),
 });
 
 export interface JobSeed {
@@ -75,12 +83,22 @@ function jobsFor(row: StoredRow, recipients: Array<{ userId: string; row: Recipi
 async function persist(deps: PlanDeps, jobs: DeliveryJob[]): Promise<void> {
   if (!jobs.length) return;
   await insertPlanned(deps.em, jobs);
-  await deps.queues.enqueueDeliveries(jobs);
+  // a notification sent with `digest` waits in its recipient's digest window instead of going out alone
+  const now: DeliveryJob[] = [];
+  const held: Array<{ job: DeliveryJob; spec: DigestSpec }> = [];
+  for (const job of jobs) {
+    const spec = digestFor(job);
+    if (spec) held.push({ job, spec });
+    else now.push(job);
+  }
+  if (now.length) await deps.queues.enqueueDeliveries(now);
+  await holdForDigest(deps, held);
 }
 
 /**
  * Plans the external deliveries of stored notifications: one record and
- * one job per (recipient, channel). A user audience is one recipient (even
+ * one job per (recipient, channel), or, for a notification sent with
+ * `digest`, a place in the recipient's digest window instead of the job. A user audience is one recipient (even
  * one with no recipients row: its deliveries then fail as no_address, which
  * the sender can see); role, store and tenant audiences are walked page by
  * page through the recipients index, never all in memory. Idempotent: ids

@@ -10,6 +10,10 @@ import { pgArray } from '../../db/query.js';
  * conditional UPDATE, so a job that runs again (a retried ingest, a worker
  * killed before it acknowledged) finds the record already final and
  * records nothing twice.
+ *
+ * A delivery of a notification sent with `digest` stays queued (reason
+ * `digest`) while its window is open, then is skipped (reason `digested`)
+ * once the window's one combined delivery is enqueued: src/domain/digest/digest.ts.
  */
 
 /** A UUID (version 5 layout) derived from what makes a delivery unique, so planning twice yields the same ids. */
@@ -97,13 +101,13 @@ export async function getDelivery(em: EntityManager, id: string): Promise<Delive
 
 /**
  * sending → sent, and the notification with it (one delivered channel makes
- * it sent). Returns the latency in ms, or null when another run recorded it
+ * it sent); `note` says what the channel could not show of it. Returns the latency in ms, or null when another run recorded it
  * first.
  */
-export async function markSent(em: EntityManager, id: string, providerMessageId: string | null): Promise<number | null> {
+export async function markSent(em: EntityManager, id: string, providerMessageId: string | null, note: string | null = null): Promise<number | null> {
   const [row] = await em.execute<{ latency_ms: number }[]>(
     `with d as (
-       update deliveries set status = 'sent', provider_message_id = ?, reason = null, finished_at = now(), updated_at = now(),
+       update deliveries set status = 'sent', provider_message_id = ?, note = ?, reason = null, finished_at = now(), updated_at = now(),
          latency_ms = greatest(0, round(extract(epoch from (now() - notification_created_at)) * 1000))::int
        where id = ? and status = 'sending' returning notification_id, latency_ms
      ), n as (
@@ -111,7 +115,7 @@ export async function markSent(em: EntityManager, id: string, providerMessageId:
        where id = (select notification_id from d) and status in ('processing', 'failed') returning id
      )
      select latency_ms from d`,
-    [providerMessageId, id],
+    [providerMessageId, note?.slice(0, 2000) ?? null, id],
   );
   return row ? row.latency_ms : null;
 }
@@ -267,6 +271,7 @@ export function presentDelivery(d: DeliveryRow) {
     reason: d.reason,
     last_error: d.last_error,
     provider_message_id: d.provider_message_id,
+    note: d.note ?? null,
     fallback_of: d.fallback_of,
     created_at: iso(d.created_at),
     started_at: iso(d.started_at),

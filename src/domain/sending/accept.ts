@@ -6,6 +6,7 @@ import type { NotificationInput } from './input.js';
 import { toDrafts } from './input.js';
 import { presentDraft, type NotificationJson } from '../inbox/present.js';
 import { applyLocalSchedule, type ZoneLookup } from './schedule-local.js';
+import { intakeAttachments, type AttachmentIntake } from '../attachments/inline.js';
 
 /** How long an idempotency key is remembered (24 h). */
 export const IDEMPOTENCY_TTL_S = 24 * 3600;
@@ -24,6 +25,8 @@ export interface AcceptDeps {
   prefix: string;
   /** recipients' own time zones, for schedule_local (UTC or the request's timezone without it) */
   zones?: ZoneLookup;
+  /** where inline attachments are stored, and their limits; without it a send with inline files is refused (422) */
+  attachments?: AttachmentIntake;
 }
 
 const idemKey = (prefix: string, p: Pick<Principal, 'tenant' | 'sub'>, key: string) => `${prefix}:idem:${p.tenant}:${p.sub}:${key}`;
@@ -45,6 +48,20 @@ export async function forgetIdempotencyKeys(redis: Redis, prefix: string, drafts
   if (!keyed.length) return;
   // one command each, sent together: on a Redis Cluster the keys live on different nodes, so they cannot share a pipeline
   await Promise.all(keyed.map((d) => redis.eval(FORGET_IF_NAMES, 1, idemKey(prefix, { tenant: d.tenant, sub: d.sender }, d.idempotency_key!), d.id)));
+}
+
+/**
+ * Stores the inline files of the requests that create notifications (not
+ * of replayed ones) and puts every file's reference on their drafts: the
+ * ingest job carries ids and urls, never bytes. Bulk requests name their
+ * files `notifications.<i>.attachments...`.
+ */
+async function attachFiles(deps: AcceptDeps, tenant: string, inputs: NotificationInput[], drafts: NotificationDraft[][]): Promise<void> {
+  for (const [i, input] of inputs.entries()) {
+    if (!input.attachments?.length || !drafts[i].length) continue;
+    const refs = await intakeAttachments(deps.attachments, tenant, input.attachments, inputs.length > 1 ? ['notifications', i] : []);
+    for (const d of drafts[i]) d.attachments = refs;
+  }
 }
 
 /**
@@ -80,6 +97,7 @@ export async function acceptNotifications(deps: AcceptDeps, who: Principal, inpu
   const fresh = drafts.flat();
   if (fresh.length) {
     try {
+      await attachFiles(deps, who.tenant, inputs, drafts);
       await deps.queues.enqueueNotifications(fresh);
     } catch (err) {
       // one DEL per key: a multi-key DEL is refused on a Cluster when the keys are in different slots

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import type { Channel, NotificationDraft, NotificationType, Priority, Target } from '../../../queues/jobs.js';
 import type { FieldError } from '../../errors.js';
 import { newId } from '../ids.js';
+import { digestSchema } from '../digest/window.js';
+import { ATTACHMENTS_MAX, isBase64, sanitizeFilename } from '../attachments/files.js';
 import { parseRfc3339, rfc3339Time } from '../time/rfc3339.js';
 import { isTimeZone, parseWallClock } from '../time/zoned-time.js';
 
@@ -53,6 +55,28 @@ const action = z.strictObject({
   style: z.enum(['primary', 'secondary']).default('secondary'),
 });
 
+/**
+ * A file for the notification's emails (other channels ignore it): its
+ * bytes inline in base64, or a URL the email worker fetches once, at the
+ * first delivery. The filename is sanitised (src/domain/attachments/files.ts).
+ */
+const attachment = z.strictObject({
+  filename: z.string().max(255).describe('the name the recipient sees; path parts and control characters are removed'),
+  content_type: z
+    .string()
+    .trim()
+    .max(255)
+    .regex(/^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(?:[ \t]*;[^\u0000-\u001f\u007f]*)?$/, 'must be a media type, e.g. application/pdf')
+    .optional()
+    .describe('default: the type given by the url, else guessed from the filename'),
+  url: link.optional().describe('fetched by the email worker at the first delivery (http or https; public addresses only)'),
+  content_base64: z
+    .string()
+    .refine(isBase64, 'must be base64 (RFC 4648, padded, no line breaks)')
+    .optional()
+    .describe('the bytes, base64; size-capped by ATTACHMENT_MAX_BYTES each and ATTACHMENTS_MAX_TOTAL_BYTES together'),
+});
+
 /** Both legacy request shapes: the 智链OS API's (message, extra_data, user_id/role/store_id) and the VoiceHelper API's (content, metadata, user_ids). */
 export const notificationSchema = z.strictObject({
   title: z.string().trim().min(1).max(200),
@@ -86,6 +110,10 @@ export const notificationSchema = z.strictObject({
   image_url: link.optional(),
   /** buttons; POST /notifications/{id}/actions/{n} records that a user took button n (from 0) */
   actions: z.array(action).max(ACTIONS_MAX).optional(),
+  /** external deliveries held and sent as one message per user, channel and key (src/domain/digest/) */
+  digest: digestSchema.optional(),
+  /** files attached to the notification's emails: exactly one of url and content_base64 each */
+  attachments: z.array(attachment).max(ATTACHMENTS_MAX).optional(),
 });
 
 export type NotificationInput = z.infer<typeof notificationSchema>;
@@ -117,6 +145,11 @@ function crossFieldErrors(input: NotificationInput, prefix: (string | number)[],
   if (input.schedule_at && parseRfc3339(input.schedule_at)!.getTime() <= now) errors.push({ path: p('schedule_at'), message: 'is in the past' });
   if (input.schedule_at && input.schedule_local) errors.push({ path: p('schedule_local'), message: 'send schedule_at or schedule_local, not both' });
   if (input.timezone && !input.schedule_local) errors.push({ path: p('timezone'), message: 'only applies to schedule_local' });
+  input.attachments?.forEach((a, i) => {
+    const at = (f: string) => p(`attachments.${i}.${f}`);
+    if (!sanitizeFilename(a.filename)) errors.push({ path: at('filename'), message: 'is required (a name with something left after path parts and control characters are removed)' });
+    if ((a.url === undefined) === (a.content_base64 === undefined)) errors.push({ path: at('url'), message: 'send exactly one of url and content_base64' });
+  });
   return errors;
 }
 
@@ -154,7 +187,8 @@ export function toDrafts(input: NotificationInput, ctx: { tenant: string; sender
     priority: input.priority,
     channels: input.channels?.length ? input.channels : ['app'],
     fallback_channels: input.fallback_channels ?? [],
-    metadata: input.metadata ?? input.extra_data ?? {},
+    // the digest travels in metadata, stored with the notification, where planning its deliveries reads it
+    metadata: input.digest ? { ...(input.metadata ?? input.extra_data), digest: input.digest } : (input.metadata ?? input.extra_data ?? {}),
     source: input.source ?? null,
     group_key: input.group_key ?? null,
     idempotency_key: input.idempotency_key ?? null,

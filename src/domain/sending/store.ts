@@ -6,6 +6,7 @@ import type { NotificationDraft } from '../../../queues/jobs.js';
 import { storeExclusions } from '../inbox/exclusions.js';
 import { compareCursors } from '../inbox/cursors.js';
 import { draftToRow, RETURNING, type StoredRow } from '../inbox/present.js';
+import { storeDraftRefs } from '../attachments/store.js';
 
 /**
  * A notification is done when it only goes to inboxes; external channels
@@ -126,6 +127,8 @@ export async function storeNotifications(em: EntityManager, drafts: Notification
     gaps,
   );
   await storeExclusions(em, unique);
+  // file lists go on their rows before deliveries are planned (a second statement only for drafts that have files)
+  await storeDraftRefs(em, unique);
   const byId = new Map(rows.map((r) => [r.id, r]));
   const out = stored.map((s) => ({ ...byId.get(s.r_id)!, seq: s.r_seq, status: s.r_status, sent_at: s.r_sent_at, prev: s.r_head }));
   chain(out.filter((r) => r.prev != null));

@@ -36,7 +36,10 @@ export const sendingOperations: Operation[] = [
       'Both legacy request shapes are accepted: `message` for `content`, `extra_data` for `metadata`. ' +
       'A second send with the same `idempotency_key` within 24 hours answers the first result (header `Idempotent-Replayed: true`) and creates nothing. ' +
       '`schedule_at` (RFC 3339 with an offset) sends later; `schedule_local` (no offset) sends at that wall-clock time in each recipient\'s own time zone. ' +
-      '`url`, `image_url` and up to three `actions` (buttons: `label`, `url`, `style`) travel with the notification to inboxes and sockets; links are http(s) only.',
+      '`url`, `image_url` and up to three `actions` (buttons: `label`, `url`, `style`) travel with the notification to inboxes and sockets; links are http(s) only. ' +
+      'Up to ten `attachments` go with its emails (other channels ignore them): each a `filename` and either `content_base64` (stored at once; ' +
+      'over ATTACHMENT_MAX_BYTES per file or ATTACHMENTS_MAX_TOTAL_BYTES together is 413 naming `attachments.<i>.content_base64`; ' +
+      'this route takes bodies larger than 1 MiB by that much) or a `url` the email worker fetches once (one it cannot fetch fails the email with reason `attachment_unavailable`).',
     tag: 'Sending',
     access: send,
     body: {
@@ -71,6 +74,19 @@ export const sendingOperations: Operation[] = [
             actions: [
               { label: '确认', url: 'https://shop.example.com/orders/1003/confirm', style: 'primary' },
               { label: '查看', url: 'https://shop.example.com/orders/1003' },
+            ],
+          },
+        },
+        attachments: {
+          summary: 'An email with a file inline and one by url',
+          value: {
+            title: '月度报表',
+            content: '附件是 11 月的销售报表',
+            user_id: 'user-123',
+            channels: ['email'],
+            attachments: [
+              { filename: 'notes.txt', content_type: 'text/plain', content_base64: '5pys5pyI6ZSA5ZSu6aKd5LiK5Y2HIDEyJQ==' },
+              { filename: 'report-2026-11.pdf', url: 'https://files.example.com/reports/2026-11.pdf' },
             ],
           },
         },
@@ -283,6 +299,7 @@ export const sendingOperations: Operation[] = [
                   reason: null,
                   last_error: null,
                   provider_message_id: '<0192f3a4@herald>',
+                  note: null,
                   fallback_of: null,
                   created_at: CREATED_AT,
                   started_at: '2026-11-22T08:00:00.210Z',
