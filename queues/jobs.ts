@@ -121,6 +121,8 @@ export interface DeliveryMessage {
   url?: string | null;
   image_url?: string | null;
   actions?: NotificationAction[];
+  /** the notification's group: a device shows the group's newest in place of the one before (APNs collapse id) */
+  group_key?: string | null;
 }
 
 /** One delivery: one channel to one recipient. Its id is deterministic (see deliveryId in src/domain/delivery/records.ts). */

@@ -130,6 +130,15 @@ describe('through the push worker', () => {
     });
   });
 
+  test("a notification's group_key is its collapse id: the iPhone shows the group's newest in place of the one before", async () => {
+    const user = await recipientWith([], [IPHONE]);
+    const first = await settled(await sendPush(user, { title: 'Order 7: cooking', group_key: 'order-7' }));
+    const second = await settled(await sendPush(user, { title: 'Order 7: ready', group_key: 'order-7' }));
+    expect(toApple(first.id)[0].headers['apns-collapse-id']).toBe('order-7');
+    expect(toApple(second.id)[0].headers['apns-collapse-id']).toBe('order-7');
+    expect(apns.shown.get(IPHONE)?.get('order-7')?.aps.alert.title).toBe('Order 7: ready');
+  });
+
   test("Unregistered (410) and BadDeviceToken (400) remove those Apple tokens, and only those, from the recipient", async () => {
     const neverIssued = appleToken();
     const user = await recipientWith(['android-phone'], [UNINSTALLED, neverIssued, IPAD]);

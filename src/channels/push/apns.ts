@@ -94,10 +94,10 @@ function clip(s: string, bytes: number): string {
  * ES256 JWT signed with the team's .p8 key, reused for 50 minutes, on one
  * HTTP/2 session to the origin that every send of the process shares (Apple
  * asks providers to keep their connections open). A session that receives
- * GOAWAY or closes is replaced at the next send. apns-id and
- * apns-collapse-id are the delivery id, so a send repeated after a crash
- * is the same notification for Apple and replaces, not duplicates, the
- * first one on the device.
+ * GOAWAY or closes is replaced at the next send. apns-id is the delivery
+ * id and apns-collapse-id the notification's group_key (else the delivery
+ * id), so a send repeated after a crash is the same notification for Apple
+ * and replaces, not duplicates, the first one on the device.
  */
 export class ApnsProvider implements ChannelProvider {
   readonly channel = 'push' as const;
@@ -213,8 +213,10 @@ export class ApnsProvider implements ChannelProvider {
       'content-type': 'application/json',
     };
     if (UUID.test(m.deliveryId)) headers['apns-id'] = m.deliveryId.toLowerCase();
-    // the delivery id as collapse id: a send repeated after a crash replaces the first on the device
-    if (Buffer.byteLength(m.deliveryId) <= COLLAPSE_ID_MAX) headers['apns-collapse-id'] = m.deliveryId;
+    // the notification's group as collapse id (the device shows the group's newest in place of the one before),
+    // else the delivery id: either way a send repeated after a crash replaces the first on the device
+    const collapse = [m.group_key, m.deliveryId].find((k) => k && Buffer.byteLength(k) <= COLLAPSE_ID_MAX);
+    if (collapse) headers['apns-collapse-id'] = collapse;
     return headers;
   }
 

@@ -24,7 +24,7 @@ export interface PlanDeps {
 
 /** A stored row as a delivery's message; its link, picture and buttons travel with it when it has them. */
 export const messageOf = (
-  row: Pick<StoredRow, 'title' | 'content' | 'type' | 'priority' | 'metadata' | 'created_at'> & Partial<Pick<StoredRow, 'url' | 'image_url' | 'actions'>>,
+  row: Pick<StoredRow, 'title' | 'content' | 'type' | 'priority' | 'metadata' | 'created_at'> & Partial<Pick<StoredRow, 'url' | 'image_url' | 'actions' | 'group_key'>>,
 ): DeliveryMessage => ({
   title: row.title,
   content: row.content,
@@ -35,6 +35,7 @@ export const messageOf = (
   ...(row.url ? { url: row.url } : {}),
   ...(row.image_url ? { image_url: row.image_url } : {}),
   ...(row.actions?.length ? { actions: row.actions } : {}),
+  ...(row.group_key ? { group_key: row.group_key } : {}),
 });
 
 export interface JobSeed {
