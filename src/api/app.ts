@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { ApiDeps, ApiEnv } from './env.js';
 import { accessLog } from './middleware/access-log.js';
 import { bearerAuth } from './middleware/auth.js';
-import { bodyLimit } from './middleware/body-limit.js';
+import { MAX_BODY_BYTES, bodyLimit } from './middleware/body-limit.js';
 import { base64Length } from '../domain/attachments/files.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { rateLimit, rateLimitsFrom } from './middleware/rate-limit.js';
@@ -30,8 +30,6 @@ import { scheduleRoutes } from './routes/schedules.js';
 import { actionRoutes } from './routes/actions.js';
 import { meRoutes } from './routes/me.js';
 
-/** Request bodies above this are refused with 413 (1 MiB). */
-export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** The Herald HTTP api. Tests call `createApp(deps).request(...)` with no server. */
 export function createApp(deps: ApiDeps) {

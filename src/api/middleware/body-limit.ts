@@ -3,6 +3,14 @@ import type { MiddlewareHandler } from 'hono';
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit';
 import { HeraldError } from '../../errors.js';
 
+/** Request bodies above this are refused with 413 (1 MiB); a single send may be larger by its inline attachments. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** The 413 a body over `maxSize` bytes gets. */
+export function bodyTooLarge(maxSize: number): never {
+  throw new HeraldError(413, 'Content Too Large', `Request bodies are limited to ${maxSize} bytes.`);
+}
+
 /**
  * Refuses request bodies over `maxSize` bytes with 413.
  *
@@ -15,9 +23,7 @@ import { HeraldError } from '../../errors.js';
  * calling `app.request`), go through Hono's bodyLimit, which counts bytes.
  */
 export function bodyLimit(maxSize: number): MiddlewareHandler {
-  const tooLarge = (): never => {
-    throw new HeraldError(413, 'Content Too Large', `Request bodies are limited to ${maxSize} bytes.`);
-  };
+  const tooLarge = (): never => bodyTooLarge(maxSize);
   const counting = honoBodyLimit({ maxSize, onError: tooLarge });
   return async function limitBody(c, next) {
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
