@@ -57,6 +57,41 @@ describe('GET /notifications?q=', () => {
     expect(await titles(w.reader, '退款')).toEqual([]);
   });
 
+  test('one and two Chinese characters are found, and only in a row', async () => {
+    const w = await world();
+    await deliver(w.sender, { user_id: w.user, title: '订单已发货', content: '请留意快递' });
+    await deliver(w.sender, { user_id: w.user, title: '退款到账', content: '退款 12 元已原路退回' });
+    await deliver(w.sender, { user_id: w.user, title: '库存提醒', content: '单品库存不足' });
+    await deliver(w.sender, { user_id: w.user, title: '核对', content: '订单与单已核对' });
+
+    expect(await titles(w.reader, '单')).toEqual(['核对', '库存提醒', '订单已发货']);
+    expect(await titles(w.reader, '订单')).toEqual(['核对', '订单已发货']);
+    expect(await titles(w.reader, '退')).toEqual(['退款到账']);
+    expect(await titles(w.reader, '退款')).toEqual(['退款到账']);
+    expect(await titles(w.reader, '库存')).toEqual(['库存提醒']);
+    // 订 and 货 are both in 订单已发货, apart: 订货 is not in it
+    expect(await titles(w.reader, '订货')).toEqual([]);
+    // 订单与单已核对 holds 订单 and 单已, apart: not 订单已
+    expect(await titles(w.reader, '订单已')).toEqual(['订单已发货']);
+    // 订单发 holds the pair 单发, which no row has
+    expect(await titles(w.reader, '订单发')).toEqual([]);
+    // 货 ends the title and 请 begins the content: 货请 is in neither
+    expect(await titles(w.reader, '货请')).toEqual([]);
+  });
+
+  test('a space in q matches only a space there, and Latin letters match in any case', async () => {
+    const w = await world();
+    await deliver(w.sender, { user_id: w.user, title: 'Ab cd', content: 'x' });
+    await deliver(w.sender, { user_id: w.user, title: 'Abcd', content: 'x' });
+    await deliver(w.sender, { user_id: w.user, title: 'ÉTÉ summer', content: 'v' });
+
+    expect(await titles(w.reader, 'b c')).toEqual(['Ab cd']);
+    expect(await titles(w.reader, 'bc')).toEqual(['Abcd']);
+    expect(await titles(w.reader, 'aB')).toEqual(['Abcd', 'Ab cd']);
+    expect(await titles(w.reader, 'été')).toEqual(['ÉTÉ summer']);
+    expect(await titles(w.reader, 'v')).toEqual(['ÉTÉ summer']);
+  });
+
   test('Latin text matches whatever its case, and q is trimmed', async () => {
     const w = await world();
     await deliver(w.sender, { user_id: w.user, title: 'Order shipped', content: 'On its way' });
