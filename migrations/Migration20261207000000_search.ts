@@ -33,13 +33,20 @@ import { Migration } from '@mikro-orm/migrations';
  * above at once), 24–74 s per million notifications on the shared
  * development machine (bench/search). Each insert then costs about three
  * times what it did without the index.
+ *
+ * gin_pending_list_limit = 64 kB (the default is 4 MB): new rows wait in the
+ * index's pending list, and the insert that fills it merges the whole list
+ * into the index. With 4 MB that is one insert every few thousand rows
+ * paying for all of them, a pause that shows in the realtime p99
+ * (bench:scale:fanout, bench/README.md); with 64 kB each merge is small.
+ * Partitions made later copy the setting.
  */
 export class Migration20261207000000_search extends Migration {
   override async up(): Promise<void> {
     this.addSql('create extension if not exists pg_trgm;');
     this.addSql('create extension if not exists btree_gin;');
     this.addSql(`create index notifications_search on notifications
-      using gin (audience, (title || E'\\n' || content) gin_trgm_ops);`);
+      using gin (audience, (title || E'\\n' || content) gin_trgm_ops) with (gin_pending_list_limit = 64);`);
     this.addSql('analyze notifications;');
   }
 
