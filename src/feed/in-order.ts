@@ -23,7 +23,9 @@ import type { Redis } from 'ioredis';
  * after a day without use.
  */
 const IN_ORDER_LUA = `
-local head_key, held_key = KEYS[1], KEYS[2]
+-- held_key: each waiting stretch's prev -> "<last> <parked at ms>"; messages_key: prev -> its messages (msgpack),
+-- read only when the stretch goes out, so a call scans the small entries alone
+local head_key, held_key, messages_key = KEYS[1], KEYS[2], KEYS[3]
 local prev, last, wait, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 -- Redis's clock, not the callers': publishers on several hosts compare waits on one clock
 local time = redis.call('TIME')
@@ -41,7 +43,8 @@ if prev ~= '' then
   if head and lt(head, prev) then
     local list = {}
     for i = 5, #ARGV do list[#list + 1] = ARGV[i] end
-    redis.call('HSET', held_key, prev, cmsgpack.pack(last, now, list))
+    redis.call('HSET', held_key, prev, last .. ' ' .. now)
+    redis.call('HSET', messages_key, prev, cmsgpack.pack(list))
     parked = 1
   else
     send(ARGV, 5)
@@ -51,26 +54,30 @@ end
 local held, forced = 0, 0
 if redis.call('EXISTS', held_key) == 1 then
   local entries = redis.call('HGETALL', held_key)
-  local prevs, byPrev, stale = {}, {}, false
+  local prevs, lastOf, stale = {}, {}, false
   for i = 1, #entries, 2 do
-    local l, at, list = cmsgpack.unpack(entries[i + 1])
-    byPrev[entries[i]] = { l, list }
+    local space = string.find(entries[i + 1], ' ', 1, true)
+    lastOf[entries[i]] = string.sub(entries[i + 1], 1, space - 1)
     prevs[#prevs + 1] = entries[i]
-    if now - at >= wait then stale = true end
+    if now - tonumber(string.sub(entries[i + 1], space + 1)) >= wait then stale = true end
   end
   table.sort(prevs, lt)
   for _, p in ipairs(prevs) do
     if stale or not head or not lt(head, p) then
-      local e = byPrev[p]
       if head and lt(head, p) then forced = forced + 1 end
-      send(e[2], 1)
+      local packed = redis.call('HGET', messages_key, p)
+      if packed then send(cmsgpack.unpack(packed), 1) end
       redis.call('HDEL', held_key, p)
-      if not head or lt(head, e[1]) then head = e[1] end
+      redis.call('HDEL', messages_key, p)
+      if not head or lt(head, lastOf[p]) then head = lastOf[p] end
     else
       held = held + 1
     end
   end
-  if held > 0 then redis.call('PEXPIRE', held_key, ttl) end
+  if held > 0 then
+    redis.call('PEXPIRE', held_key, ttl)
+    redis.call('PEXPIRE', messages_key, ttl)
+  end
 end
 if head then redis.call('SET', head_key, head, 'PX', ttl) end
 return { parked, held, forced }
@@ -82,6 +89,7 @@ type InOrderRedis = Redis & {
   heraldPublishInOrder(
     head: string,
     held: string,
+    messages: string,
     prev: string,
     last: string,
     waitMs: number,
@@ -92,13 +100,14 @@ type InOrderRedis = Redis & {
 
 const headKey = (prefix: string, tenant: string) => `${prefix}:rt-head:${tenant}`;
 const heldKey = (prefix: string, tenant: string) => `${prefix}:rt-held:${tenant}`;
+const heldMessagesKey = (prefix: string, tenant: string) => `${prefix}:rt-held-messages:${tenant}`;
 
 /** The flush each process has scheduled, per tenant (one at a time). */
 const flushes = new Map<string, NodeJS.Timeout>();
 
 function commandOf(redis: Redis): InOrderRedis {
   const r = redis as InOrderRedis;
-  if (typeof r.heraldPublishInOrder !== 'function') redis.defineCommand('heraldPublishInOrder', { numberOfKeys: 2, lua: IN_ORDER_LUA });
+  if (typeof r.heraldPublishInOrder !== 'function') redis.defineCommand('heraldPublishInOrder', { numberOfKeys: 3, lua: IN_ORDER_LUA });
   return r;
 }
 
@@ -125,6 +134,7 @@ export async function publishInOrder(
   const [, held, forced] = await commandOf(redis).heraldPublishInOrder(
     headKey(prefix, tenant),
     heldKey(prefix, tenant),
+    heldMessagesKey(prefix, tenant),
     stretch.prev,
     stretch.last,
     options.waitMs,
