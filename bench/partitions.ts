@@ -21,13 +21,12 @@
  *    delete of the days of the next month older than the cutoff (the rate a
  *    row-by-row purge of the whole month would have had).
  */
-import { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
-import { ensureDatabase, openOrm, ormOptions } from '../src/db/orm.js';
 import { dropMonthsBefore, listPartitions } from '../src/db/partitions.js';
 import { countInbox, getFromInbox, listInbox } from '../src/domain/inbox/inbox.js';
 import { createLogger } from '../src/logger.js';
 import { purgeExpired } from '../workers/processors/maintenance.js';
+import { scratchDatabase } from './lib/scratch-db.js';
 import { statementsOf } from './lib/statements.js';
 
 const ROWS = Number(process.env.ROWS ?? 10_000_000);
@@ -40,14 +39,7 @@ const now = new Date();
 const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 4, 1));
 const seconds = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
 
-const admin = new pg.Client({ connectionString: Object.assign(new globalThis.URL(URL), { pathname: '/postgres' }).toString() });
-await admin.connect();
-await admin.query(`drop database if exists "${new globalThis.URL(URL).pathname.slice(1)}" with (force)`);
-await admin.end();
-await ensureDatabase(URL);
-const migrator = await MikroORM.init({ ...ormOptions({ url: URL }), pool: { min: 0, max: 2 } });
-await migrator.getMigrator().up({ to: 'Migration20261205110000_actions' });
-const orm = await openOrm({ url: URL });
+const { orm, migrator } = await scratchDatabase(URL, 'Migration20261205110000_actions');
 const em = orm.em.fork();
 
 /**

@@ -31,11 +31,10 @@
  * The statements listInbox sends are captured once and replayed through one
  * bare client, for both indexes alike (see GRAM_CONDITION).
  */
-import { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
-import { ensureDatabase, openOrm, ormOptions } from '../src/db/orm.js';
 import { ensureMonths } from '../src/db/partitions.js';
 import { listInbox, SEARCH_TEXT, type InboxFilter, type Reader } from '../src/domain/inbox/inbox.js';
+import { scratchDatabase } from './lib/scratch-db.js';
 import { statementsOf, type SentStatement } from './lib/statements.js';
 
 const ROWS = Number(process.env.ROWS ?? 1_000_000);
@@ -47,14 +46,7 @@ const now = new Date();
 const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 4, 1));
 const seconds = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
 
-const admin = new pg.Client({ connectionString: Object.assign(new globalThis.URL(URL), { pathname: '/postgres' }).toString() });
-await admin.connect();
-await admin.query(`drop database if exists "${new globalThis.URL(URL).pathname.slice(1)}" with (force)`);
-await admin.end();
-await ensureDatabase(URL);
-const migrator = await MikroORM.init({ ...ormOptions({ url: URL }), pool: { min: 0, max: 2 } });
-await migrator.getMigrator().up({ to: 'Migration20261206010000_parallel_ingest' });
-const orm = await openOrm({ url: URL });
+const { orm, migrator } = await scratchDatabase(URL, 'Migration20261206010000_parallel_ingest');
 const em = orm.em.fork();
 
 /** Titles and contents by template; `#` is replaced with the row's number. */

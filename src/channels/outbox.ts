@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ExternalChannel } from '../../queues/jobs.js';
 import type { Orm } from '../db/orm.js';
-import { renderHtml, richHtml } from './email/smtp.js';
+import { renderHtml, withRich } from './email/smtp.js';
 import { bodyOf, linkLines, richOf } from './rich.js';
 import { classifyUnknown, type ChannelProvider, type DeliveryError, type OutgoingMessage, type SendResult } from './types.js';
 
@@ -43,11 +43,8 @@ export function renderForOutbox(channel: ExternalChannel, m: OutgoingMessage): R
   const withLinks = (text: string) => (links.length ? `${text}\n\n${links.join('\n')}` : text);
   const shown: Record<string, unknown> = { type: m.type, priority: m.priority, ...rich };
   if (channel === 'email') {
-    const html = body.html ?? renderHtml({ type: m.type, title: body.title, content: body.content });
-    const block = richHtml(rich);
-    const end = html.toLowerCase().lastIndexOf('</body>');
-    const full = !block ? html : end < 0 ? `${html}\n${block}` : `${html.slice(0, end)}${block}${html.slice(end)}`;
-    return { subject: body.title, text: withLinks(body.content), html: full, rich: shown };
+    const html = withRich(body.html ?? renderHtml({ type: m.type, title: body.title, content: body.content }), rich);
+    return { subject: body.title, text: withLinks(body.content), html, rich: shown };
   }
   if (channel === 'sms') {
     const code = typeof m.metadata.sms_template_code === 'string' ? m.metadata.sms_template_code : body.template_code;

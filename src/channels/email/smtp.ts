@@ -56,7 +56,7 @@ export function richHtml(r: Rich): string {
 }
 
 /** `html` with the picture and buttons at the end of its body (a template's HTML may be a whole document or a fragment). */
-function withRich(html: string, r: Rich): string {
+export function withRich(html: string, r: Rich): string {
   const block = richHtml(r);
   if (!block) return html;
   const end = html.toLowerCase().lastIndexOf('</body>');
