@@ -73,7 +73,10 @@ export interface NotificationDraft {
 }
 
 export interface IngestJob {
+  /** with `shared`, each holds only the fields it does not share (queues/ingest-payload.ts draftsOf) */
   notifications: NotificationDraft[];
+  /** the fields all `notifications` have in common, written once (absent in jobs queued before it existed) */
+  shared?: Partial<NotificationDraft>;
   /** set (with no notifications) on a scheduled notification's delayed job: fire these stored ids at their time */
   fire?: FireRequest;
   /** set (with no notifications) on a snoozed notification's delayed job: wake it at its time */

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { audienceOf } from '../src/domain/inbox/audience.js';
 import { userAudience } from '../src/feed/topics.js';
 import { Batcher } from './batcher.js';
+import { packDrafts } from './ingest-payload.js';
 import { queueReady } from './connection.js';
 import { DIGEST_JOB, INGEST_JOB, PRIORITY, RECURRING_JOB, deliveryJobOptions } from './defaults.js';
 import { deliveryJobId, digestJobId, fireJobId, ingestJobId, wakeJobId } from './job-ids.js';
@@ -195,7 +196,7 @@ export async function addNotificationJobs(queue: Queue<IngestJob>, drafts: Notif
       const first = chunk[0];
       jobs.push({
         name: 'notify',
-        data: { notifications: chunk } as IngestJob,
+        data: packDrafts(chunk) as IngestJob,
         opts: { jobId: ingestJobId(first.id), priority: PRIORITY[first.priority] } as JobsOptions,
       });
     }

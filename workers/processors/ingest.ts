@@ -1,6 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { IngestJob, IngestResult, NotificationDraft } from '../../queues/jobs.js';
 import { Batcher } from '../../queues/batcher.js';
+import { draftsOf } from '../../queues/ingest-payload.js';
 import { forgetIdempotencyKeys } from '../../src/domain/sending/accept.js';
 import { storeNotifications, type CursorGap } from '../../src/domain/sending/store.js';
 import { recordRejections, storeIsolating, type Rejection } from '../../src/domain/sending/rejections.js';
@@ -69,7 +70,7 @@ export function createIngestProcessor(deps: IngestDeps, opts: IngestOptions = {}
   return async (job: Job<IngestJob>): Promise<IngestResult> => {
     if (job.data.fire) return fire(job.data.fire);
     if (job.data.wake) return wakeProcessor(deps, job.data.wake);
-    const drafts = job.data.notifications;
+    const drafts = draftsOf(job.data);
     const rejected = await batcher.add(drafts);
     const mine = drafts.filter((d) => rejected.has(d.id));
     if (mine.length) {
