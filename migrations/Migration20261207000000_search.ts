@@ -39,7 +39,9 @@ import { Migration } from '@mikro-orm/migrations';
  * into the index. With 4 MB that is one insert every few thousand rows
  * paying for all of them, a pause that shows in the realtime p99
  * (bench:scale:fanout, bench/README.md); with 64 kB each merge is small.
- * Partitions made later copy the setting.
+ * Partitions made later copy the setting. Since then the ingest worker
+ * merges the list in the background and gives each month a 16 MB limit
+ * (src/db/search-pending.ts): merging more rows at once costs less.
  */
 export class Migration20261207000000_search extends Migration {
   override async up(): Promise<void> {

@@ -52,6 +52,8 @@ async function fireAndDispatch(deps: DispatchDeps, byTenant: Map<string, Set<str
     for (const id of result.missing) missing.add(id);
   }
   if (fired.length) {
+    // a fired row is written again (its cursor), and every index takes the new version
+    deps.searchIndex?.stored(fired.length);
     await dispatchStored(deps, fired);
     deps.logger.debug({ fired: fired.length }, 'scheduled notifications fired');
   }
