@@ -81,6 +81,7 @@ async function publishPlain(redis: Redis, prefix: string, events: OutgoingEvent[
       else byTenant.set(e.tenant, [e]);
     }
   }
+  const heard = byTenant.size ? await listenedTopics(redis, prefix, [...byTenant.values()].flat()) : null;
   const tenantStretches = async (tenant: string, list: OutgoingEvent[]) => {
     list.sort((a, b) => compareCursors(a.cursor!, b.cursor!));
     // a stretch: events each following the one before it (one batch's reservation is one stretch)
@@ -88,11 +89,38 @@ async function publishPlain(redis: Redis, prefix: string, events: OutgoingEvent[
     for (let i = 1; i <= list.length; i++) {
       if (i < list.length && list[i].prev === list[i - 1].cursor) continue;
       const stretch = list.slice(from, i);
-      await publishInOrder(redis, prefix, tenant, { prev: stretch[0].prev!, last: stretch[stretch.length - 1].cursor!, messages: packed(prefix, stretch, true) }, order);
+      const sent = heard ? stretch.filter((e) => heard.has(topicOf(e.tenant, e.audience))) : stretch;
+      await publishInOrder(redis, prefix, tenant, { prev: stretch[0].prev!, last: stretch[stretch.length - 1].cursor!, messages: packed(prefix, sent, true) }, order);
       from = i;
     }
   };
   await Promise.all([publishAll(redis, 'plain', packed(prefix, loose, true)), ...[...byTenant].map(([tenant, list]) => tenantStretches(tenant, list))]);
+}
+
+/**
+ * On one Redis, the topics of `events` some node listens to; null when
+ * every topic must be published (someone listens by pattern: an operator's
+ * PSUBSCRIBE, a test).
+ *
+ * Stored notifications go out only on those topics. Most recipients of a
+ * bulk send have no socket open, and a frame nobody receives still cost the
+ * publisher its JSON and bytes and Redis its PUBLISH. Leaving it out loses
+ * nothing: the row committed before this check, and a node that subscribes
+ * to the topic after it starts the socket's catch-up (which reads the row
+ * from PostgreSQL) only once Redis has confirmed the subscription
+ * (src/realtime/subscriptions.ts), that is, after this check.
+ */
+async function listenedTopics(redis: Redis, prefix: string, events: readonly OutgoingEvent[]): Promise<Set<string> | null> {
+  const topics = [...new Set(events.map((e) => topicOf(e.tenant, e.audience)))];
+  const [[, patterns], [, counts]] = (await redis
+    .pipeline()
+    .call('PUBSUB', 'NUMPAT')
+    .call('PUBSUB', 'NUMSUB', ...topics.map((t) => topicChannel(prefix, t)))
+    .exec()) as [[Error | null, number], [Error | null, Array<string | number>]];
+  if (!Array.isArray(counts) || patterns !== 0) return null;
+  const heard = new Set<string>();
+  for (let i = 0; i < topics.length; i++) if (Number(counts[2 * i + 1]) > 0) heard.add(topics[i]);
+  return heard;
 }
 
 /**
