@@ -22,6 +22,7 @@ import { Migration20261207020000_delivery_note } from './Migration20261207020000
 import { Migration20261207030000_attachments } from './Migration20261207030000_attachments.js';
 import { Migration20261207040000_digest } from './Migration20261207040000_digest.js';
 import { Migration20261207050000_dev_outbox } from './Migration20261207050000_dev_outbox.js';
+import { Migration20261208000000_audit } from './Migration20261208000000_audit.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -51,4 +52,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207030000_attachments', class: Migration20261207030000_attachments },
   { name: 'Migration20261207040000_digest', class: Migration20261207040000_digest },
   { name: 'Migration20261207050000_dev_outbox', class: Migration20261207050000_dev_outbox },
+  { name: 'Migration20261208000000_audit', class: Migration20261208000000_audit },
 ];

@@ -185,6 +185,9 @@ export const configSchema = z.object({
     doc('Realtime node', 'bytes waiting to be sent to one socket before it is closed with 1013 (slow consumer)'),
   ),
   RETENTION_DAYS: int(90, 1).meta(doc('Scheduler', 'notifications older than this many days are purged (scheduled ones stay)')),
+  AUDIT_RETENTION_DAYS: int(365, 0).meta(
+    doc('Scheduler', 'audit events (GET /api/v1/admin/audit) older than this many days are purged, apart from RETENTION_DAYS; 0 keeps them forever'),
+  ),
   PARTITIONS_AHEAD: int(3, 1).meta(
     doc('Scheduler', 'monthly partitions of notifications the scheduler keeps made ahead of the current month (at start and daily)'),
   ),

@@ -1022,6 +1022,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audit log
+         * @description Every administrative change in the caller's tenant, newest first: template, recipient and schedule changes, cancelled and recalled notifications, queue-board actions, and rate-limit refusals of admin tokens (one a minute per token subject). Each event names the actor, the action, the target and the request id, with digests of the target before and after; the states themselves are never stored. Filters combine; `cursor` continues from the previous page.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/client/herald-client.js": {
         parameters: {
             query?: never;
@@ -1177,6 +1197,30 @@ export interface components {
             success: true;
             /** @description the button's link: open it */
             url: string;
+        };
+        AuditPage: {
+            events: {
+                id: string;
+                /** Format: date-time */
+                time: string;
+                tenant: string;
+                /** @description the acting token's subject */
+                actor_sub: string;
+                /** @description the acting token's scopes */
+                actor_scopes: string[];
+                /** @description template.create, template.update, template.delete, recipient.upsert, recipient.delete, notification.cancel, notification.recall, schedule.create, schedule.delete, queue.* (queue-board calls), ratelimit.refused */
+                action: string;
+                /** @description kind:id: template:<name>, recipient:<user_id>, notification:<id>, schedule:<id>, queue:<queue>, job:<queue>/<job id>, scheduler:<queue>/<id>, token:<subject> */
+                target: string;
+                /** @description SHA-256 (hex) of the canonical JSON of the target as the api presented it; null where there was none (before a create, after a delete) */
+                before_digest: string | null;
+                /** @description SHA-256 (hex) of the canonical JSON of the target as the api presented it; null where there was none (before a create, after a delete) */
+                after_digest: string | null;
+                /** @description the request's X-Request-Id */
+                request_id: string | null;
+            }[];
+            /** @description pass as `cursor` for the next (older) page; null on the last */
+            next_cursor: string | null;
         };
         BatchMark: {
             ids: string[];
@@ -4075,6 +4119,45 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["ContentTooLarge"];
             422: components["responses"]["UnprocessableContent"];
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description this action exactly (template.update), or every action under a prefix ending in `.*` (queue.*) */
+                action?: string;
+                /** @description the actor's token subject, exactly */
+                actor?: string;
+                /** @description the target exactly, as kind:id (template:order_ready, job:deliver-email/42) */
+                target?: string;
+                /** @description events at or after this RFC 3339 time */
+                since?: string;
+                /** @description events before this RFC 3339 time */
+                until?: string;
+                /** @description the previous page's next_cursor: this page continues below it */
+                cursor?: string;
+                /** @description events per page (default 50, at most 200) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     clientScript: {

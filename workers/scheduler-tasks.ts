@@ -3,14 +3,14 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.js';
 import { ensurePartitions } from '../src/db/partitions.js';
 import { forgetDeadNodes } from '../src/realtime/presence.js';
-import { purgeExpired, requeueStuckDeliveries, withLock } from './processors/maintenance.js';
+import { purgeExpired, purgeExpiredAudit, requeueStuckDeliveries, withLock } from './processors/maintenance.js';
 import { reconcileRecurring, reconcileScheduledSends, type ReconcileDeps } from './processors/reconcile.js';
 
 export type MaintenanceDeps = ReconcileDeps & { redis: Redis; prefix: string };
 
 type Patterns = Pick<
   Config,
-  'RECONCILE_CRON' | 'RETENTION_CRON' | 'STUCK_DELIVERY_CRON' | 'RETENTION_DAYS' | 'STUCK_DELIVERY_AFTER_MS' | 'PARTITIONS_AHEAD'
+  'RECONCILE_CRON' | 'RETENTION_CRON' | 'STUCK_DELIVERY_CRON' | 'RETENTION_DAYS' | 'AUDIT_RETENTION_DAYS' | 'STUCK_DELIVERY_AFTER_MS' | 'PARTITIONS_AHEAD'
 >;
 
 /**
@@ -57,6 +57,10 @@ export function startMaintenance(
     cron.schedule(p.RECONCILE_CRON, reconcile, { name: 'reconcile', noOverlap: true }),
     cron.schedule(PARTITIONS_CRON, partitions, { name: 'partitions', noOverlap: true }),
     cron.schedule(p.RETENTION_CRON, guarded('retention', 3600_000, () => purgeExpired(deps, p.RETENTION_DAYS)), { name: 'retention', noOverlap: true }),
+    cron.schedule(p.RETENTION_CRON, guarded('audit-retention', 3600_000, () => purgeExpiredAudit(deps, p.AUDIT_RETENTION_DAYS)), {
+      name: 'audit-retention',
+      noOverlap: true,
+    }),
     // connection-count housekeeping: crashed realtime nodes' presence entries
     cron.schedule(p.RECONCILE_CRON, guarded('realtime-presence', 55_000, () => forgetDeadNodes(deps.redis, deps.prefix)), {
       name: 'realtime-presence',

@@ -29,6 +29,8 @@ import { preferenceRoutes } from './routes/preferences.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { actionRoutes } from './routes/actions.js';
 import { meRoutes } from './routes/me.js';
+import { adminAuditRoutes } from './routes/admin-audit.js';
+import { adminRefusalRecorder } from '../domain/audit/refusals.js';
 
 
 /** The Herald HTTP api. Tests call `createApp(deps).request(...)` with no server. */
@@ -58,7 +60,10 @@ export function createApp(deps: ApiDeps) {
   const v1 = new Hono<ApiEnv>();
   v1.use('*', bearerAuth(deps.verifier));
   // after bearerAuth: the bucket is the token's subject
-  v1.use('*', rateLimit({ redis: deps.rateLimitRedis ?? deps.redis, prefix: deps.config.QUEUE_PREFIX, limits: rateLimitsFrom(deps.config) }));
+  const limiterRedis = deps.rateLimitRedis ?? deps.redis;
+  // refusals of admin tokens go to the audit log, at most one per token subject a minute
+  const onRefused = adminRefusalRecorder({ orm: deps.orm, redis: limiterRedis, prefix: deps.config.QUEUE_PREFIX, logger: deps.logger });
+  v1.use('*', rateLimit({ redis: limiterRedis, prefix: deps.config.QUEUE_PREFIX, limits: rateLimitsFrom(deps.config), onRefused }));
   // a single send may carry its attachments inline: its body may be larger by their base64 (the
   // attachments' own caps are checked when it is read, 413 naming the file); every other body keeps 1 MiB
   const sendLimit = bodyLimit(MAX_BODY_BYTES + base64Length(deps.config.ATTACHMENTS_MAX_TOTAL_BYTES));
@@ -79,6 +84,7 @@ export function createApp(deps: ApiDeps) {
   v1.route('/', preferenceRoutes(deps));
   v1.route('/', actionRoutes(deps));
   v1.route('/', meRoutes(deps));
+  v1.route('/', adminAuditRoutes(deps));
   v1.route('/', inboxRoutes(deps));
   app.route('/api/v1', v1);
   return app;

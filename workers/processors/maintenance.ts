@@ -11,6 +11,7 @@ import { deliveryJob, messageOf } from '../../src/domain/delivery/plan.js';
 import type { StoredRow } from '../../src/domain/inbox/present.js';
 import { uuidv7Floor } from '../../src/domain/ids.js';
 import { purgeUnreferencedAttachments } from '../../src/domain/attachments/retention.js';
+import { purgeAuditEvents } from '../../src/domain/audit/purge.js';
 import type { Logger } from '../../src/logger.js';
 import type { Scope } from './reconcile.js';
 
@@ -92,6 +93,18 @@ export async function purgeExpired(
   if (notifications || deliveries || rejections || attachments || months.dropped.length)
     deps.logger.info({ notifications, deliveries, rejections, attachments, months: months.dropped, older_than: cutoff.toISOString() }, 'retention purge');
   return { notifications, deliveries, months: months.dropped };
+}
+
+/**
+ * Retention of the audit log, on its own clock (AUDIT_RETENTION_DAYS, 0 =
+ * forever): an audit trail usually has to outlive the notifications it
+ * speaks of. Batches of old events go under the purge setting that lets the
+ * append-only table accept a delete (src/domain/audit/purge.ts).
+ */
+export async function purgeExpiredAudit(deps: { orm: Orm; logger: Logger }, days: number, now = new Date(), scope: Scope = {}): Promise<number> {
+  const events = await purgeAuditEvents(deps.orm.em.fork(), days, now, scope.tenant ?? null);
+  if (events) deps.logger.info({ audit_events: events, older_than_days: days }, 'audit retention purge');
+  return events;
 }
 
 /** BullMQ states in which a job is still on its way: its worker (or BullMQ's stalled check) will finish it. */

@@ -53,7 +53,13 @@ export class TooManyRequestsError extends HeraldError {
  * with 503 on their own. Busy subjects take their tokens a lease at a time
  * (./rate-lease.ts).
  */
-export function rateLimit(deps: { redis: Redis; prefix: string; limits: RateLimits }): MiddlewareHandler<ApiEnv> {
+export function rateLimit(deps: {
+  redis: Redis;
+  prefix: string;
+  limits: RateLimits;
+  /** awaited before a refused request is answered 429 (the audit log records admin tokens' refusals); default: nothing */
+  onRefused?: (who: Principal, requestId: string) => Promise<void>;
+}): MiddlewareHandler<ApiEnv> {
   let warned = false;
   const buckets = new LeasedBuckets(deps.redis);
   return async function limitRate(c, next) {
@@ -74,6 +80,7 @@ export function rateLimit(deps: { redis: Redis; prefix: string; limits: RateLimi
       c.header('ratelimit-policy', `${limit};w=60`);
       if (!decision.allowed) {
         c.header('retry-after', String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))));
+        await deps.onRefused?.(who, c.get('requestId'));
         throw new TooManyRequestsError(limit);
       }
     }

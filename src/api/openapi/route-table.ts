@@ -1,4 +1,5 @@
 import { actionOperations } from './operations/actions.js';
+import { auditOperations } from './operations/audit.js';
 import { clientOperations } from './operations/client.js';
 import { inboxOperations } from './operations/inbox.js';
 import { meOperations } from './operations/me.js';
@@ -27,6 +28,7 @@ export const ROUTE_TABLE: readonly Operation[] = [
   ...preferenceOperations,
   ...serviceOperations,
   ...operatorToolOperations,
+  ...auditOperations,
   ...clientOperations,
 ];
 

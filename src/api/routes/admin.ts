@@ -8,6 +8,7 @@ import { decodeJwt } from 'jose';
 import { SCOPES, type Principal } from '../../auth/jwt.js';
 import { UnauthorizedError } from '../../errors.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
+import { auditBoardChanges } from './admin-board-audit.js';
 
 /** Where bull-board lives; the cookie is scoped to /admin so no api route ever sees it. */
 export const BOARD_PATH = '/admin/queues';
@@ -105,11 +106,15 @@ export function adminRoutes(deps: ApiDeps) {
     const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
     const who = await adminFrom(bearer ?? getCookie(c, ADMIN_COOKIE));
     if (!who) return refuse(c, 'Sign in with a token that has the admin scope.');
+    // the audit log names who acted on the board
+    c.set('principal', who);
     c.set('logger', c.get('logger').child({ tenant: who.tenant, sub: who.sub }));
     await next();
   };
   app.use(BOARD_PATH, gate);
   app.use(`${BOARD_PATH}/*`, gate);
+  // every board call that changes a queue or a job goes to the audit log
+  app.use(`${BOARD_PATH}/api/*`, auditBoardChanges({ queues: deps.queues, em: () => deps.orm.em.fork() }, `${BOARD_PATH}/api/queues`));
   app.route(BOARD_PATH, board.registerPlugin());
   return app;
 }

@@ -3,6 +3,8 @@ import { SCOPES, type Principal } from '../../auth/jwt.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import { fieldErrors } from '../../domain/sending/input.js';
 import { deleteRecipient, getRecipient, presentRecipient, putRecipient, recipientSchema } from '../../domain/delivery/recipients.js';
+import { actorOf } from '../../domain/audit/event.js';
+import { changeAudited } from '../../domain/audit/record.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 
@@ -27,7 +29,14 @@ export function recipientRoutes(deps: ApiDeps) {
     const userId = userIdParam(c);
     const parsed = recipientSchema.safeParse(await readJson(c));
     if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error));
-    return c.json(presentRecipient(await putRecipient(em(), who.tenant, userId, parsed.data)));
+    // the change and its audit row commit together; the row keeps digests of the record, never its addresses
+    const row = await changeAudited(em(), actorOf(who, c.get('requestId')), async (tem) => {
+      const before = await getRecipient(tem, who.tenant, userId);
+      const row = await putRecipient(tem, who.tenant, userId, parsed.data);
+      const after = presentRecipient(row);
+      return { result: after, audit: { action: 'recipient.upsert', target: `recipient:${userId}`, before: before && presentRecipient(before), after } };
+    });
+    return c.json(row);
   });
 
   app.get('/recipients/:user_id', async (c) => {
@@ -44,7 +53,11 @@ export function recipientRoutes(deps: ApiDeps) {
     const who = c.get('principal');
     if (!manages(who)) throw new ForbiddenError(`Removing a recipient needs the '${SCOPES.send}' or '${SCOPES.admin}' scope.`);
     const userId = userIdParam(c);
-    if (!(await deleteRecipient(em(), who.tenant, userId))) throw new NotFoundError(`Recipient ${userId} was not found.`);
+    await changeAudited(em(), actorOf(who, c.get('requestId')), async (tem) => {
+      const before = await getRecipient(tem, who.tenant, userId);
+      if (!before || !(await deleteRecipient(tem, who.tenant, userId))) throw new NotFoundError(`Recipient ${userId} was not found.`);
+      return { result: null, audit: { action: 'recipient.delete', target: `recipient:${userId}`, before: presentRecipient(before), after: null } };
+    });
     return c.json({ success: true, message: '收件人已删除' });
   });
 

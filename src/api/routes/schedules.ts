@@ -6,6 +6,8 @@ import { isUuid } from '../../domain/ids.js';
 import { fieldErrors } from '../../domain/sending/input.js';
 import * as schedules from '../../domain/scheduling/recurring.js';
 import { presentRow, RETURNING, type StoredRow } from '../../domain/inbox/present.js';
+import { actorOf } from '../../domain/audit/event.js';
+import { recordAfterChange } from '../../domain/audit/record.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
@@ -22,13 +24,17 @@ export function scheduleRoutes(deps: ApiDeps) {
     if (!isUuid(v)) throw new NotFoundError(`Schedule ${v} was not found.`);
     return v;
   };
+  // a schedule's job scheduler lives in Redis, beyond a PostgreSQL rollback: the audit row is written after the change
+  const audited = (c: Context<ApiEnv>, change: Parameters<typeof recordAfterChange>[2]) =>
+    recordAfterChange({ em, logger: c.get('logger') }, actorOf(c.get('principal'), c.get('requestId')), change);
   app.use('/schedules', requireScope(SCOPES.send));
   app.use('/schedules/*', requireScope(SCOPES.send));
 
   app.post('/schedules', async (c) => {
     const input = schedules.parseSchedule(await readJson(c));
-    const row = await schedules.createSchedule(em(), recurring, c.get('principal'), input);
-    return c.json(schedules.presentSchedule(row), 201);
+    const row = schedules.presentSchedule(await schedules.createSchedule(em(), recurring, c.get('principal'), input));
+    await audited(c, { action: 'schedule.create', target: `schedule:${row.id}`, before: null, after: row });
+    return c.json(row, 201);
   });
 
   app.get('/schedules', async (c) => {
@@ -54,7 +60,9 @@ export function scheduleRoutes(deps: ApiDeps) {
   });
 
   app.delete('/schedules/:id', async (c) => {
+    const before = schedules.presentSchedule(await schedules.getSchedule(em(), c.get('principal'), id(c)));
     const row = await schedules.deleteSchedule(em(), recurring, c.get('principal'), id(c));
+    await audited(c, { action: 'schedule.delete', target: `schedule:${row.id}`, before, after: null });
     return c.json({ success: true, message: '定时任务已删除', id: row.id });
   });
 

@@ -24,6 +24,8 @@ import {
   type TemplateSend,
 } from '../../domain/templates/send.js';
 import type { TemplateRow } from '../../domain/templates/templates.js';
+import { actorOf } from '../../domain/audit/event.js';
+import { changeAudited } from '../../domain/audit/record.js';
 import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
@@ -47,6 +49,8 @@ export function templateRoutes(deps: ApiDeps) {
   const write = requireScope(SCOPES.templatesWrite);
 
   const idOrName = (c: Context) => c.req.param('ref') ?? '';
+  // a template change and its audit row commit together (src/domain/audit/record.ts)
+  const audit = (c: Context<ApiEnv>) => actorOf(c.get('principal'), c.get('requestId'));
 
   app.get('/notifications/templates', async (c) => {
     const includeInactive = ['true', '1'].includes(templateListQuery.parse(c.req.query()).include_inactive ?? '');
@@ -64,7 +68,10 @@ export function templateRoutes(deps: ApiDeps) {
     const body = templates.templateCreateSchema.safeParse(await readJson(c));
     if (!body.success) throw new ValidationError(fieldErrors(body.error));
     const tenant = c.get('principal').tenant;
-    const t = await templates.createTemplate(em(), tenant, body.data);
+    const t = await changeAudited(em(), audit(c), async (tem) => {
+      const t = await templates.createTemplate(tem, tenant, body.data);
+      return { result: t, audit: { action: 'template.create', target: `template:${t.name}`, before: null, after: templates.presentTemplate(t) } };
+    });
     await cache.changed(tenant);
     return c.json(templates.presentTemplate(t), 201);
   });
@@ -73,7 +80,12 @@ export function templateRoutes(deps: ApiDeps) {
     const body = templates.templateUpdateSchema.safeParse(await readJson(c));
     if (!body.success) throw new ValidationError(fieldErrors(body.error));
     const tenant = c.get('principal').tenant;
-    const t = await templates.updateTemplate(em(), tenant, idOrName(c), body.data);
+    const t = await changeAudited(em(), audit(c), async (tem) => {
+      const before = await templates.findTemplate(tem, tenant, idOrName(c));
+      const t = await templates.updateTemplate(tem, tenant, idOrName(c), body.data);
+      const target = `template:${before?.name ?? t.name}`;
+      return { result: t, audit: { action: 'template.update', target, before: before && templates.presentTemplate(before), after: templates.presentTemplate(t) } };
+    });
     await cache.changed(tenant);
     return c.json(templates.presentTemplate(t));
   };
@@ -91,7 +103,11 @@ export function templateRoutes(deps: ApiDeps) {
 
   app.delete('/notifications/templates/:ref', write, async (c) => {
     const tenant = c.get('principal').tenant;
-    const t = await templates.deleteTemplate(em(), tenant, idOrName(c));
+    const t = await changeAudited(em(), audit(c), async (tem) => {
+      const before = await templates.findTemplate(tem, tenant, idOrName(c));
+      const t = await templates.deleteTemplate(tem, tenant, idOrName(c));
+      return { result: t, audit: { action: 'template.delete', target: `template:${t.name}`, before: before && templates.presentTemplate(before), after: null } };
+    });
     await cache.changed(tenant);
     return c.json({ success: true, message: '模板已删除', id: t.id, name: t.name });
   });
