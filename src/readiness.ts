@@ -18,14 +18,24 @@ function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** What GET /ready checks, each on its own. */
+export const READINESS_CHECKS = ['postgres', 'migrations', 'redis'] as const;
+export type ReadinessCheck = (typeof READINESS_CHECKS)[number];
+
 /**
  * Whether this process can do its work: PostgreSQL answers, every migration
  * this code knows has run (a new release against an old schema is not
- * ready), and Redis answers. Used by the api's and the realtime node's GET /ready.
+ * ready), and Redis answers. Used by the api's and the realtime node's GET /ready,
+ * and (`only` postgres and redis) by the api's periodic dependency check (src/metrics/dependencies.ts).
  */
-export async function checkReadiness(deps: { orm: Orm; redis: Redis }, timeoutMs = READY_CHECK_TIMEOUT_MS): Promise<Readiness> {
+export async function checkReadiness(
+  deps: { orm: Orm; redis: Redis },
+  timeoutMs = READY_CHECK_TIMEOUT_MS,
+  only: readonly ReadinessCheck[] = READINESS_CHECKS,
+): Promise<Readiness> {
   const checks: Record<string, string> = {};
-  const run = async (name: string, check: () => Promise<string>) => {
+  const run = async (name: ReadinessCheck, check: () => Promise<string>) => {
+    if (!only.includes(name)) return;
     try {
       checks[name] = await bounded(check(), timeoutMs);
     } catch (err) {

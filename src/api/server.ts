@@ -6,6 +6,7 @@ import { migrateWhenReachable } from '../db/migrate-when-reachable.js';
 import { buildApiDeps } from './deps.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
+import { watchDependencies } from '../metrics/dependencies.js';
 import { startMetricsReporting } from '../metrics/report.js';
 import { createApp } from './app.js';
 import { closeIdleAfterPendingReads } from './keep-alive.js';
@@ -42,3 +43,4 @@ life.add(
     }),
 );
 startMetricsReporting(config, logger, life, 'api');
+watchDependencies(deps, logger, life, config.METRICS_PUSH_INTERVAL_MS);

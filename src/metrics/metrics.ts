@@ -75,20 +75,80 @@ export const deliveryDuration = new Histogram({
   registers: [registry],
 });
 
+/**
+ * Whether the api reached each dependency (postgres, redis) at its last check, 1 or 0, set every
+ * METRICS_PUSH_INTERVAL_MS by src/metrics/dependencies.ts rather than at scrape time, so a scrape never
+ * waits on a hung database. Each api process reports its own view under its own `process` label, and
+ * the series are kept apart when merged: an api cut off from PostgreSQL while the others reach it is
+ * one series at 0, which `min by (dependency)` finds and an operator can trace to that process.
+ * `min` is the aggregator in case two answers ever carry the same labels: a dependency is only as
+ * reachable as the worst view of it, never averaged into a fraction.
+ */
+export const dependencyUp = new Gauge({
+  name: 'herald_dependency_up',
+  help: '1 when the api reached the dependency (postgres, redis) at its last check, else 0.',
+  labelNames: ['dependency'] as const,
+  aggregator: 'min',
+  registers: [registry],
+});
+
+/**
+ * Always 1, exported once per process (not per realtime thread) from the moment it reports its
+ * metrics: `sum by (role) (herald_process_up)` counts the live processes of each role. A process that
+ * dies drops out when its pushed metrics expire (three METRICS_PUSH_INTERVAL_MS). Registered by
+ * collectProcessMetrics, so a thread that is not its process's reporter exports no series at all.
+ */
+export const processUp = new Gauge({
+  name: 'herald_process_up',
+  help: 'Herald processes reporting their metrics (1 per process), labelled with their role.',
+  registers: [],
+});
+
+/**
+ * Text frames the realtime nodes of this process handed to uWS, per kind, counted in plain numbers
+ * where they are sent and added to realtime_frames_sent_total when the registry is read (every push):
+ * fan-out is the node's hot path, where one topic publish reaches every subscriber of the topic
+ * (counted with uWS's numSubscribers), and a prom-client call, which hashes its labels, is kept off it.
+ *   feed: live frames from the Redis feed (topic publishes, frames that skip some users, frames
+ *         buffered or checked against the seam while a socket caught up);
+ *   sync: the welcome and the notifications replayed on `?since=`;
+ *   reply: answers to a client's message (pong, errors).
+ */
+export const framesSentTally = { feed: 0, sync: 0, reply: 0 };
+
+export const framesSent = new Counter({
+  name: 'realtime_frames_sent_total',
+  help: 'WebSocket text frames realtime nodes handed to their sockets, per kind (feed, sync, reply).',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+  collect() {
+    for (const kind of ['feed', 'sync', 'reply'] as const) {
+      const n = framesSentTally[kind];
+      if (!n) continue; // only the processes that send frames get series
+      framesSentTally[kind] = 0;
+      this.inc({ kind }, n);
+    }
+  },
+});
+
 let defaultsOn = false;
 /**
  * Node process metrics (CPU, memory, event loop lag), once per process. In a
- * worker thread the process_* ones (CPU, RSS, fds, start time) are still the
- * whole process's: processWide = false leaves them to one thread so a sum
- * over threads does not count the process twice (heap and event loop lag
- * stay, being the thread's own).
+ * worker thread the process_* ones (CPU, RSS, fds, start time) and
+ * herald_process_up are still the whole process's: processWide = false leaves
+ * them to one thread so a sum over threads does not count the process twice
+ * (heap and event loop lag stay, being the thread's own).
  */
 export function collectProcessMetrics(role: string, processWide = true): void {
   if (defaultsOn) return;
   defaultsOn = true;
   registry.setDefaultLabels({ role });
   collectDefaultMetrics({ register: registry });
-  if (processWide) return;
+  if (processWide) {
+    registry.registerMetric(processUp);
+    processUp.set(1);
+    return;
+  }
   for (const m of registry.getMetricsAsArray()) if (m.name.startsWith('process_')) registry.removeSingleMetric(m.name);
 }
 

@@ -5,7 +5,7 @@ import { orderChannel, topicChannel } from '../feed/channels.js';
 import { TOPIC_SEPARATOR } from '../feed/topics.js';
 import { decodeOrder, forEachRecord, splitTopicLine, topicHash } from '../feed/wire.js';
 import type { Logger } from '../logger.js';
-import { feedBytesReceived, feedMessagesReceived } from '../metrics/metrics.js';
+import { feedBytesReceived, feedMessagesReceived, framesSentTally } from '../metrics/metrics.js';
 import { CursorOrder } from './order.js';
 import { CLOSE } from './protocol.js';
 import type { Sockets } from './sockets.js';
@@ -106,16 +106,29 @@ export function createFanout(deps: FanoutDeps): Fanout {
     const split = line.indexOf('\t') < 0 ? null : splitTopicLine(line);
     const topic = split ? split.topic : line;
     const except = split ? split.except : null;
-    if (!except) app.publish(topic, frame);
-    else for (const conn of index.get(topic) ?? []) if (conn.state === 'live' && !except.has(conn.who.sub)) conn.ws?.send(frame, false);
+    // frames are counted in a plain number (framesSentTally): a publish reaches every live subscriber of the topic
+    let sent = 0;
+    if (!except) {
+      sent = app.numSubscribers(topic);
+      app.publish(topic, frame);
+    } else
+      for (const conn of index.get(topic) ?? [])
+        if (conn.ws && conn.state === 'live' && !except.has(conn.who.sub)) {
+          conn.ws.send(frame, false);
+          sent++;
+        }
     const waiting = syncing.get(topic);
     if (waiting) {
       for (const conn of waiting) {
         if (except?.has(conn.who.sub)) continue;
         if (conn.state === 'sync') conn.buffered?.push({ cursor, frame });
-        else if (conn.state === 'seam' && aboveSeam(cursor, conn.seam)) conn.ws?.send(frame, false);
+        else if (conn.ws && conn.state === 'seam' && aboveSeam(cursor, conn.seam)) {
+          conn.ws.send(frame, false);
+          sent++;
+        }
       }
     }
+    framesSentTally.feed += sent;
     touched.add(topic);
     if (!checkScheduled) {
       checkScheduled = true;

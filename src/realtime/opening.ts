@@ -3,6 +3,7 @@ import { Batcher } from '../../queues/batcher.js';
 import type { Orm } from '../db/orm.js';
 import { inboxHeads, type InboxHead } from '../domain/inbox/heads.js';
 import type { Logger } from '../logger.js';
+import { framesSentTally } from '../metrics/metrics.js';
 import { admitConnections } from './connection-limit.js';
 import type { Conn } from './conn.js';
 import { CLOSE } from './protocol.js';
@@ -79,13 +80,21 @@ export function createOpening(deps: OpeningQueueDeps): Batcher<Opening> {
     refuse: (conn, retryAfterMs) =>
       conn.ws?.end(CLOSE.tooManyUpgrades, `too many connection attempts, retry in ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s`),
     kick: deps.kick,
-    send: (conn, frame) => (conn.ws ? conn.ws.send(frame, false) !== 2 : false),
+    send(conn, frame) {
+      if (!conn.ws) return false;
+      framesSentTally.sync++;
+      return conn.ws.send(frame, false) !== 2;
+    },
     bufferedAmount: (conn) => conn.ws?.getBufferedAmount() ?? 0,
     goLive(conn, seam) {
       const ws = conn.ws;
       if (!ws || conn.state !== 'sync') return;
       ws.cork(() => {
-        for (const item of conn.buffered ?? []) if (aboveSeam(item.cursor, seam)) ws.send(item.frame, false);
+        for (const item of conn.buffered ?? [])
+          if (aboveSeam(item.cursor, seam)) {
+            ws.send(item.frame, false);
+            framesSentTally.feed++;
+          }
       });
       conn.buffered = null;
       if (seam === null) return sockets.goLive(conn);

@@ -1,5 +1,6 @@
 import { audiencesOf } from '../domain/inbox/audience.js';
 import { isUuid } from '../domain/ids.js';
+import { framesSentTally } from '../metrics/metrics.js';
 import type { AckRecorder } from './acks.js';
 import type { Conn } from './conn.js';
 import { Sweeper } from './sweeper.js';
@@ -52,6 +53,12 @@ const errorFrame = (error: string, detail: string) => JSON.stringify({ event: 'e
 /** The answer to a ping, text or JSON. */
 const pongFrame = () => JSON.stringify({ event: 'pong', server_time: new Date().toISOString() });
 
+/** Sends an answer to a client's message, counted in realtime_frames_sent_total{kind="reply"}. */
+function reply(ws: uws.WebSocket<Conn>, frame: string): void {
+  framesSentTally.reply++;
+  ws.send(frame, false);
+}
+
 export function createProtocol(deps: ProtocolDeps): Protocol {
   const { acks, maxBackpressure, pingIntervalMs, idleTimeoutMs } = deps;
 
@@ -91,31 +98,31 @@ export function createProtocol(deps: ProtocolDeps): Protocol {
       // Every frame the node sends is one JSON object, the text ping's answer too: the 智链OS API's
       // browser snippet sends the text ping and JSON.parses every frame it gets.
       if (text === 'ping') {
-        ws.send(pongFrame(), false);
+        reply(ws, pongFrame());
         return;
       }
       let msg: { type?: unknown; id?: unknown; ids?: unknown };
       try {
         msg = JSON.parse(text);
       } catch {
-        ws.send(errorFrame('bad_message', 'Send the text ping, or JSON like {"type":"ack","id":"<notification id>"}.'), false);
+        reply(ws, errorFrame('bad_message', 'Send the text ping, or JSON like {"type":"ack","id":"<notification id>"}.'));
         return;
       }
       if (msg?.type === 'ping') {
-        ws.send(pongFrame(), false);
+        reply(ws, pongFrame());
         return;
       }
       if (msg?.type === 'ack') {
         const ids = (Array.isArray(msg.ids) ? msg.ids : [msg.id]).filter((id): id is string => typeof id === 'string' && isUuid(id));
         if (!ids.length) {
-          ws.send(errorFrame('bad_ack', 'An ack needs "id" (or "ids") naming notifications.'), false);
+          reply(ws, errorFrame('bad_ack', 'An ack needs "id" (or "ids") naming notifications.'));
           return;
         }
         const audiences = audiencesOf(conn.who);
         for (const id of ids.slice(0, 500)) acks.add({ tenant: conn.who.tenant, user_id: conn.who.sub, audiences, id });
         return;
       }
-      ws.send(errorFrame('unknown_type', `Unknown message type ${JSON.stringify(msg?.type)}.`), false);
+      reply(ws, errorFrame('unknown_type', `Unknown message type ${JSON.stringify(msg?.type)}.`));
     },
 
     ping(ws) {
