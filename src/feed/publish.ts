@@ -81,7 +81,8 @@ async function publishPlain(redis: Redis, prefix: string, events: OutgoingEvent[
       else byTenant.set(e.tenant, [e]);
     }
   }
-  const heard = byTenant.size ? await listenedTopics(redis, prefix, [...byTenant.values()].flat()) : null;
+  const stored = [...byTenant.values()].flat();
+  const heard = stored.length >= LISTENED_CHECK_MIN ? await listenedTopics(redis, prefix, stored) : null;
   const tenantStretches = async (tenant: string, list: OutgoingEvent[]) => {
     list.sort((a, b) => compareCursors(a.cursor!, b.cursor!));
     // a stretch: events each following the one before it (one batch's reservation is one stretch)
@@ -96,6 +97,14 @@ async function publishPlain(redis: Redis, prefix: string, events: OutgoingEvent[
   };
   await Promise.all([publishAll(redis, 'plain', packed(prefix, loose, true)), ...[...byTenant].map(([tenant, list]) => tenantStretches(tenant, list))]);
 }
+
+/**
+ * Stored notifications of one publish from which on their topics are checked
+ * for listeners first: below it, the check's round trip costs the publisher
+ * more than the frames it could leave out (single sends at 1,000/s come a
+ * few per batch; measured in bench/README.md, unit costs).
+ */
+const LISTENED_CHECK_MIN = 64;
 
 /**
  * On one Redis, the topics of `events` some node listens to; null when
