@@ -40,7 +40,7 @@ import { allFaults } from './lib/fault-list.js';
 import { runRow, waitAllReady, type Bench, type RowResult } from './lib/fault-run.js';
 import { formatRow, formatTable } from './lib/fault-table.js';
 import { startOwnedPostgres, startOwnedRedis } from './lib/owned-servers.js';
-import { freePort } from './lib/processes.js';
+import { BENCH_DATA_KEYS, freePort } from './lib/processes.js';
 import { startProviderFakes } from './lib/provider-fakes.js';
 import { readProcfile, Supervisor } from './lib/supervisor.js';
 
@@ -118,6 +118,7 @@ async function main(life: Lifecycle) {
     REDIS_URL: redisServer.url,
     QUEUE_PREFIX: 'herald',
     JWT_SECRET: SECRET,
+    HERALD_DATA_KEYS: BENCH_DATA_KEYS,
     PORT: String(port),
     WS_PORT: String(wsPort),
     // the bench's senders and clients are few and fast: no limit may refuse them

@@ -1,12 +1,24 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { clusterUrlOf, parseRedisUrl } from '../queues/redis-target.js';
+import { DataKeyFormatError, parseDataKeys } from './crypto/keyring.js';
 
 /**
  * The only reader of process.env. Every variable is validated once at start;
  * a bad value stops the process with a message naming the variable.
  */
 const DEV_JWT_SECRET = 'herald-development-secret-change-me';
+
+/**
+ * The data key used when HERALD_DATA_KEYS is not set outside production:
+ * published here, so it protects nothing. Processes warn at start while
+ * they use it.
+ */
+export const DEV_DATA_KEYS = 'dev:aGVyYWxkLWRldmVsb3BtZW50LWtleS1ub3Qtc2VjcmU=';
+
+/** What a process using DEV_DATA_KEYS logs at start. */
+export const DEV_DATA_KEYS_WARNING =
+  'HERALD_DATA_KEYS is not set: contact data is encrypted with the DEVELOPMENT key, which is public. Set HERALD_DATA_KEYS.';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const bool = (def: boolean) =>
@@ -24,6 +36,7 @@ export const CONFIG_GROUPS = [
   'General',
   'PostgreSQL and Redis',
   'Tokens',
+  'Encryption at rest',
   'api (HTTP)',
   'Ingest worker',
   'Realtime node',
@@ -149,6 +162,19 @@ export const configSchema = z.object({
         'Tokens',
         'HS256 secret, at least 16 characters; required when NODE_ENV=production (elsewhere a built-in development secret is used)',
         'development secret',
+      ),
+    ),
+  HERALD_DATA_KEYS: z
+    .string()
+    .optional()
+    .meta(
+      doc(
+        'Encryption at rest',
+        'keys that seal contact data (recipients\' addresses and device tokens, delivery addresses): a comma-separated list of ' +
+          '`kid:base64key`, each key 32 bytes (`openssl rand -base64 32`). The first seals new values and every listed key opens ' +
+          'values sealed with it; to rotate, put the new key first, keep the old one listed until `npm run rekey` has resealed ' +
+          'everything. Required when NODE_ENV=production (elsewhere a built-in development key is used)',
+        'development key',
       ),
     ),
   JWT_JWKS_URL: z.string().url().optional().meta(doc('Tokens', 'optional JWKS URL for RS256/ES256 tokens')),
@@ -473,7 +499,12 @@ export const configSchema = z.object({
   ),
 });
 
-export type Config = z.infer<typeof configSchema> & { JWT_SECRET: string; jwtSecretIsDefault: boolean };
+export type Config = z.infer<typeof configSchema> & {
+  JWT_SECRET: string;
+  jwtSecretIsDefault: boolean;
+  HERALD_DATA_KEYS: string;
+  dataKeysAreDefault: boolean;
+};
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -500,7 +531,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!cfg.JWT_SECRET && cfg.NODE_ENV === 'production') {
     throw new ConfigError('Invalid configuration:\n  JWT_SECRET: required when NODE_ENV=production');
   }
-  return { ...cfg, JWT_SECRET: cfg.JWT_SECRET ?? DEV_JWT_SECRET, jwtSecretIsDefault: !cfg.JWT_SECRET };
+  const keys = dataKeysSetting(cfg);
+  return { ...cfg, JWT_SECRET: cfg.JWT_SECRET ?? DEV_JWT_SECRET, jwtSecretIsDefault: !cfg.JWT_SECRET, ...keys };
+}
+
+/**
+ * HERALD_DATA_KEYS, checked, with the development key in its place when it
+ * is unset outside production. Also read alone (src/crypto/process-keys.ts)
+ * by code that has no config object passed down to it.
+ */
+export function dataKeysSetting(env: { NODE_ENV?: string; HERALD_DATA_KEYS?: string } = process.env): {
+  HERALD_DATA_KEYS: string;
+  dataKeysAreDefault: boolean;
+} {
+  const given = env.HERALD_DATA_KEYS?.trim();
+  if (!given) {
+    if ((env.NODE_ENV ?? 'development') === 'production')
+      throw new ConfigError(
+        'Invalid configuration:\n  HERALD_DATA_KEYS: required when NODE_ENV=production (contact data is encrypted with it): ' +
+          'set it to `k1:` followed by the output of `openssl rand -base64 32`',
+      );
+    return { HERALD_DATA_KEYS: DEV_DATA_KEYS, dataKeysAreDefault: true };
+  }
+  try {
+    parseDataKeys(given);
+  } catch (err) {
+    if (err instanceof DataKeyFormatError) throw new ConfigError(`Invalid configuration:\n  HERALD_DATA_KEYS: ${err.message}`);
+    throw err;
+  }
+  return { HERALD_DATA_KEYS: given, dataKeysAreDefault: false };
 }
 
 /** Loads the config for a process entry point, or prints why not and exits. */

@@ -13,7 +13,7 @@ const SECRET_KEYS = [
   'token', 'access_token', 'tenant_access_token', 'refresh_token', 'id_token', 'authorization', 'cookie', 'set-cookie',
   'password', 'pass', 'secret', 'client_secret', 'private_key', 'privateKey', 'apiKey', 'api_key', 'signature',
   'JWT_SECRET', 'SMTP_PASSWORD', 'ALIYUN_ACCESS_SECRET', 'WECHAT_CORP_SECRET', 'FEISHU_APP_SECRET', 'FCM_PRIVATE_KEY',
-  'WEBHOOK_SECRET', 'METRICS_TOKEN', 'DATABASE_URL', 'DATABASE_READ_URLS', 'REDIS_URL',
+  'WEBHOOK_SECRET', 'METRICS_TOKEN', 'DATABASE_URL', 'DATABASE_READ_URLS', 'REDIS_URL', 'HERALD_DATA_KEYS',
 ];
 export const REDACT_PATHS = [
   ...SECRET_KEYS.flatMap((k) => [`["${k}"]`, `*["${k}"]`]),

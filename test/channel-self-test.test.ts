@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createApp } from '../src/api/app.js';
 import { channelTestReport } from '../src/api/openapi/operations/operator-tools.js';
 import { loadConfig } from '../src/config.js';
+import { openContact } from '../src/crypto/process-keys.js';
 import { startAliyunFake } from './fakes/aliyun-sms.js';
 import { makeApnsKey, startApnsFake } from './fakes/apns.js';
 import { makeServiceAccount, startFcmFake } from './fakes/fcm.js';
@@ -145,7 +146,7 @@ describe('email (SMTP)', () => {
     });
     const id = r.body.send.provider_message_id.slice('outbox:'.length);
     const [row] = await h.orm.em.fork().execute<any[]>(`select tenant, subject, address from dev_outbox where id = ?`, [id]);
-    expect(row).toEqual({ tenant: h.tenant, subject: 'Herald test message', address: 'ops@example.com' });
+    expect({ ...row, address: openContact(row.address) }).toEqual({ tenant: h.tenant, subject: 'Herald test message', address: 'ops@example.com' });
     await h.orm.em.fork().execute(`delete from dev_outbox where id = ?`, [id]);
   });
 });

@@ -15,12 +15,18 @@ import { ApnsProvider, APNS_EXPIRATION_S, APNS_TOKEN_REFRESH_MS } from '../src/c
 import { PushProvider } from '../src/channels/push/push.js';
 import type { DeliveryError, OutgoingMessage } from '../src/channels/types.js';
 import { loadConfig } from '../src/config.js';
-import { getRecipient } from '../src/domain/delivery/recipients.js';
+import { getRecipient, openRecipient } from '../src/domain/delivery/recipients.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { deliveriesOf, startChannelWorker, type ChannelWorker } from './helpers/channels.js';
 import { spawnRole } from './helpers/roles.js';
 import { makeApnsKey, startApnsFake, type ApnsRequest } from './fakes/apns.js';
 import { makeServiceAccount, startFcmFake } from './fakes/fcm.js';
+
+/** A recipient's row as stored, its sealed contact fields opened. */
+const recipientRow = async (user: string) => {
+  const row = await getRecipient(h.orm.em.fork(), h.tenant, user);
+  return row && openRecipient(row);
+};
 
 const BUNDLE_ID = 'com.example.herald';
 /** Apple device tokens are 32 bytes, written as 64 hex digits. */
@@ -149,7 +155,7 @@ describe('through the push worker', () => {
     expect(toApple(d.id)[0].headers['apns-priority']).toBe('5');
     await expect
       .poll(async () => {
-        const row = await getRecipient(h.orm.em.fork(), h.tenant, user);
+        const row = await recipientRow(user);
         return { fcm: row?.push_tokens, apple: row?.apns_tokens };
       })
       .toEqual({ fcm: ['android-phone'], apple: [IPAD] });
@@ -159,7 +165,7 @@ describe('through the push worker', () => {
     const user = await recipientWith([], [UNINSTALLED]);
     const d = await settled(await sendPush(user));
     expect(d).toMatchObject({ status: 'failed', reason: 'invalid_address' });
-    await expect.poll(async () => (await getRecipient(h.orm.em.fork(), h.tenant, user))?.apns_tokens).toEqual([]);
+    await expect.poll(async () => (await recipientRow(user))?.apns_tokens).toEqual([]);
   });
 
   test('429 and 503 are retried later, with the same apns-id and provider token, until Apple takes it', async () => {

@@ -12,6 +12,7 @@ import { createProducers } from '../queues/producers.js';
 import { createApp } from '../src/api/app.js';
 import type { StoredRow } from '../src/domain/inbox/present.js';
 import { planDeliveries } from '../src/domain/delivery/plan.js';
+import { openContact } from '../src/crypto/process-keys.js';
 import type { GateDecision } from '../workers/processors/deliver.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
 import { deliveriesOf, startChannelWorker, statusBecomes as statusBecomesOf } from './helpers/channels.js';
@@ -353,7 +354,9 @@ describe('POST /notifications/multi-channel', () => {
       body: JSON.stringify({ channels: ['email'], recipient: 'nowhere@example.com', title: 't', content: 'c' }),
     });
     expect(res.status).toBe(503);
-    const rows = await h.orm.em.fork().execute(`select status, reason from deliveries where tenant = ? and address = 'nowhere@example.com'`, [h.tenant]);
+    // the address is stored sealed: opened to find the records
+    const direct = await h.orm.em.fork().execute(`select status, reason, address from deliveries where tenant = ? and direct`, [h.tenant]);
+    const rows = direct.filter((d) => openContact(d.address) === 'nowhere@example.com').map(({ status, reason }) => ({ status, reason }));
     expect(rows).toEqual([{ status: 'failed', reason: 'not_enqueued' }]);
   });
 

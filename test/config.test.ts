@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, test } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { roleEnv } from './helpers/roles.js';
+import { TEST_DATA_KEYS } from './helpers/env.js';
 
 describe('configuration', () => {
   test('defaults are the documented ones', () => {
@@ -35,7 +36,7 @@ describe('configuration', () => {
 
   test('JWT_SECRET is required in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: required/);
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'a-production-secret-of-length' }).jwtSecretIsDefault).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'a-production-secret-of-length', HERALD_DATA_KEYS: TEST_DATA_KEYS }).jwtSecretIsDefault).toBe(false);
   });
 
   test('a process entry exits with the message, before touching anything', () => {

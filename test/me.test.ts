@@ -5,10 +5,16 @@
  * address the push channel sends to.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { addressOf, getRecipient } from '../src/domain/delivery/recipients.js';
+import { addressOf, getRecipient, openRecipient } from '../src/domain/delivery/recipients.js';
 import { markState } from '../src/domain/inbox/states.js';
 import * as res from '../src/api/openapi/responses.js';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
+
+/** A recipient's row as stored, its sealed contact fields opened. */
+const recipientRow = async (user: string) => {
+  const row = await getRecipient(h.orm.em.fork(), h.tenant, user);
+  return row && openRecipient(row);
+};
 
 let h: Harness;
 let svc: string;
@@ -64,12 +70,12 @@ describe('push tokens', () => {
   test('registering creates the recipient record when there is none, and the push channel reaches the token', async () => {
     const user = uniq('new');
     const token = await h.token({ sub: user });
-    expect(await getRecipient(h.orm.em.fork(), h.tenant, user)).toBeNull();
+    expect(await recipientRow(user)).toBeNull();
     const r = await putToken(token, { token: 'fcm:device-1', platform: 'fcm' });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body).toEqual({ success: true, token: 'fcm:device-1', platform: 'fcm', tokens: [{ token: 'fcm:device-1', platform: 'fcm' }] });
     expect(res.pushTokens.safeParse(r.body).success).toBe(true);
-    const row = await getRecipient(h.orm.em.fork(), h.tenant, user);
+    const row = await recipientRow(user);
     expect(row).toMatchObject({ push_tokens: ['fcm:device-1'], apns_tokens: [], email: null, roles: [] });
     expect(addressOf(row, 'push')).toBe('fcm:device-1');
   });
@@ -97,7 +103,7 @@ describe('push tokens', () => {
       roles: ['cashier'],
       stores: ['store-9'],
     });
-    const row = await getRecipient(h.orm.em.fork(), h.tenant, user);
+    const row = await recipientRow(user);
     // one push address for both platforms: Apple tokens marked, so each goes to its own service
     expect(addressOf(row, 'push')).toBe('old-phone,new-phone,apns:a1b2c3d4');
 
@@ -108,7 +114,7 @@ describe('push tokens', () => {
       { token: 'a1b2c3d4', platform: 'apns' },
       { token: 'new-phone', platform: 'apns' },
     ]);
-    expect(addressOf(await getRecipient(h.orm.em.fork(), h.tenant, user), 'push')).toBe('old-phone,apns:a1b2c3d4,apns:new-phone');
+    expect(addressOf(await recipientRow(user), 'push')).toBe('old-phone,apns:a1b2c3d4,apns:new-phone');
   });
 
   test('devices registering at the same moment, the first ones included, are all kept', async () => {
@@ -117,14 +123,14 @@ describe('push tokens', () => {
     const devices = Array.from({ length: 6 }, (_, i) => `device-${i}`);
     const answers = await Promise.all(devices.map((d) => putToken(token, { token: d, platform: 'fcm' })));
     expect(answers.map((a) => a.status)).toEqual(devices.map(() => 200));
-    expect((await getRecipient(h.orm.em.fork(), h.tenant, user))!.push_tokens.sort()).toEqual(devices);
+    expect((await recipientRow(user))!.push_tokens.sort()).toEqual(devices);
   });
 
   test('each platform keeps the newest 20 tokens', async () => {
     const user = uniq('many');
     const token = await h.token({ sub: user });
     for (let i = 0; i < 22; i++) expect((await putToken(token, { token: `device-${i}`, platform: 'fcm' })).status).toBe(200);
-    const row = await getRecipient(h.orm.em.fork(), h.tenant, user);
+    const row = await recipientRow(user);
     expect(row!.push_tokens).toEqual(Array.from({ length: 20 }, (_, i) => `device-${i + 2}`));
   });
 
@@ -151,7 +157,7 @@ describe('push tokens', () => {
     expect(removed.body).toEqual({ success: true, message: '推送令牌已删除' });
     expect((await deleteToken(cyToken, 'cy:phone')).status).toBe(404);
     expect((await deleteToken(cyToken, 'cy/tablet')).status).toBe(200);
-    expect(await getRecipient(h.orm.em.fork(), h.tenant, cy)).toMatchObject({ push_tokens: [], apns_tokens: [] });
+    expect(await recipientRow(cy)).toMatchObject({ push_tokens: [], apns_tokens: [] });
   });
 
   test("a service's PUT /recipients keeps the devices the user registered unless it names push_tokens", async () => {
@@ -160,10 +166,10 @@ describe('push tokens', () => {
     await putToken(deeToken, { token: 'dee-phone', platform: 'fcm' });
     const put = (body: unknown) => h.request('PUT', `/api/v1/recipients/${dee}`, { token: svc, body });
     expect((await put({ email: 'dee@example.com' })).status).toBe(200);
-    expect(await getRecipient(h.orm.em.fork(), h.tenant, dee)).toMatchObject({ email: 'dee@example.com', push_tokens: ['dee-phone'] });
+    expect(await recipientRow(dee)).toMatchObject({ email: 'dee@example.com', push_tokens: ['dee-phone'] });
     expect((await put({ email: 'dee@example.com', push_tokens: ['svc-phone'] })).status).toBe(200);
-    expect((await getRecipient(h.orm.em.fork(), h.tenant, dee))!.push_tokens).toEqual(['svc-phone']);
+    expect((await recipientRow(dee))!.push_tokens).toEqual(['svc-phone']);
     expect((await put({ email: 'dee@example.com', push_tokens: [] })).status).toBe(200);
-    expect((await getRecipient(h.orm.em.fork(), h.tenant, dee))!.push_tokens).toEqual([]);
+    expect((await recipientRow(dee))!.push_tokens).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createHarness, uniq, waitFor, type Harness } from './helpers/harness.js';
+import { openContact } from '../src/crypto/process-keys.js';
 
 let h: Harness;
 let svc: string;
@@ -131,7 +132,10 @@ describe('sending with a template', () => {
     });
     expect(r.status).toBe(202);
     expect(r.body).toMatchObject({ success: true, template: 'inventory_low', results: { email: 'queued' }, skipped: ['app'] });
-    const rows = await h.orm.em.fork().execute(`select channel, recipient, address, status from deliveries where notification_id = ?`, [r.body.id]);
+    const rows = (await h.orm.em.fork().execute(`select channel, recipient, address, status from deliveries where notification_id = ?`, [r.body.id])).map(
+      // stored sealed, the raw recipient of a direct send as well
+      (d) => ({ ...d, recipient: openContact(d.recipient), address: openContact(d.address) }),
+    );
     expect(rows).toEqual([{ channel: 'email', recipient: 'walk-in@example.com', address: 'walk-in@example.com', status: expect.any(String) }]);
     const inbox = await h.orm.em.fork().execute(`select count(*)::int as n from notifications where id = ?`, [r.body.id]);
     expect(inbox[0].n).toBe(0);

@@ -1,7 +1,7 @@
 import { layoutOf } from '../queues/shards.js';
 import { producerConnection, workerConnection } from '../queues/connection.js';
 import { createProducers, type Producers } from '../queues/producers.js';
-import { loadConfigOrExit, type Config } from '../src/config.js';
+import { DEV_DATA_KEYS_WARNING, loadConfigOrExit, type Config } from '../src/config.js';
 import { openOrm, type Orm } from '../src/db/orm.js';
 import { Lifecycle } from '../src/lifecycle.js';
 import { createLogger, type Logger } from '../src/logger.js';
@@ -34,6 +34,7 @@ export interface WorkerProcess {
 export async function openWorkerProcess(role: string, validate: (config: Config) => string[] = () => []): Promise<WorkerProcess> {
   const config = loadConfigOrExit();
   const logger = createLogger(config, role);
+  if (config.dataKeysAreDefault) logger.warn(DEV_DATA_KEYS_WARNING);
   const bad = validate(config);
   if (bad.length) {
     console.error(`Invalid configuration:\n  ${bad.join('\n  ')}`);

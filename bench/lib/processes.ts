@@ -19,11 +19,15 @@ export function freePort(): Promise<number> {
  * with plain node (as the Procfile runs it). BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every role
  * started into that directory (open it in Chrome DevTools).
  */
+/** The data key of bench runs (32 bytes, base64): it seals only the bench's own made-up recipients. */
+export const BENCH_DATA_KEYS = 'bench:YmVuY2gtZGF0YS1rZXktMzItYnl0ZXMtbG9uZyEhISE=';
+
 export function startRole(entry: string, env: Record<string, string>): ChildProcess {
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const child = spawn(process.execPath, [...prof, ...loader, entry], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    // NODE_ENV=production requires data keys: a fixed bench key unless the shell gives one
+    env: { HERALD_DATA_KEYS: BENCH_DATA_KEYS, ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   return child;

@@ -1,7 +1,7 @@
 /** Process entry: the HTTP api. */
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
-import { loadConfigOrExit } from '../config.js';
+import { DEV_DATA_KEYS_WARNING, loadConfigOrExit } from '../config.js';
 import { migrateWhenReachable } from '../db/migrate-when-reachable.js';
 import { buildApiDeps } from './deps.js';
 import { Lifecycle } from '../lifecycle.js';
@@ -14,6 +14,7 @@ import { closeIdleAfterPendingReads } from './keep-alive.js';
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'api');
 if (config.jwtSecretIsDefault) logger.warn('JWT_SECRET is not set: using the DEVELOPMENT secret. Anyone can mint tokens. Set JWT_SECRET.');
+if (config.dataKeysAreDefault) logger.warn(DEV_DATA_KEYS_WARNING);
 const life = new Lifecycle(logger);
 life.handleSignals(config.SHUTDOWN_TIMEOUT_MS);
 

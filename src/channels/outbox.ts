@@ -1,6 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ExternalChannel } from '../../queues/jobs.js';
 import type { Orm } from '../db/orm.js';
+import { pgArray } from '../db/query.js';
+import { blindIndex, blindIndexes } from '../crypto/blind-index.js';
+import { dataKeys, openContact, sealContact } from '../crypto/process-keys.js';
 import { renderHtml, withRich } from './email/smtp.js';
 import { bodyOf, linkLines, richOf } from './rich.js';
 import { classifyUnknown, type ChannelProvider, type DeliveryError, type OutgoingMessage, type SendResult } from './types.js';
@@ -59,16 +62,18 @@ export function renderForOutbox(channel: ExternalChannel, m: OutgoingMessage): R
 /**
  * Stores a message and drops the tenant's oldest beyond OUTBOX_KEEP. A
  * delivery stored before (its job ran again) keeps its row: the id of that
- * row comes back, nothing is stored twice.
+ * row comes back, nothing is stored twice. The address is sealed like every
+ * stored address (a development database may still hold real ones), with a
+ * blind index for the listing's address filter.
  */
 export async function storeInOutbox(em: EntityManager, channel: ExternalChannel, m: OutgoingMessage): Promise<string> {
   const r = renderForOutbox(channel, m);
   const [row] = await em.execute<{ id: string }[]>(
-    `insert into dev_outbox (tenant, channel, address, subject, text_body, html_body, metadata, rich, delivery_id, notification_id)
-     values (?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?)
+    `insert into dev_outbox (tenant, channel, address, address_bidx, subject, text_body, html_body, metadata, rich, delivery_id, notification_id)
+     values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?)
      on conflict (delivery_id) do update set delivery_id = excluded.delivery_id
      returning id::text as id`,
-    [m.tenant, channel, m.address, r.subject, r.text, r.html, JSON.stringify(m.metadata ?? {}), JSON.stringify(r.rich), m.deliveryId, m.notificationId],
+    [m.tenant, channel, sealContact(m.address), blindIndex(dataKeys(), 'address', m.address), r.subject, r.text, r.html, JSON.stringify(m.metadata ?? {}), JSON.stringify(r.rich), m.deliveryId, m.notificationId],
   );
   await em.execute(
     `delete from dev_outbox where tenant = ? and id < (select id from dev_outbox where tenant = ? order by id desc offset ${OUTBOX_KEEP - 1} limit 1)`,
@@ -91,7 +96,11 @@ export async function listOutbox(em: EntityManager, tenant: string, q: OutboxQue
   const params: unknown[] = [tenant];
   if (q.cursor) (where.push('id < ?'), params.push(q.cursor));
   if (q.channel) (where.push('channel = ?'), params.push(q.channel));
-  if (q.address) (where.push('address = ?'), params.push(q.address));
+  // by blind index under every listed key; a row stored before encryption (no index yet) by its plain address
+  if (q.address) {
+    where.push('(address_bidx = any(?::text[]) or (address_bidx is null and address = ?))');
+    params.push(pgArray(blindIndexes(dataKeys(), 'address', q.address)), q.address);
+  }
   const rows = await em.execute<Array<Omit<OutboxMessage, 'text' | 'html' | 'created_at'> & { text_body: string; html_body: string | null; created_at: Date }>>(
     `select id::text as id, tenant, channel, address, subject, text_body, html_body, metadata, rich, delivery_id, notification_id, created_at
        from dev_outbox where ${where.join(' and ')} order by id desc limit ?`,
@@ -103,7 +112,7 @@ export async function listOutbox(em: EntityManager, tenant: string, q: OutboxQue
       id: r.id,
       tenant: r.tenant,
       channel: r.channel,
-      address: r.address,
+      address: openContact(r.address),
       subject: r.subject,
       text: text_body,
       html: html_body,

@@ -5,6 +5,7 @@ import { createProducers, type Producers } from '../../queues/producers.js';
 import { createProvider } from '../../src/channels/index.js';
 import type { ChannelProvider } from '../../src/channels/types.js';
 import { loadConfig } from '../../src/config.js';
+import { openContact } from '../../src/crypto/process-keys.js';
 import { createDeliveryWorker, type DeliveryWorkerOptions } from '../../workers/delivery-worker.js';
 import type { DeliveryGate } from '../../workers/processors/deliver.js';
 import { waitFor, type Harness } from './harness.js';
@@ -57,9 +58,10 @@ export async function startChannelWorker(
   return { worker, provider, queues: queues.delivery };
 }
 
-/** The deliveries of a notification, straight from PostgreSQL. */
+/** The deliveries of a notification, straight from PostgreSQL, with the sealed address (and a direct send's recipient) opened. */
 export async function deliveriesOf(h: Harness, notificationId: string) {
-  return h.orm.em.fork().execute<any[]>(`select * from deliveries where notification_id = ? order by created_at, channel`, [notificationId]);
+  const rows = await h.orm.em.fork().execute<any[]>(`select * from deliveries where notification_id = ? order by created_at, channel`, [notificationId]);
+  return rows.map((d) => ({ ...d, address: openContact(d.address), recipient: d.direct ? openContact(d.recipient) : d.recipient }));
 }
 
 /** A notification's stored status. */

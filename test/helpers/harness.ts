@@ -14,7 +14,7 @@ import { openOrm, type Orm } from '../../src/db/orm.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { createLogger } from '../../src/logger.js';
 import { createIngestWorker } from '../../workers/ingest-worker.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './env.js';
+import { TEST_DATA_KEYS, TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './env.js';
 
 export const uniq = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
 
@@ -49,6 +49,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     DATABASE_URL: TEST_DATABASE_URL,
     REDIS_URL: TEST_REDIS_URL,
     JWT_SECRET: TEST_JWT_SECRET,
+    HERALD_DATA_KEYS: TEST_DATA_KEYS,
     QUEUE_PREFIX: prefix,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     NODE_ENV: 'test',

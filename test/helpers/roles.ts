@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Lifecycle } from '../../src/lifecycle.js';
-import { TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './env.js';
+import { TEST_DATA_KEYS, TEST_DATABASE_URL, TEST_JWT_SECRET, TEST_REDIS_URL } from './env.js';
 import { uniq, type Harness } from './harness.js';
 import { ROOT, spawnProcess, type Proc } from './procs.js';
 
@@ -38,6 +38,7 @@ export function roleEnv(overrides: EnvOverrides = {}): Record<string, string> {
     DATABASE_URL: TEST_DATABASE_URL,
     REDIS_URL: TEST_REDIS_URL,
     JWT_SECRET: TEST_JWT_SECRET,
+    HERALD_DATA_KEYS: TEST_DATA_KEYS,
     QUEUE_PREFIX: uniq('test-role'),
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',

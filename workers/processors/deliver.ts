@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { DELIVERY_MAX_THROTTLES } from '../../queues/defaults.js';
 import type { DeliveryJob, DeliveryResult } from '../../queues/jobs.js';
 import type { Producers } from '../../queues/producers.js';
-import type { ChannelProvider, DeliveryError, OutgoingMessage, Reservation, SendResult } from '../../src/channels/types.js';
+import { DeliveryError, type ChannelProvider, type OutgoingMessage, type Reservation, type SendResult } from '../../src/channels/types.js';
 import type { Orm } from '../../src/db/orm.js';
 import { pgErrorKind } from '../../src/db/pg-errors.js';
 import {
@@ -18,6 +18,7 @@ import {
 } from '../../src/domain/delivery/records.js';
 import { failover } from '../../src/domain/delivery/failover.js';
 import { removePushTokens } from '../../src/domain/delivery/recipients.js';
+import { maskAddress, withoutAddress } from '../../src/domain/delivery/mask.js';
 import type { Logger } from '../../src/logger.js';
 import { deliveryDuration, notificationFailed, notificationSent } from '../../src/metrics/metrics.js';
 
@@ -175,7 +176,8 @@ export function createDeliverProcessor(deps: DeliverDeps) {
       throw new UnrecoverableError(error);
     }
     if (!d.address) {
-      const error = `recipient ${d.recipient} has no ${channel} address`;
+      // a direct send's recipient is the address it was sent to: recorded and logged masked
+      const error = `recipient ${d.direct ? maskAddress(d.recipient) : d.recipient} has no ${channel} address`;
       await settleFailed(d, 'no_address', error, log);
       throw new UnrecoverableError(error);
     }
@@ -212,7 +214,9 @@ export function createDeliverProcessor(deps: DeliverDeps) {
       }
       result = held ? await held.send(signal) : await provider.send(message, signal);
     } catch (err) {
-      const e: DeliveryError = provider.classify(err);
+      const classified: DeliveryError = provider.classify(err);
+      // what the provider said may quote the address (an SMTP 550 names the mailbox): it is logged and recorded without it
+      const e = new DeliveryError(classified.kind, classified.code, withoutAddress(classified.message, d.address), classified.opts);
       if (e.opts.rejected?.length && channel === 'push' && !d.direct) await removePushTokens(em, d.tenant, d.recipient, e.opts.rejected);
       const holds = job.attemptsStarted - job.attemptsMade;
       if (e.kind === 'throttled' && holds < DELIVERY_MAX_THROTTLES) {

@@ -12,6 +12,7 @@ import type { StoredRow } from '../../src/domain/inbox/present.js';
 import { uuidv7Floor } from '../../src/domain/ids.js';
 import { purgeUnreferencedAttachments } from '../../src/domain/attachments/retention.js';
 import { purgeAuditEvents } from '../../src/domain/audit/purge.js';
+import { openContact } from '../../src/crypto/process-keys.js';
 import type { Logger } from '../../src/logger.js';
 import type { Scope } from './reconcile.js';
 
@@ -138,7 +139,8 @@ export async function requeueStuckDeliveries(
     if (state !== 'unknown') await queue.remove(deliveryJobId(d.id));
     const planned = deliveryJob(
       { tenant: d.tenant, notification_id: d.notification_id, sender: d.sender, message: messageOf(d.n) },
-      { recipient: d.recipient, direct: d.direct, address: d.address },
+      // the record keeps the address sealed; the job carries it in clear, as planning does
+      { recipient: d.recipient, direct: d.direct, address: openContact(d.address) },
       d.channel as ExternalChannel,
       d.fallbacks.filter(isExternal),
       d.fallback_of,

@@ -9,10 +9,11 @@ export interface DeliveryRow {
   tenant: string;
   notification_id: string;
   sender: string;
-  /** user id, or the raw address of a direct (multi-channel) send */
+  /** user id, or the raw address of a direct (multi-channel) send, stored sealed like `address` */
   recipient: string;
   direct: boolean;
   channel: string;
+  /** sealed (src/crypto/sealed-value.ts): open with openContact */
   address: string | null;
   status: DeliveryStatus;
   attempts: number;

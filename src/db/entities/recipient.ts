@@ -1,6 +1,16 @@
 import { EntitySchema } from '@mikro-orm/core';
 
-/** How to reach one user of a tenant on each external channel, and which roles and stores the user belongs to. */
+/**
+ * How to reach one user of a tenant on each external channel, and which
+ * roles and stores the user belongs to.
+ *
+ * The contact fields (email, phone, wecom_user_id, feishu_open_id,
+ * webhook_url and each device token) are stored sealed
+ * (src/crypto/sealed-value.ts) and come out of the database that way, or
+ * plain for a row written before encryption that `npm run rekey` has not
+ * reached yet: open them with openContact where the clear value is needed
+ * (addressOf and openRecipient in src/domain/delivery/recipients.ts).
+ */
 export interface RecipientRow {
   tenant: string;
   user_id: string;
@@ -13,6 +23,10 @@ export interface RecipientRow {
   /** Apple (APNs) device tokens, kept apart so FCM never gets one */
   apns_tokens: string[];
   webhook_url: string | null;
+  /** blind index of the email (src/crypto/blind-index.ts): how a send naming the user by email finds the row */
+  email_bidx?: string | null;
+  /** blind index of the phone number */
+  phone_bidx?: string | null;
   roles: string[];
   stores: string[];
   timezone: string | null;
@@ -34,6 +48,8 @@ export const Recipient = new EntitySchema<RecipientRow>({
     push_tokens: { type: 'text[]' },
     apns_tokens: { type: 'text[]' },
     webhook_url: { type: 'text', nullable: true },
+    email_bidx: { type: 'text', nullable: true },
+    phone_bidx: { type: 'text', nullable: true },
     roles: { type: 'text[]' },
     stores: { type: 'text[]' },
     timezone: { type: 'text', nullable: true },

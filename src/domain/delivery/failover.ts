@@ -7,6 +7,7 @@ import { getDelivery, insertPlanned, recipientState } from './records.js';
 import { deliveryJob } from './plan.js';
 import { notificationSchema, toDrafts } from '../sending/input.js';
 import { addressOf, classifyAddress, getRecipient } from './recipients.js';
+import { maskAddress } from './mask.js';
 
 export interface FailoverDeps {
   em: EntityManager;
@@ -37,7 +38,7 @@ export type FailoverOutcome = { next: DeliveryJob } | { reached: true } | { exha
  * deterministic) and enqueues nothing new.
  */
 export async function failover(deps: FailoverDeps, failed: DeliveryJob, reason: string, error: string): Promise<FailoverOutcome> {
-  const state = await recipientState(deps.em, failed.notification_id, failed.recipient);
+  const state = await recipientState(deps.em, failed.notification_id, failed.recipient, failed.direct);
   if (state.sent) return { reached: true };
   const seed = { tenant: failed.tenant, notification_id: failed.notification_id, sender: failed.sender, message: failed.message };
   for (let i = 0; i < failed.fallbacks.length; i++) {
@@ -65,15 +66,17 @@ export async function alertAdmins(deps: FailoverDeps, failed: DeliveryJob, reaso
   const key = `${deps.prefix}:alert:${failed.tenant}:${failed.channel}`;
   const won = await deps.redis.set(key, failed.delivery_id, 'EX', ALERT_WINDOW_S, 'NX');
   if (won !== 'OK') return false;
+  // the alert is an inbox notification, stored in clear: a direct send's recipient is its address, shown masked
+  const recipient = failed.direct ? maskAddress(failed.recipient) : failed.recipient;
   const input = notificationSchema.parse({
     title: `通知投递失败 / delivery failed: ${failed.channel}`.slice(0, 200),
-    content: `Notification ${failed.notification_id} (“${failed.message.title}”) could not be delivered to ${failed.recipient} on any channel. Last: ${failed.channel} ${reason}: ${error}`.slice(0, 2000),
+    content: `Notification ${failed.notification_id} (“${failed.message.title}”) could not be delivered to ${recipient} on any channel. Last: ${failed.channel} ${reason}: ${error}`.slice(0, 2000),
     type: 'alert',
     priority: 'urgent',
     role: 'admin',
     channels: ['app'],
     source: 'herald.channels',
-    metadata: { notification_id: failed.notification_id, delivery_id: failed.delivery_id, channel: failed.channel, reason, recipient: failed.recipient },
+    metadata: { notification_id: failed.notification_id, delivery_id: failed.delivery_id, channel: failed.channel, reason, recipient },
   });
   await deps.queues.enqueueNotifications(toDrafts(input, { tenant: failed.tenant, sender: 'herald' }));
   deps.logger.warn({ notification: failed.notification_id, channel: failed.channel, reason }, 'every channel failed: admins alerted');

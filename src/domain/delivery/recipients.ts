@@ -4,8 +4,14 @@ import type { ExternalChannel } from '../../../queues/jobs.js';
 import type { RecipientRow } from '../../db/entities/recipient.js';
 import { pgArray } from '../../db/query.js';
 import { joinPushAddress, splitPushAddress } from '../../channels/push/address.js';
+import { blindIndex, blindIndexes } from '../../crypto/blind-index.js';
+import { dataKeys, openContact, sealContact } from '../../crypto/process-keys.js';
+import { isSealed } from '../../crypto/sealed-value.js';
 
+/** Contact values are stored sealed; one that already looks sealed would be taken for ciphertext when read back. */
+const notSealedLooking = <T extends z.ZodString>(t: T) => t.refine((v) => !isSealed(v), 'must not have the form of an encrypted value (v1.<kid>.<iv>.<data>)');
 const id = z.string().trim().min(1).max(128);
+const contactId = notSealedLooking(id);
 const optional = <T extends z.ZodType>(t: T) => t.nullable().optional();
 const isTimeZone = (tz: string) => {
   try {
@@ -17,7 +23,7 @@ const isTimeZone = (tz: string) => {
 };
 
 /** A device token: addressOf joins a recipient's tokens with ',' into one push address. */
-const pushToken = z.string().trim().min(1).max(4096).regex(/^[^,\s]+$/, 'must not contain commas or spaces');
+const pushToken = notSealedLooking(z.string().trim().min(1).max(4096).regex(/^[^,\s]+$/, 'must not contain commas or spaces'));
 
 /** How many device tokens a recipient keeps per platform. */
 export const PUSH_TOKENS_MAX = 20;
@@ -26,8 +32,8 @@ export const PUSH_TOKENS_MAX = 20;
 export const recipientSchema = z.strictObject({
   email: optional(z.string().trim().max(254).email()),
   phone: optional(z.string().trim().regex(/^\+?[0-9][0-9 -]{5,19}$/, 'must be a phone number, e.g. +8613800138000')),
-  wecom_user_id: optional(id),
-  feishu_open_id: optional(id),
+  wecom_user_id: optional(contactId),
+  feishu_open_id: optional(contactId),
   push_tokens: z
     .array(pushToken)
     .max(PUSH_TOKENS_MAX)
@@ -44,22 +50,33 @@ export type RecipientInput = z.infer<typeof recipientSchema>;
 const COLS = `tenant, user_id, email, phone, wecom_user_id, feishu_open_id, push_tokens, apns_tokens, webhook_url, roles, stores,
   timezone, locale, created_at, updated_at`;
 
+/** The blind indexes a row stores for its email and phone, made with the key that seals them. */
+const indexesOf = (email: string | null | undefined, phone: string | null | undefined) => ({
+  email_bidx: email == null ? null : blindIndex(dataKeys(), 'email', email),
+  phone_bidx: phone == null ? null : blindIndex(dataKeys(), 'phone', phone),
+});
+
 /**
  * Replaces a recipient (and its role/store memberships) in one transaction.
  * The FCM tokens are replaced only when the body names `push_tokens`:
  * users register their own devices (PUT /me/push-tokens), and a service
  * syncing a user's addresses must not drop them by leaving the field out.
+ * Every contact value is sealed before it reaches SQL, so not even a failed
+ * statement's log carries one in clear.
  */
 export async function putRecipient(em: EntityManager, tenant: string, userId: string, input: RecipientInput): Promise<RecipientRow> {
   const roles = [...new Set(input.roles ?? [])];
   const stores = [...new Set(input.stores ?? [])];
+  const bidx = indexesOf(input.email, input.phone);
   return em.transactional(async (tem) => {
     const [row] = await tem.execute<RecipientRow[]>(
-      `insert into recipients (tenant, user_id, email, phone, wecom_user_id, feishu_open_id, push_tokens, webhook_url, roles, stores, timezone, locale)
-       values (?, ?, ?, ?, ?, ?, ?::text[], ?, ?::text[], ?::text[], ?, ?)
+      `insert into recipients (tenant, user_id, email, phone, wecom_user_id, feishu_open_id, push_tokens, webhook_url, roles, stores, timezone, locale,
+                               email_bidx, phone_bidx)
+       values (?, ?, ?, ?, ?, ?, ?::text[], ?, ?::text[], ?::text[], ?, ?, ?, ?)
        on conflict (tenant, user_id) do update set
          email = excluded.email, phone = excluded.phone, wecom_user_id = excluded.wecom_user_id,
          feishu_open_id = excluded.feishu_open_id, webhook_url = excluded.webhook_url,
+         email_bidx = excluded.email_bidx, phone_bidx = excluded.phone_bidx,
          push_tokens = case when ?::boolean then excluded.push_tokens else recipients.push_tokens end,
          roles = excluded.roles, stores = excluded.stores, timezone = excluded.timezone, locale = excluded.locale,
          updated_at = now()
@@ -67,16 +84,18 @@ export async function putRecipient(em: EntityManager, tenant: string, userId: st
       [
         tenant,
         userId,
-        input.email ?? null,
-        input.phone ?? null,
-        input.wecom_user_id ?? null,
-        input.feishu_open_id ?? null,
-        pgArray([...new Set(input.push_tokens ?? [])]),
-        input.webhook_url ?? null,
+        sealContact(input.email ?? null),
+        sealContact(input.phone ?? null),
+        sealContact(input.wecom_user_id ?? null),
+        sealContact(input.feishu_open_id ?? null),
+        pgArray([...new Set(input.push_tokens ?? [])].map((t) => sealContact(t))),
+        sealContact(input.webhook_url ?? null),
         pgArray(roles),
         pgArray(stores),
         input.timezone ?? null,
         input.locale ?? null,
+        bidx.email_bidx,
+        bidx.phone_bidx,
         input.push_tokens !== undefined,
       ],
     );
@@ -107,12 +126,30 @@ export async function deleteRecipient(em: EntityManager, tenant: string, userId:
   return res.length > 0;
 }
 
-/** A recipient named by user id, email or phone (multi-channel sends name people by address). */
+/**
+ * A recipient named by user id, email or phone (multi-channel sends name
+ * people by address). Emails and phones are found by their blind index,
+ * computed under every listed key so rows indexed before a key rotation are
+ * found too; a row written before encryption and not yet rekeyed has no
+ * index and is found by its plain value.
+ */
 export async function findRecipientByAddress(em: EntityManager, tenant: string, address: string): Promise<RecipientRow | null> {
+  const keys = dataKeys();
   const [row] = await em.execute<RecipientRow[]>(
-    `select ${COLS} from recipients where tenant = ? and (user_id = ? or lower(email) = lower(?) or phone = ?)
+    `select ${COLS} from recipients where tenant = ? and (user_id = ?
+       or email_bidx = any(?::text[]) or phone_bidx = any(?::text[])
+       or (email is not null and email_bidx is null and lower(email) = lower(?))
+       or (phone is not null and phone_bidx is null and phone = ?))
      order by (user_id = ?) desc limit 1`,
-    [tenant, address, address, address, address],
+    [
+      tenant,
+      address,
+      pgArray(blindIndexes(keys, 'email', address)),
+      pgArray(blindIndexes(keys, 'phone', address)),
+      address.trim(),
+      address.trim(),
+      address,
+    ],
   );
   return row ?? null;
 }
@@ -146,27 +183,42 @@ export async function recipientPage(
 }
 
 /**
- * Where a recipient is reached on a channel; null when it has no address
- * there. Push: its FCM tokens and its Apple tokens (prefixed `apns:`, which
- * sends them to APNs) joined by ','.
+ * Where a recipient is reached on a channel, in clear; null when it has no
+ * address there. Push: its FCM tokens and its Apple tokens (prefixed
+ * `apns:`, which sends them to APNs) joined by ','. `r` is a row as stored:
+ * only the field the channel needs is opened.
  */
 export function addressOf(r: RecipientRow | null | undefined, channel: ExternalChannel, metadata: Record<string, unknown> = {}): string | null {
   const metaUrl = typeof metadata.webhook_url === 'string' ? metadata.webhook_url : null;
   if (!r) return channel === 'webhook' ? metaUrl : null;
   switch (channel) {
     case 'email':
-      return r.email;
+      return openContact(r.email);
     case 'sms':
-      return r.phone;
+      return openContact(r.phone);
     case 'wechat':
-      return r.wecom_user_id;
+      return openContact(r.wecom_user_id);
     case 'feishu':
-      return r.feishu_open_id;
+      return openContact(r.feishu_open_id);
     case 'push':
-      return joinPushAddress(r.push_tokens, r.apns_tokens);
+      return joinPushAddress(r.push_tokens.map(openContact), r.apns_tokens.map(openContact));
     case 'webhook':
-      return r.webhook_url ?? metaUrl;
+      return openContact(r.webhook_url) ?? metaUrl;
   }
+}
+
+/** A stored row with its contact fields in clear (for the API, which shows a recipient's record to whoever manages it). */
+export function openRecipient(r: RecipientRow): RecipientRow {
+  return {
+    ...r,
+    email: openContact(r.email),
+    phone: openContact(r.phone),
+    wecom_user_id: openContact(r.wecom_user_id),
+    feishu_open_id: openContact(r.feishu_open_id),
+    webhook_url: openContact(r.webhook_url),
+    push_tokens: r.push_tokens.map(openContact),
+    apns_tokens: r.apns_tokens.map(openContact),
+  };
 }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -204,12 +256,51 @@ export type PushPlatform = (typeof PUSH_PLATFORMS)[number];
 export const pushTokenSchema = z.strictObject({ token: pushToken, platform: z.enum(PUSH_PLATFORMS) });
 export type PushTokenInput = z.infer<typeof pushTokenSchema>;
 
-/** A recipient's device tokens, each with its platform. */
+/** A recipient's device tokens (the row as stored), each in clear with its platform. */
 export function pushTokensOf(r: Pick<RecipientRow, 'push_tokens' | 'apns_tokens'>): Array<{ token: string; platform: PushPlatform }> {
   return [
-    ...r.push_tokens.map((token) => ({ token, platform: 'fcm' as const })),
-    ...r.apns_tokens.map((token) => ({ token, platform: 'apns' as const })),
+    ...r.push_tokens.map((token) => ({ token: openContact(token), platform: 'fcm' as const })),
+    ...r.apns_tokens.map((token) => ({ token: openContact(token), platform: 'apns' as const })),
   ];
+}
+
+/** A stored device token beside its clear text: tokens that stay keep their stored form, only a new one is sealed. */
+interface HeldToken {
+  token: string;
+  stored: string;
+}
+const held = (stored: string[]): HeldToken[] => stored.map((s) => ({ token: openContact(s), stored: s }));
+const storedOf = (list: HeldToken[]) => pgArray(list.map((t) => t.stored));
+
+/**
+ * Rewrites a user's token lists under a row lock (FOR UPDATE), so a
+ * registration, a removal and `npm run rekey` running at once each see the
+ * others' result. Sealed tokens cannot be compared in SQL: they are opened
+ * here and compared in clear. `edit` returns null when nothing changes.
+ * False when the user has no record.
+ */
+async function editTokens(
+  em: EntityManager,
+  tenant: string,
+  userId: string,
+  edit: (lists: { fcm: HeldToken[]; apns: HeldToken[] }) => { fcm: HeldToken[]; apns: HeldToken[] } | null,
+): Promise<boolean> {
+  return em.transactional(async (tem) => {
+    const [now] = await tem.execute<Array<Pick<RecipientRow, 'push_tokens' | 'apns_tokens'>>>(
+      `select push_tokens, apns_tokens from recipients where tenant = ? and user_id = ? for update`,
+      [tenant, userId],
+    );
+    if (!now) return false;
+    const next = edit({ fcm: held(now.push_tokens), apns: held(now.apns_tokens) });
+    if (!next) return false;
+    await tem.execute(`update recipients set push_tokens = ?::text[], apns_tokens = ?::text[], updated_at = now() where tenant = ? and user_id = ?`, [
+      storedOf(next.fcm),
+      storedOf(next.apns),
+      tenant,
+      userId,
+    ]);
+    return true;
+  });
 }
 
 /**
@@ -229,13 +320,13 @@ export async function addPushToken(em: EntityManager, tenant: string, userId: st
        returning push_tokens, apns_tokens`,
       [tenant, userId],
     );
-    const without = (list: string[]) => list.filter((t) => t !== input.token);
+    const without = (list: string[]) => held(list).filter((t) => t.token !== input.token);
     const lists = { fcm: without(now.push_tokens), apns: without(now.apns_tokens) };
-    lists[input.platform] = [...lists[input.platform], input.token].slice(-PUSH_TOKENS_MAX);
+    lists[input.platform] = [...lists[input.platform], { token: input.token, stored: sealContact(input.token) }].slice(-PUSH_TOKENS_MAX);
     const [row] = await tem.execute<RecipientRow[]>(
       `update recipients set push_tokens = ?::text[], apns_tokens = ?::text[], updated_at = now()
        where tenant = ? and user_id = ? returning ${COLS}`,
-      [pgArray(lists.fcm), pgArray(lists.apns), tenant, userId],
+      [storedOf(lists.fcm), storedOf(lists.apns), tenant, userId],
     );
     return row;
   });
@@ -243,28 +334,25 @@ export async function addPushToken(em: EntityManager, tenant: string, userId: st
 
 /** Removes one of a user's device tokens, whatever its platform; false when the user has no such token. */
 export async function removePushToken(em: EntityManager, tenant: string, userId: string, token: string): Promise<boolean> {
-  const rows = await em.execute<Array<{ user_id: string }>>(
-    `update recipients set push_tokens = array_remove(push_tokens, ?), apns_tokens = array_remove(apns_tokens, ?), updated_at = now()
-     where tenant = ? and user_id = ? and (? = any(push_tokens) or ? = any(apns_tokens))
-     returning user_id`,
-    [token, token, tenant, userId, token, token],
-  );
-  return rows.length > 0;
+  return editTokens(em, tenant, userId, ({ fcm, apns }) => {
+    const next = { fcm: fcm.filter((t) => t.token !== token), apns: apns.filter((t) => t.token !== token) };
+    return next.fcm.length + next.apns.length < fcm.length + apns.length ? next : null;
+  });
 }
 
 /** Removes device tokens FCM or APNs called dead, named as in the push address (Apple's with APNS_PREFIX). */
 export async function removePushTokens(em: EntityManager, tenant: string, userId: string, tokens: string[]): Promise<void> {
   if (!tokens.length) return;
-  const { fcm, apns } = splitPushAddress(tokens.join(','));
-  await em.execute(
-    `update recipients set push_tokens = array(select t from unnest(push_tokens) t where t <> all(?::text[])),
-       apns_tokens = array(select t from unnest(apns_tokens) t where t <> all(?::text[])), updated_at = now()
-     where tenant = ? and user_id = ?`,
-    [pgArray(fcm), pgArray(apns), tenant, userId],
-  );
+  const dead = splitPushAddress(tokens.join(','));
+  await editTokens(em, tenant, userId, ({ fcm, apns }) => {
+    const next = { fcm: fcm.filter((t) => !dead.fcm.includes(t.token)), apns: apns.filter((t) => !dead.apns.includes(t.token)) };
+    return next.fcm.length + next.apns.length < fcm.length + apns.length ? next : null;
+  });
 }
 
-export function presentRecipient(r: RecipientRow) {
+/** The API's view of a stored recipient: the addresses in clear, for the services and admins that manage them (and the user). */
+export function presentRecipient(stored: RecipientRow) {
+  const r = openRecipient(stored);
   return {
     user_id: r.user_id,
     email: r.email,

@@ -3,6 +3,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DeliveryJob } from '../../../queues/jobs.js';
 import type { DeliveryRow, DeliveryStatus } from '../../db/entities/delivery.js';
 import { pgArray } from '../../db/query.js';
+import { openContact, sealContact } from '../../crypto/process-keys.js';
+import { UnsealError } from '../../crypto/sealed-value.js';
+import { maskAddress } from './mask.js';
 
 /**
  * Delivery records: one per (notification, recipient, channel), moving
@@ -25,6 +28,15 @@ export function deliveryId(notificationId: string, recipient: string, channel: s
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
+/**
+ * What a record stores of a job's addresses: the address sealed, and a direct
+ * send's recipient (the raw address it was sent to) sealed as well. Jobs in
+ * Redis carry them in clear (see docs/operations.md); the record is what
+ * stays.
+ */
+const storedAddress = (j: DeliveryJob) => sealContact(j.address);
+const storedRecipient = (j: DeliveryJob) => (j.direct ? sealContact(j.recipient) : j.recipient);
+
 const ROW_COLUMNS = `id uuid, tenant text, notification_id uuid, sender text, recipient text, direct boolean, channel text,
   address text, fallback_of uuid, fallbacks text[], notification_created_at timestamptz`;
 
@@ -33,10 +45,10 @@ const asRow = (j: DeliveryJob) => ({
   tenant: j.tenant,
   notification_id: j.notification_id,
   sender: j.sender,
-  recipient: j.recipient,
+  recipient: storedRecipient(j),
   direct: j.direct,
   channel: j.channel,
-  address: j.address,
+  address: storedAddress(j),
   fallback_of: j.fallback_of,
   fallbacks: j.fallbacks,
   notification_created_at: j.message.created_at,
@@ -82,10 +94,10 @@ export async function claimDelivery(em: EntityManager, j: DeliveryJob): Promise<
       j.tenant,
       j.notification_id,
       j.sender,
-      j.recipient,
+      storedRecipient(j),
       j.direct,
       j.channel,
-      j.address,
+      storedAddress(j),
       j.fallback_of,
       pgArray(j.fallbacks),
       j.message.created_at,
@@ -163,12 +175,15 @@ export async function markHeld(em: EntityManager, id: string, reason: string, no
   );
 }
 
-/** What the recipient's other deliveries of this notification look like (failover decides on it). */
-export async function recipientState(em: EntityManager, notificationId: string, recipient: string): Promise<{ sent: boolean; pending: number }> {
+/**
+ * What the recipient's other deliveries of this notification look like (failover decides on it).
+ * A direct send has one recipient, stored sealed (so not comparable): its deliveries are all of the id's.
+ */
+export async function recipientState(em: EntityManager, notificationId: string, recipient: string, direct = false): Promise<{ sent: boolean; pending: number }> {
   const [row] = await em.execute<{ sent: boolean; pending: string }[]>(
     `select coalesce(bool_or(status = 'sent'), false) as sent, count(*) filter (where status in ('queued', 'sending')) as pending
-     from deliveries where notification_id = ? and recipient = ?`,
-    [notificationId, recipient],
+     from deliveries where notification_id = ? and (recipient = ? or (?::boolean and direct))`,
+    [notificationId, recipient, direct],
   );
   return { sent: row?.sent ?? false, pending: Number(row?.pending ?? 0) };
 }
@@ -260,12 +275,23 @@ export async function deliverySummary(em: EntityManager, tenant: string, notific
 
 const iso = (d: Date | string | null) => (d == null ? null : new Date(d).toISOString());
 
+/** A stored address as the API shows it: masked; one sealed with a key no longer listed says so rather than failing the listing. */
+function shown(stored: string): string {
+  try {
+    return maskAddress(openContact(stored));
+  } catch (err) {
+    if (err instanceof UnsealError) return `(sealed with key '${err.keyId}', not listed in HERALD_DATA_KEYS)`;
+    throw err;
+  }
+}
+
+/** A record as the API lists it: addresses masked (the full ones are the recipient's record's, not a delivery log's). */
 export function presentDelivery(d: DeliveryRow) {
   return {
     id: d.id,
     channel: d.channel,
-    recipient: d.recipient,
-    address: d.address,
+    recipient: d.direct ? shown(d.recipient) : d.recipient,
+    address: d.address === null ? null : shown(d.address),
     status: d.status,
     attempts: d.attempts,
     reason: d.reason,

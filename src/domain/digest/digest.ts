@@ -2,6 +2,7 @@ import type { DeliveryJob, DigestJob, DigestResult } from '../../../queues/jobs.
 import type { Producers } from '../../../queues/producers.js';
 import { isExternal } from '../../channels/index.js';
 import type { Orm } from '../../db/orm.js';
+import { openContact } from '../../crypto/process-keys.js';
 import type { Logger } from '../../logger.js';
 import { digestSent } from '../../metrics/metrics.js';
 import { deliveryId, insertPlanned, settleNotification } from '../delivery/records.js';
@@ -120,7 +121,8 @@ export async function runDigest(deps: DigestDeps, job: DigestJob): Promise<Diges
     recipient: job.user_id,
     direct: false,
     channel: job.channel,
-    address: first.address,
+    // the record keeps the address sealed; the job carries it in clear, as planning does
+    address: openContact(first.address),
     fallbacks: first.fallbacks.filter(isExternal),
     fallback_of: null,
     message: await digestMessage({ em, logger: log }, job.tenant, job.key, items),
