@@ -70,6 +70,12 @@ export interface NotificationDraft {
   except?: string[];
   /** files its emails carry, by reference only: job data never holds their bytes */
   attachments?: AttachmentRef[];
+  /**
+   * The W3C traceparent of the span that enqueued it, when tracing is on: its
+   * ingest span joins the sender's trace. A bulk send's notifications share
+   * one, so an ingest job writes it once (in `shared`).
+   */
+  trace?: string;
 }
 
 export interface IngestJob {
@@ -146,6 +152,8 @@ export interface DeliveryJob {
   /** the delivery whose failure led to this one */
   fallback_of: string | null;
   message: DeliveryMessage;
+  /** the W3C traceparent its attempt spans are children of, when tracing is on (its notification's ingest span, or the failed delivery's) */
+  trace?: string;
 }
 
 export interface DeliveryResult {

@@ -325,6 +325,22 @@ export const configSchema = z.object({
     .min(8)
     .optional()
     .meta(doc('api (HTTP)', 'when set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open (for a private network)')),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .string()
+    .url()
+    .optional()
+    .meta(
+      doc(
+        'General',
+        'OpenTelemetry collector (OTLP/HTTP): each process sends its spans as JSON to `<this>/v1/traces`, one trace per ' +
+          'notification (api request → ingest → each delivery attempt and provider call). Unset, tracing is off and costs nothing',
+      ),
+    ),
+  OTEL_SERVICE_NAME: z
+    .string()
+    .min(1)
+    .default('herald')
+    .meta(doc('General', 'with tracing on, each process reports service.name `<this>-<role>`: `herald-api`, `herald-ingest`, `herald-sms`, …')),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 100).meta(
     doc('General', 'a process still shutting down after this many ms exits 1; BullMQ hands its unfinished jobs to another worker'),
   ),

@@ -5,6 +5,7 @@ import { DEV_DATA_KEYS_WARNING, loadConfigOrExit, type Config } from '../src/con
 import { openOrm, type Orm } from '../src/db/orm.js';
 import { Lifecycle } from '../src/lifecycle.js';
 import { createLogger, type Logger } from '../src/logger.js';
+import { setupTracing } from '../src/tracing/setup.js';
 
 export interface WorkerProcess {
   config: Config;
@@ -42,6 +43,8 @@ export async function openWorkerProcess(role: string, validate: (config: Config)
   }
   const life = new Lifecycle(logger);
   life.handleSignals(config.SHUTDOWN_TIMEOUT_MS);
+  // first of the releasers, so the last to close: the spans of jobs finishing during shutdown are sent too
+  setupTracing(config, role, life);
   const orm = await openOrm({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, logger });
   life.add('postgres', () => orm.close());
   const connection = workerConnection(config.REDIS_URL);

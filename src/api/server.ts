@@ -6,6 +6,7 @@ import { migrateWhenReachable } from '../db/migrate-when-reachable.js';
 import { buildApiDeps } from './deps.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
+import { setupTracing } from '../tracing/setup.js';
 import { watchDependencies } from '../metrics/dependencies.js';
 import { startMetricsReporting } from '../metrics/report.js';
 import { createApp } from './app.js';
@@ -17,6 +18,8 @@ if (config.jwtSecretIsDefault) logger.warn('JWT_SECRET is not set: using the DEV
 if (config.dataKeysAreDefault) logger.warn(DEV_DATA_KEYS_WARNING);
 const life = new Lifecycle(logger);
 life.handleSignals(config.SHUTDOWN_TIMEOUT_MS);
+// first of the releasers, so the last to close: the spans of requests finishing during shutdown are sent too
+setupTracing(config, 'api', life);
 
 await migrateWhenReachable({ url: config.DATABASE_URL, logger }, life);
 const deps = await buildApiDeps(config, logger, life);

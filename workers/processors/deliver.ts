@@ -21,6 +21,10 @@ import { removePushTokens } from '../../src/domain/delivery/recipients.js';
 import { maskAddress, withoutAddress } from '../../src/domain/delivery/mask.js';
 import type { Logger } from '../../src/logger.js';
 import { deliveryDuration, notificationFailed, notificationSent } from '../../src/metrics/metrics.js';
+import { ATTR } from '../../src/tracing/attributes.js';
+import { traceAttempt, traceProviderCall } from '../../src/tracing/delivery-spans.js';
+import { traceparentOf, tracedDeliveries } from '../../src/tracing/job-context.js';
+import { noteSpan } from '../../src/tracing/spans.js';
 
 /**
  * What happens to a delivery right before the provider call. Issue #5
@@ -90,9 +94,12 @@ export function createDeliverProcessor(deps: DeliverDeps) {
     const em = deps.orm.em.fork();
     // one transaction: the next fallback's record appears together with this failure, so nobody sees the
     // recipient with nothing in flight while a fallback is on its way
+    noteSpan(() => ({ [ATTR.reason]: reason }));
+    // a fallback delivery's attempts are children of this attempt's span
+    const queues = tracedDeliveries(deps.queues, () => traceparentOf());
     const changed = await em.transactional(async (tem) => {
       const marked = await markFailed(tem, d.delivery_id, reason, error);
-      await failover({ em: tem, queues: deps.queues, redis: deps.redis, prefix: deps.prefix, logger: log }, d, reason, error);
+      await failover({ em: tem, queues, redis: deps.redis, prefix: deps.prefix, logger: log }, d, reason, error);
       return marked;
     });
     if (changed) {
@@ -212,7 +219,7 @@ export function createDeliverProcessor(deps: DeliverDeps) {
         log.info('an interrupted attempt had reached the provider: recorded, not resent');
         return await settleSent(d, previous, log);
       }
-      result = held ? await held.send(signal) : await provider.send(message, signal);
+      result = await traceProviderCall(provider, () => (held ? held.send(signal) : provider.send(message, signal)));
     } catch (err) {
       const classified: DeliveryError = provider.classify(err);
       // what the provider said may quote the address (an SMTP 550 names the mailbox): it is logged and recorded without it
@@ -238,6 +245,7 @@ export function createDeliverProcessor(deps: DeliverDeps) {
         await settleFailed(d, e.reason, detail, log);
         throw new UnrecoverableError(detail);
       }
+      noteSpan(() => ({ [ATTR.reason]: e.reason }));
       await markRetrying(em, d.delivery_id, e.reason, detail, unknown);
       log.warn({ code: e.code, attempt: job.attemptsMade + 1 }, 'delivery attempt failed: will retry');
       throw new Error(detail);
@@ -249,6 +257,10 @@ export function createDeliverProcessor(deps: DeliverDeps) {
   }
 
   return async function deliver(job: Job<DeliveryJob>, token?: string): Promise<DeliveryResult> {
+    return traceAttempt(job, () => deliverOnce(job, token));
+  };
+
+  async function deliverOnce(job: Job<DeliveryJob>, token?: string): Promise<DeliveryResult> {
     const d = job.data;
     const log = deps.logger.child({ delivery: d.delivery_id, notification: d.notification_id, channel, job: job.id });
     // a provider with held connections (SMTP) waits for a free one before the delivery is claimed, so
@@ -259,5 +271,5 @@ export function createDeliverProcessor(deps: DeliverDeps) {
     } finally {
       held?.release();
     }
-  };
+  }
 }

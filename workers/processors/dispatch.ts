@@ -11,6 +11,8 @@ import { notificationFrame } from '../../src/feed/frames.js';
 import { publishEvents, publishGaps } from '../../src/feed/publish.js';
 import type { CursorGap } from '../../src/domain/sending/store.js';
 import { planDeliveries } from '../../src/domain/delivery/plan.js';
+import { batchStep, type BatchSpans } from '../../src/tracing/batch-spans.js';
+import { tracedDeliveries } from '../../src/tracing/job-context.js';
 
 export interface DispatchDeps {
   orm: Orm;
@@ -32,7 +34,7 @@ export interface DispatchDeps {
  * after commit so every frame a client gets is already readable from
  * PostgreSQL (a reconnect with ?since= finds it).
  */
-export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Promise<void> {
+export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[], spans?: BatchSpans | null): Promise<void> {
   const live = rows.filter((r) => r.seq != null);
   // batches of a tenant commit side by side: a frame goes out only once every cursor below it has committed,
   // or a client could see cursor N while a notification below N is still to come (src/domain/inbox/horizon.ts)
@@ -45,21 +47,24 @@ export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[]): Pro
   const groups = await groupCounts(em, live);
   // members a schedule_local send split off (src/domain/inbox/exclusions.ts): read once, for the frames and the deliveries
   const except = await exclusionsOf(em, live);
-  await publishEvents(
-    deps.redis,
-    deps.prefix,
-    live.map((r) => ({
-      tenant: r.tenant,
-      audience: r.audience,
-      cursor: r.seq,
-      prev: r.prev,
-      frame: Object.assign(notificationFrame(presentRow(r)), groupFields(r, groups)),
-      except: except.get(r.id),
-    })),
-    orderOptions(deps),
+  await batchStep(spans, 'publish', () =>
+    publishEvents(
+      deps.redis,
+      deps.prefix,
+      live.map((r) => ({
+        tenant: r.tenant,
+        audience: r.audience,
+        cursor: r.seq,
+        prev: r.prev,
+        frame: Object.assign(notificationFrame(presentRow(r)), groupFields(r, groups)),
+        except: except.get(r.id),
+      })),
+      orderOptions(deps),
+    ),
   );
-  // external channels: one delivery record and one channel job per (recipient, channel)
-  await planDeliveries({ em, queues: deps.queues, logger: deps.logger }, rows, except);
+  // external channels: one delivery record and one channel job per (recipient, channel), each job in its notification's trace
+  const queues = spans ? tracedDeliveries(deps.queues, (j) => spans.traceOf(j.notification_id)) : deps.queues;
+  await planDeliveries({ em, queues, logger: deps.logger }, rows, except);
 }
 
 /**

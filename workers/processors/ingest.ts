@@ -6,6 +6,7 @@ import { forgetIdempotencyKeys } from '../../src/domain/sending/accept.js';
 import { storeNotifications, type CursorGap } from '../../src/domain/sending/store.js';
 import { recordRejections, storeIsolating, type Rejection } from '../../src/domain/sending/rejections.js';
 import { notificationCreated, notificationRejected } from '../../src/metrics/metrics.js';
+import { BatchSpans, batchStep } from '../../src/tracing/batch-spans.js';
 import { dispatchStored, tellGaps, type DispatchDeps } from './dispatch.js';
 import { createFireProcessor } from './fire.js';
 import { wakeProcessor } from './wake.js';
@@ -30,15 +31,22 @@ export interface IngestOptions {
  */
 export async function ingestBatch(deps: IngestDeps, drafts: NotificationDraft[]): Promise<Map<string, Rejection>> {
   const gaps: CursorGap[] = [];
+  // with tracing on: one `ingest` span per sender's trace among the batch's notifications
+  const spans = BatchSpans.start('ingest', drafts);
   try {
-    return await storeAndDispatch(deps, drafts, gaps);
+    const rejected = await storeAndDispatch(deps, drafts, gaps, spans);
+    spans?.end();
+    return rejected;
+  } catch (err) {
+    spans?.end(err);
+    throw err;
   } finally {
     await tellGaps(deps, gaps);
   }
 }
 
-async function storeAndDispatch(deps: IngestDeps, drafts: NotificationDraft[], gaps: CursorGap[]): Promise<Map<string, Rejection>> {
-  const { rows, rejected } = await storeIsolating(drafts, (list) => storeNotifications(deps.orm.em.fork(), list, gaps));
+async function storeAndDispatch(deps: IngestDeps, drafts: NotificationDraft[], gaps: CursorGap[], spans: BatchSpans | null): Promise<Map<string, Rejection>> {
+  const { rows, rejected } = await batchStep(spans, 'store', () => storeIsolating(drafts, (list) => storeNotifications(deps.orm.em.fork(), list, gaps)));
   if (rejected.length) {
     await recordRejections(deps.orm.em.fork(), rejected);
     await forgetIdempotencyKeys(deps.redis, deps.prefix, rejected.map((r) => r.draft));
@@ -50,7 +58,7 @@ async function storeAndDispatch(deps: IngestDeps, drafts: NotificationDraft[], g
   }
   for (const r of rows) notificationCreated.inc({ type: r.type, priority: r.priority });
   deps.searchIndex?.stored(rows.length);
-  await dispatchStored(deps, rows);
+  await dispatchStored(deps, rows, spans);
   deps.logger.debug({ stored: rows.length }, 'ingested');
   return new Map(rejected.map((r) => [r.draft.id, r]));
 }

@@ -1,4 +1,6 @@
-import { Hono } from 'hono';
+import { SpanKind } from '@opentelemetry/api';
+import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE } from '@opentelemetry/semantic-conventions';
+import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { SCOPES } from '../../auth/jwt.js';
 import { ValidationError, type FieldError } from '../../errors.js';
@@ -11,6 +13,8 @@ import { readJson } from '../body.js';
 import type { ApiDeps, ApiEnv } from '../env.js';
 import { requireScope } from '../middleware/auth.js';
 import { MAX_BODY_BYTES, bodyTooLarge } from '../middleware/body-limit.js';
+import { ATTR } from '../../tracing/attributes.js';
+import { inSpan } from '../../tracing/spans.js';
 
 export const BULK_MAX = 1000;
 
@@ -28,7 +32,7 @@ export function sendRoutes(deps: ApiDeps) {
     attachments: { orm: deps.orm, limits },
   };
 
-  app.post('/notifications/bulk', requireScope(SCOPES.send), async (c) => {
+  app.post('/notifications/bulk', requireScope(SCOPES.send), (c) => inSpan('POST /notifications/bulk', () => requestAttributes(c, '/api/v1/notifications/bulk'), async (span) => {
     const body = bulkShape.safeParse(await readJson(c));
     if (!body.success) throw new ValidationError(fieldErrors(body.error));
     const inputs: NotificationInput[] = [];
@@ -42,10 +46,12 @@ export function sendRoutes(deps: ApiDeps) {
     inputs.forEach((input, i) => checkInlineSizes(input.attachments, limits, ['notifications', i]));
     const results = await acceptNotifications(accept, c.get('principal'), inputs);
     const ids = results.flatMap((r) => r.notifications.map((n) => n.id));
+    // a bulk request's ids are counted, not listed: its notifications' own spans name them
+    span?.setAttributes({ [ATTR.notificationCount]: ids.length, [ATTR_HTTP_RESPONSE_STATUS_CODE]: 202 });
     return c.json({ ids, count: ids.length }, 202);
-  });
+  }, { kind: SpanKind.SERVER }));
 
-  app.post('/notifications', requireScope(SCOPES.send), async (c) => {
+  app.post('/notifications', requireScope(SCOPES.send), (c) => inSpan('POST /notifications', () => requestAttributes(c, '/api/v1/notifications'), async (span) => {
     const body = await readJson(c);
     // the route's body limit allows for inline attachments (src/api/app.ts): the rest of the body keeps 1 MiB
     const size = (await c.req.arrayBuffer()).byteLength;
@@ -57,11 +63,19 @@ export function sendRoutes(deps: ApiDeps) {
     const [first] = result.notifications;
     const ids = result.notifications.map((n) => n.id);
     if (result.replayed) c.header('idempotent-replayed', 'true');
+    span?.setAttributes({ [ATTR.notificationId]: first.id, [ATTR.notificationCount]: ids.length, [ATTR_HTTP_RESPONSE_STATUS_CODE]: 202 });
     return c.json({ ...first, ids, count: ids.length, ...(ids.length > 1 ? { notifications: result.notifications } : {}) }, 202);
-  });
+  }, { kind: SpanKind.SERVER }));
 
   return app;
 }
+
+/** What a send request's span says before it is handled: the route and the sender's tenant. */
+const requestAttributes = (c: Context<ApiEnv>, route: string) => ({
+  [ATTR_HTTP_REQUEST_METHOD]: 'POST',
+  [ATTR_HTTP_ROUTE]: route,
+  [ATTR.tenant]: c.get('principal').tenant,
+});
 
 /** Characters of inline attachment content (`attachments[].content_base64`) in a send's raw body. */
 function inlineBase64Length(body: unknown): number {

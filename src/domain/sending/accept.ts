@@ -1,3 +1,4 @@
+import { SpanKind } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 import type { NotificationDraft } from '../../../queues/jobs.js';
 import type { Producers } from '../../../queues/producers.js';
@@ -7,6 +8,9 @@ import { toDrafts } from './input.js';
 import { presentDraft, type NotificationJson } from '../inbox/present.js';
 import { applyLocalSchedule, type ZoneLookup } from './schedule-local.js';
 import { intakeAttachments, type AttachmentIntake } from '../attachments/inline.js';
+import { ATTR } from '../../tracing/attributes.js';
+import { stampDrafts } from '../../tracing/job-context.js';
+import { inSpan } from '../../tracing/spans.js';
 
 /** How long an idempotency key is remembered (24 h). */
 export const IDEMPOTENCY_TTL_S = 24 * 3600;
@@ -98,7 +102,16 @@ export async function acceptNotifications(deps: AcceptDeps, who: Principal, inpu
   if (fresh.length) {
     try {
       await attachFiles(deps, who.tenant, inputs, drafts);
-      await deps.queues.enqueueNotifications(fresh);
+      await inSpan(
+        'enqueue',
+        () => ({ [ATTR.tenant]: who.tenant, [ATTR.notificationCount]: fresh.length }),
+        async () => {
+          // the drafts carry this span's context: the ingest worker's span continues the trace from here
+          stampDrafts(fresh);
+          await deps.queues.enqueueNotifications(fresh);
+        },
+        { kind: SpanKind.PRODUCER },
+      );
     } catch (err) {
       // one DEL per key: a multi-key DEL is refused on a Cluster when the keys are in different slots
       if (claimed.length) await Promise.all(claimed.map((k) => deps.redis.del(k))).catch(() => undefined);
