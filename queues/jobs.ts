@@ -93,6 +93,8 @@ export interface IngestJob {
 export interface FireRequest {
   tenant: string;
   ids: string[];
+  /** the W3C traceparent of the send that scheduled them (with tracing on): their firing joins its trace */
+  trace?: string;
 }
 
 /** A notification one user snoozed, to put back into that user's inbox when the snooze ends. */

@@ -212,7 +212,7 @@ export async function addNotificationJobs(queue: Queue<IngestJob>, drafts: Notif
   for (const list of due.values())
     for (let i = 0; i < list.length; i += INGEST_CHUNK) {
       const chunk = list.slice(i, i + INGEST_CHUNK);
-      jobs.push(fireJob(chunk[0].tenant, chunk.map((d) => d.id), Date.parse(chunk[0].schedule_at!)));
+      jobs.push(fireJob(chunk[0].tenant, chunk.map((d) => d.id), Date.parse(chunk[0].schedule_at!), chunk[0].trace));
     }
   if (jobs.length === 1) await queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
   else await queue.addBulk(jobs);
@@ -224,10 +224,10 @@ export async function addNotificationJobs(queue: Queue<IngestJob>, drafts: Notif
  * unprioritised jobs before prioritised ones, so a firing is never held up
  * behind a backlog of ingest jobs.
  */
-export function fireJob(tenant: string, ids: string[], at: number) {
+export function fireJob(tenant: string, ids: string[], at: number, trace?: string) {
   return {
     name: 'fire',
-    data: { notifications: [], fire: { tenant, ids } } as IngestJob,
+    data: { notifications: [], fire: trace ? { tenant, ids, trace } : { tenant, ids } } as IngestJob,
     opts: { jobId: fireJobId(ids[0]), delay: Math.max(0, at - Date.now()) } as JobsOptions,
   };
 }

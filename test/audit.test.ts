@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { workerConnection } from '../queues/connection.js';
-import { stateDigest } from '../src/domain/audit/digest.js';
+import { canonicalJson, stateDigest } from '../src/domain/audit/digest.js';
 import { actorOf } from '../src/domain/audit/event.js';
 import { recordAudit } from '../src/domain/audit/record.js';
 import { BOARD_PATH } from '../src/api/routes/admin.js';
@@ -109,6 +109,8 @@ describe('each administrative change leaves exactly one event', () => {
     const a = await theEvent(first, { sub: subOf(svc), action: 'recipient.upsert', target: `recipient:${userId}` });
     expect(a.before_digest).toBeNull();
     expect(a.after_digest).toBe(stateDigest(first.body));
+    // keyed: a plain SHA-256 of the record (which could be found by trying phone numbers) is not what is stored
+    expect(a.after_digest).not.toBe(createHash('sha256').update(canonicalJson(first.body)).digest('hex'));
 
     const second = await call('PUT', `/api/v1/recipients/${userId}`, { token: svc, body: { email: `new-${email}` } });
     const b = await theEvent(second, { sub: subOf(svc), action: 'recipient.upsert', target: `recipient:${userId}` });

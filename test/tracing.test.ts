@@ -191,6 +191,35 @@ describe('tracing on', () => {
     only(spans, 'provider smtp', email);
   });
 
+  test('a scheduled notification fires in the trace of the send that scheduled it', async () => {
+    const id = await send({ channels: ['sms'], schedule_at: new Date(Date.now() + 1500).toISOString() });
+    const spans = await traceOf(id, (list) => list.some((s) => s.name === 'deliver sms' && s.attributes[ATTR.outcome]));
+    const api = spans.find((s) => s.name === 'POST /notifications')!;
+    const enqueue = only(spans, 'enqueue', api);
+    const fire = only(spans, 'fire', enqueue);
+    expect(fire.attributes).toMatchObject({ [ATTR.notificationId]: id });
+    only(spans, 'publish', fire);
+    expect(only(spans, 'deliver sms', fire).attributes).toMatchObject({ [ATTR.outcome]: 'sent' });
+  });
+
+  test("a request carrying the caller's traceparent continues the caller's trace", async () => {
+    const callerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const callerSpan = '00f067aa0ba902b7';
+    const res = await h.app.request('/api/v1/notifications', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc}`, 'content-type': 'application/json', traceparent: `00-${callerTrace}-${callerSpan}-01` },
+      body: JSON.stringify({ title: TITLE, content: CONTENT, user_id: user, channels: ['app'] }),
+    });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const api = await waitFor(async () => {
+      await tracing.flush();
+      return receiver.spans.find((s) => s.name === 'POST /notifications' && s.attributes[ATTR.notificationId] === id) ?? null;
+    }, 15_000, 'the request span');
+    expect(api.traceId).toBe(callerTrace);
+    expect(api.parentSpanId).toBe(callerSpan);
+  });
+
   test('a bulk request is one span that counts its notifications; its chunk is one ingest span', async () => {
     const notifications = [1, 2, 3].map((i) => ({ title: TITLE, content: `${CONTENT} ${i}`, user_id: user, channels: ['app'] }));
     const r = await h.request('POST', '/api/v1/notifications/bulk', { token: svc, body: { notifications } });

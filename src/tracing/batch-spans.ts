@@ -5,6 +5,9 @@ import { contextOf, traceparentOf } from './job-context.js';
 import { failSpan } from './spans.js';
 import { tracer, tracingOn } from './tracer.js';
 
+/** What a batch's spans need of each notification: drafts, or scheduled ones firing (their send's trace). */
+type SpanSource = Pick<NotificationDraft, 'id' | 'tenant' | 'trace'>;
+
 interface Group {
   span: Span;
   ctx: Context;
@@ -22,8 +25,8 @@ export class BatchSpans {
   /** notification id → the traceparent of its ingest span, which its deliveries carry */
   private readonly traces = new Map<string, string>();
 
-  private constructor(name: string, drafts: readonly NotificationDraft[]) {
-    const byTrace = new Map<string, NotificationDraft[]>();
+  private constructor(name: string, drafts: readonly SpanSource[]) {
+    const byTrace = new Map<string, SpanSource[]>();
     for (const d of drafts) {
       const key = d.trace ?? '';
       let list = byTrace.get(key);
@@ -52,7 +55,7 @@ export class BatchSpans {
   }
 
   /** The spans of a batch of drafts; null with tracing off. */
-  static start(name: string, drafts: readonly NotificationDraft[]): BatchSpans | null {
+  static start(name: string, drafts: readonly SpanSource[]): BatchSpans | null {
     return tracingOn() ? new BatchSpans(name, drafts) : null;
   }
 

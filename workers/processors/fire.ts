@@ -2,6 +2,7 @@ import type { FireRequest, IngestResult } from '../../queues/jobs.js';
 import { Batcher } from '../../queues/batcher.js';
 import { fireScheduled, type CursorGap } from '../../src/domain/sending/store.js';
 import type { StoredRow } from '../../src/domain/inbox/present.js';
+import { BatchSpans } from '../../src/tracing/batch-spans.js';
 import { dispatchStored, tellGaps, type DispatchDeps } from './dispatch.js';
 
 /** A firing job that ran before its notification was stored; BullMQ retries it with backoff. */
@@ -37,14 +38,26 @@ async function fireBatch(deps: DispatchDeps, reqs: FireRequest[], missing: Set<s
     for (const id of r.ids) ids.add(id);
   }
   const gaps: CursorGap[] = [];
+  // with tracing on: a `fire` span in the trace of each send whose notifications fire now
+  const spans = BatchSpans.start('fire', reqs.flatMap((r) => r.ids.map((id) => ({ id, tenant: r.tenant, trace: r.trace }))));
   try {
-    await fireAndDispatch(deps, byTenant, missing, gaps);
+    await fireAndDispatch(deps, byTenant, missing, gaps, spans);
+    spans?.end();
+  } catch (err) {
+    spans?.end(err);
+    throw err;
   } finally {
     await tellGaps(deps, gaps);
   }
 }
 
-async function fireAndDispatch(deps: DispatchDeps, byTenant: Map<string, Set<string>>, missing: Set<string>, gaps: CursorGap[]): Promise<void> {
+async function fireAndDispatch(
+  deps: DispatchDeps,
+  byTenant: Map<string, Set<string>>,
+  missing: Set<string>,
+  gaps: CursorGap[],
+  spans: BatchSpans | null,
+): Promise<void> {
   const fired: StoredRow[] = [];
   for (const [tenant, ids] of byTenant) {
     const result = await fireScheduled(deps.orm.em.fork(), tenant, [...ids], gaps);
@@ -54,7 +67,7 @@ async function fireAndDispatch(deps: DispatchDeps, byTenant: Map<string, Set<str
   if (fired.length) {
     // a fired row is written again (its cursor), and every index takes the new version
     deps.searchIndex?.stored(fired.length);
-    await dispatchStored(deps, fired);
+    await dispatchStored(deps, fired, spans);
     deps.logger.debug({ fired: fired.length }, 'scheduled notifications fired');
   }
 }

@@ -1,4 +1,4 @@
-import { SpanKind } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, propagation } from '@opentelemetry/api';
 import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE } from '@opentelemetry/semantic-conventions';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
@@ -15,6 +15,7 @@ import { requireScope } from '../middleware/auth.js';
 import { MAX_BODY_BYTES, bodyTooLarge } from '../middleware/body-limit.js';
 import { ATTR } from '../../tracing/attributes.js';
 import { inSpan } from '../../tracing/spans.js';
+import { tracingOn } from '../../tracing/tracer.js';
 
 export const BULK_MAX = 1000;
 
@@ -49,7 +50,7 @@ export function sendRoutes(deps: ApiDeps) {
     // a bulk request's ids are counted, not listed: its notifications' own spans name them
     span?.setAttributes({ [ATTR.notificationCount]: ids.length, [ATTR_HTTP_RESPONSE_STATUS_CODE]: 202 });
     return c.json({ ids, count: ids.length }, 202);
-  }, { kind: SpanKind.SERVER }));
+  }, { kind: SpanKind.SERVER, parent: callerContext(c) }));
 
   app.post('/notifications', requireScope(SCOPES.send), (c) => inSpan('POST /notifications', () => requestAttributes(c, '/api/v1/notifications'), async (span) => {
     const body = await readJson(c);
@@ -65,9 +66,23 @@ export function sendRoutes(deps: ApiDeps) {
     if (result.replayed) c.header('idempotent-replayed', 'true');
     span?.setAttributes({ [ATTR.notificationId]: first.id, [ATTR.notificationCount]: ids.length, [ATTR_HTTP_RESPONSE_STATUS_CODE]: 202 });
     return c.json({ ...first, ids, count: ids.length, ...(ids.length > 1 ? { notifications: result.notifications } : {}) }, 202);
-  }, { kind: SpanKind.SERVER }));
+  }, { kind: SpanKind.SERVER, parent: callerContext(c) }));
 
   return app;
+}
+
+/**
+ * The caller's trace, when its request carries a W3C `traceparent` header:
+ * the send's spans join it (a service that traces its own work sees the
+ * notification's path under it). Without one, or with tracing off, a new
+ * trace (the active context: nothing is read).
+ */
+function callerContext(c: Context<ApiEnv>) {
+  if (!tracingOn()) return undefined;
+  const traceparent = c.req.header('traceparent');
+  if (!traceparent) return undefined;
+  const tracestate = c.req.header('tracestate');
+  return propagation.extract(ROOT_CONTEXT, tracestate ? { traceparent, tracestate } : { traceparent });
 }
 
 /** What a send request's span says before it is handled: the route and the sender's tenant. */

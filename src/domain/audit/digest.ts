@@ -1,4 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
+import type { DataKey } from '../../crypto/keyring.js';
+import { dataKeys } from '../../crypto/process-keys.js';
 
 /**
  * One JSON text per value, whatever order its keys were built in: object
@@ -37,13 +39,27 @@ function canonical(v: unknown): string | undefined {
   return `{${members.join(',')}}`;
 }
 
+const INFO = 'herald/audit-digest/v1';
+const derived = new WeakMap<DataKey, Buffer>();
+
+/** The digest key: derived from the first data key (HKDF), like the blind indexes' (src/crypto/blind-index.ts). */
+function digestKey(): Buffer {
+  const dk = dataKeys().primary;
+  let k = derived.get(dk);
+  if (!k) derived.set(dk, (k = Buffer.from(hkdfSync('sha256', dk.key, Buffer.alloc(0), INFO, 32))));
+  return k;
+}
+
 /**
- * The SHA-256 (hex) of a state's canonical JSON, or null when there is no
- * state (null or undefined). The audit log stores this instead of the state:
- * it proves which state was there without keeping any of its text or
- * addresses.
+ * The HMAC-SHA256 (hex) of a state's canonical JSON, or null when there is
+ * no state (null or undefined). The audit log stores this instead of the
+ * state: it proves which state was there without keeping any of its text or
+ * addresses. Keyed, not a plain hash: a recipient's state is little more
+ * than a phone number or an email, and a plain SHA-256 of it could be found
+ * by trying every number. After a key rotation the same state has another
+ * digest: compare digests written under one key.
  */
 export function stateDigest(state: unknown): string | null {
   if (state === null || state === undefined) return null;
-  return createHash('sha256').update(canonicalJson(state), 'utf8').digest('hex');
+  return createHmac('sha256', digestKey()).update(canonicalJson(state), 'utf8').digest('hex');
 }
