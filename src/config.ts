@@ -86,7 +86,7 @@ export const configSchema = z.object({
   NODE_ENV: z
     .enum(['development', 'production', 'test'])
     .default('development')
-    .meta(doc('General', '`development`, `production` or `test`; production requires JWT_SECRET')),
+    .meta(doc('General', '`development`, `production` or `test`; production requires JWT_SECRET and HERALD_DATA_KEYS')),
   PORT: int(8000, 0).meta(doc('api (HTTP)', 'api HTTP port')),
   WS_PORT: int(8001, 0).meta(doc('Realtime node', 'realtime WebSocket port; the node also answers GET /health and /ready on it')),
   DATABASE_URL: z
