@@ -51,6 +51,13 @@ describe('ingest job payload', () => {
     expect(draftsOf(throughJson(packed))).toEqual(drafts);
   });
 
+  test('every notification comes back with its fields in one order, whatever its job shared', () => {
+    const sameTitle = draftsOf(throughJson(packDrafts([draft(0), draft(1)])));
+    const ownTitles = draftsOf(throughJson(packDrafts([draft(2, { title: 'a' }), draft(3, { title: 'b', metadata: {} })])));
+    expect(Object.keys(ownTitles[0])).toEqual(Object.keys(sameTitle[0]));
+    expect(Object.keys(sameTitle[0])).toEqual(Object.keys(draft(0)));
+  });
+
   test('one notification, and jobs written before `shared`, are read as they are', () => {
     expect(packDrafts([draft(0)])).toEqual({ notifications: [draft(0)] });
     const old = { notifications: [draft(0), draft(1)] };
