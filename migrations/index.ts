@@ -24,6 +24,7 @@ import { Migration20261207040000_digest } from './Migration20261207040000_digest
 import { Migration20261207050000_dev_outbox } from './Migration20261207050000_dev_outbox.js';
 import { Migration20261208000000_audit } from './Migration20261208000000_audit.js';
 import { Migration20261208010000_encrypt_contacts } from './Migration20261208010000_encrypt_contacts.js';
+import { Migration20261209000000_search_ended_months } from './Migration20261209000000_search_ended_months.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -55,4 +56,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207050000_dev_outbox', class: Migration20261207050000_dev_outbox },
   { name: 'Migration20261208000000_audit', class: Migration20261208000000_audit },
   { name: 'Migration20261208010000_encrypt_contacts', class: Migration20261208010000_encrypt_contacts },
+  { name: 'Migration20261209000000_search_ended_months', class: Migration20261209000000_search_ended_months },
 ];

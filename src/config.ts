@@ -217,6 +217,17 @@ export const configSchema = z.object({
   PARTITIONS_AHEAD: int(3, 1).meta(
     doc('Scheduler', 'monthly partitions of notifications the scheduler keeps made ahead of the current month (at start and daily)'),
   ),
+  SEARCH_INDEX_MONTHS: z
+    .enum(['ended', 'all'])
+    .default('ended')
+    .meta(
+      doc(
+        'Scheduler',
+        'which months get the inbox search index (built by the scheduler at start and hourly): `ended` (months that have ended; ' +
+          'a store pays nothing for it and a search walks the month being written) or `all` (every month, the current and those made ahead ' +
+          'too: each store pays for it, for when the build of a whole month would take too long, beyond some 30,000 notifications per second; docs/operations.md)',
+      ),
+    ),
   PRETTY_LOGS: bool(false).meta(
     doc(
       'General',

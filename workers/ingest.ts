@@ -1,6 +1,5 @@
 /** Process entry: the ingest worker. */
 import { consumedShards, shardNames, shardProblems } from '../queues/shards.js';
-import { searchPendingCleaner } from '../src/db/search-pending.js';
 import { expireReservations } from '../src/domain/sending/cursors.js';
 import { startMetricsReporting } from '../src/metrics/report.js';
 import { createDigestWorker } from './digest-worker.js';
@@ -9,15 +8,12 @@ import { openWorkerProcess } from './process.js';
 
 const { config, logger, life, orm, connection, redis, queues } = await openWorkerProcess('ingest', (c) => shardProblems(c, 'ingest'));
 
-// the search index's pending list is merged by this process, which filled it, on a connection of its own
-const searchIndex = searchPendingCleaner(() => orm.em.fork(), logger);
-life.add('search index pending list', () => searchIndex.close());
 const shards = consumedShards(shardNames(queues.layout, 'ingest'), config.WORKER_SHARDS);
 // the process's concurrency is shared by the shards it consumes: one Worker (and blocking connection) per shard
 const concurrency = Math.max(1, Math.ceil(config.INGEST_CONCURRENCY / shards.length));
 for (const queue of shards) {
   const worker = createIngestWorker(
-    { orm, redis, prefix: config.QUEUE_PREFIX, logger, queues, orderWaitMs: config.WS_REORDER_WAIT_MS, searchIndex, connection },
+    { orm, redis, prefix: config.QUEUE_PREFIX, logger, queues, orderWaitMs: config.WS_REORDER_WAIT_MS, connection },
     { concurrency, batchMax: config.INGEST_BATCH_MAX, batchWaitMs: config.INGEST_BATCH_WAIT_MS, queue },
   );
   life.add(`ingest worker ${queue}`, () => worker.close());

@@ -19,6 +19,8 @@ const maintenance = startMaintenance({ orm, logger, redis, prefix: config.QUEUE_
 life.add('maintenance timers', () => maintenance.stop());
 await maintenance.partitionsNow();
 await maintenance.reconcileNow();
+// a month's build can take minutes: the scheduler is up meanwhile
+void maintenance.searchIndexNow();
 logger.info(
   { concurrency: config.SCHEDULER_CONCURRENCY, reconcile: config.RECONCILE_CRON, retention: config.RETENTION_CRON, retention_days: config.RETENTION_DAYS },
   'scheduler started',

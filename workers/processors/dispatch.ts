@@ -24,8 +24,6 @@ export interface DispatchDeps {
   queues: Producers;
   /** on one Redis: longest a batch's frames wait for the tenant's batches before them (WS_REORDER_WAIT_MS) */
   orderWaitMs?: number;
-  /** told how many notification rows were written, so the search index's pending list is merged in time (src/db/search-pending.ts) */
-  searchIndex?: { stored(rows: number): void };
 }
 
 /**

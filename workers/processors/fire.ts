@@ -65,8 +65,6 @@ async function fireAndDispatch(
     for (const id of result.missing) missing.add(id);
   }
   if (fired.length) {
-    // a fired row is written again (its cursor), and every index takes the new version
-    deps.searchIndex?.stored(fired.length);
     await dispatchStored(deps, fired, spans);
     deps.logger.debug({ fired: fired.length }, 'scheduled notifications fired');
   }

@@ -57,7 +57,6 @@ async function storeAndDispatch(deps: IngestDeps, drafts: NotificationDraft[], g
     );
   }
   for (const r of rows) notificationCreated.inc({ type: r.type, priority: r.priority });
-  deps.searchIndex?.stored(rows.length);
   await dispatchStored(deps, rows, spans);
   deps.logger.debug({ stored: rows.length }, 'ingested');
   return new Map(rejected.map((r) => [r.draft.id, r]));

@@ -61,9 +61,9 @@ export const IN_INBOX = `r.archived_at is null and not ${SNOOZED_NOW}`;
 
 /**
  * The text inbox search matches: title and content joined by a newline.
- * notifications_search (migrations/Migration20261207000000_search.ts) is a
- * trigram index on this very expression; change one, change the other, or
- * the index is never used.
+ * Each ended month's search index (src/db/search-index.ts) is a trigram
+ * index on this very expression; change one, change the other, or the
+ * index is never used.
  */
 export const SEARCH_TEXT = `(n.title || E'\\n' || n.content)`;
 
