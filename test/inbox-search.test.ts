@@ -92,6 +92,30 @@ describe('GET /notifications?q=', () => {
     expect(await titles(w.reader, 'v')).toEqual(['ÉTÉ summer']);
   });
 
+  test('Chinese with Latin letters matches them in any case; Chinese, digits and punctuation alone match as written', async () => {
+    const w = await world();
+    await deliver(w.sender, { user_id: w.user, title: 'SKU-7 库存不足', content: '请补货' });
+    await deliver(w.sender, { user_id: w.user, title: '订单 1042', content: 'Order 1042 shipped' });
+
+    expect(await titles(w.reader, 'sku-7 库')).toEqual(['SKU-7 库存不足']);
+    expect(await titles(w.reader, '-7 库存')).toEqual(['SKU-7 库存不足']);
+    expect(await titles(w.reader, '1042')).toEqual(['订单 1042']);
+    expect(await titles(w.reader, 'oRDER 10')).toEqual(['订单 1042']);
+  });
+
+  test('one or two Latin letters match in any case, İ and the Kelvin sign as i and k', async () => {
+    const w = await world();
+    await deliver(w.sender, { user_id: w.user, title: 'İzmir office', content: 'x' });
+    await deliver(w.sender, { user_id: w.user, title: 'ZMART', content: 'x' });
+    await deliver(w.sender, { user_id: w.user, title: 'Cooling to 4 \u212A', content: 'x' });
+
+    expect(await titles(w.reader, 'zm')).toEqual(['ZMART', 'İzmir office']);
+    expect(await titles(w.reader, 'Z')).toEqual(['ZMART', 'İzmir office']);
+    expect(await titles(w.reader, 'iz')).toEqual(['İzmir office']);
+    expect(await titles(w.reader, '4 k')).toEqual(['Cooling to 4 \u212A']);
+    expect(await titles(w.reader, 'k')).toEqual(['Cooling to 4 \u212A']);
+  });
+
   test('Latin text matches whatever its case, and q is trimmed', async () => {
     const w = await world();
     await deliver(w.sender, { user_id: w.user, title: 'Order shipped', content: 'On its way' });
