@@ -13,7 +13,8 @@ export interface OutgoingEvent {
   cursor?: string | null;
   /** the tenant's cursor before `cursor` (StoredRow.prev) */
   prev?: string | null;
-  frame: FrameBase;
+  /** the frame, or what makes it: made only if the event is published (a bulk batch's mostly are not: listenedTopics) */
+  frame: FrameBase | (() => FrameBase);
   /** users of the audience this event must not reach */
   except?: readonly string[];
 }
@@ -146,7 +147,7 @@ function packed(prefix: string, events: readonly OutgoingEvent[], ordered: boole
   let lastTopic = '';
   for (const e of events) {
     const topic = topicOf(e.tenant, e.audience);
-    const record = encodeMessage(topic, e.cursor ?? null, e.frame, e.except, ordered ? null : e.prev);
+    const record = encodeMessage(topic, e.cursor ?? null, typeof e.frame === 'function' ? e.frame() : e.frame, e.except, ordered ? null : e.prev);
     const at = ordered ? (topic === lastTopic ? out.length - 1 : -1) : (open.get(topic) ?? -1);
     lastTopic = topic;
     if (at >= 0 && out[at][1].length + record.length <= MESSAGE_TARGET_BYTES) out[at][1] += `\n${record}`;

@@ -54,7 +54,7 @@ export async function dispatchStored(deps: DispatchDeps, rows: StoredRow[], span
         audience: r.audience,
         cursor: r.seq,
         prev: r.prev,
-        frame: Object.assign(notificationFrame(presentRow(r)), groupFields(r, groups)),
+        frame: () => Object.assign(notificationFrame(presentRow(r)), groupFields(r, groups)),
         except: except.get(r.id),
       })),
       orderOptions(deps),
