@@ -23,10 +23,9 @@ import { loadavg } from 'node:os';
 import pg from 'pg';
 import { signToken } from '../src/auth/jwt.js';
 import { migrate } from '../src/db/orm.js';
-import { startRedis } from '../test/helpers/procs.js';
 import { cpuMeter } from './lib/cpu.js';
 import { createRawClient } from './lib/raw-http.js';
-import { freePort, startRole, stopRole, waitHttp } from './lib/processes.js';
+import { benchRedis, freePort, startRole, stopRole, waitHttp } from './lib/processes.js';
 
 const RATE = Number(process.env.RATE ?? 500);
 const SECONDS = Number(process.env.SECONDS ?? 10);
@@ -95,9 +94,7 @@ async function main(): Promise<void> {
   await migrate({ url: DATABASE_URL });
   const cleanups: Array<() => unknown> = [];
   try {
-    const redisPort = await freePort();
-    const redisProc = await startRedis(redisPort);
-    cleanups.push(() => redisProc.stop('SIGKILL'));
+    const { url: redisUrl } = await benchRedis(cleanups);
     const sink = await startSink();
     cleanups.push(() => sink.close());
     const db = new pg.Client({ connectionString: DATABASE_URL });
@@ -115,7 +112,7 @@ async function main(): Promise<void> {
       const env: Record<string, string> = {
         NODE_ENV: 'production',
         DATABASE_URL,
-        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+        REDIS_URL: redisUrl,
         QUEUE_PREFIX: `herald-bench-tracing-${mode}-${run}`,
         JWT_SECRET: SECRET,
         PORT: String(port),

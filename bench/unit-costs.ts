@@ -38,12 +38,11 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { signToken } from '../src/auth/jwt.js';
 import { migrate } from '../src/db/orm.js';
-import { startRedis } from '../test/helpers/procs.js';
 import { bareBullmq } from './lib/bullmq-baseline.js';
 import { cpuMeter, cpuMicros, pidsNamed } from './lib/cpu.js';
 import { pgBackendsOf } from './lib/pg-backends.js';
 import { createRawClient } from './lib/raw-http.js';
-import { freePort, startRole, stopRole, waitHttp } from './lib/processes.js';
+import { benchRedis, freePort, startRole, stopRole, waitHttp } from './lib/processes.js';
 import { closeSockets, pct } from './lib/sockets.js';
 
 const RATE = Number(process.env.RATE ?? 1000);
@@ -225,10 +224,7 @@ async function measure(): Promise<Figures> {
   await migrate({ url: DATABASE_URL });
   const cleanups: Array<() => unknown> = [];
   try {
-    const redisPort = await freePort();
-    const redisProc = await startRedis(redisPort);
-    cleanups.push(() => redisProc.stop('SIGKILL'));
-    const redisUrl = `redis://127.0.0.1:${redisPort}`;
+    const { url: redisUrl, proc: redisProc } = await benchRedis(cleanups);
     const redis = new Redis(redisUrl);
     cleanups.push(() => redis.disconnect());
     const db = new pg.Client({ connectionString: DATABASE_URL });

@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config.js';
 import { migrate, openOrm, type Orm } from '../src/db/orm.js';
 import { ensureMonths, listPartitions } from '../src/db/partitions.js';
 import { query } from '../src/db/query.js';
-import { buildSearchIndexes, searchIndexOf } from '../src/db/search-index.js';
+import { buildSearchIndexes, createSearchIndex, searchIndexOf } from '../src/db/search-index.js';
 import { listInbox } from '../src/domain/inbox/inbox.js';
 import { toDrafts } from '../src/domain/sending/input.js';
 import { storeNotifications } from '../src/domain/sending/store.js';
@@ -135,7 +135,7 @@ test('a build that failed half-way is dropped and built again', async () => {
   await ensureMonths(orm.em.fork(), new Date('2026-10-01T00:00:00Z'), new Date('2026-10-01T00:00:00Z'));
   await send(orm, Date.parse('2026-10-20T08:00:00Z'), [['Invoice issued', 'refund sent']]);
   // what CREATE INDEX CONCURRENTLY leaves when it fails: the index, marked invalid
-  await query(orm.em.fork(), `create index notifications_p2026_10_search on notifications_p2026_10 using gin (audience, (title || E'\\n' || content) gin_trgm_ops)`);
+  await query(orm.em.fork(), createSearchIndex('notifications_p2026_10'));
   await query(orm.em.fork(), `update pg_index set indisvalid = false where indexrelid = 'notifications_p2026_10_search'::regclass`);
   expect(await searchIndexes(orm)).toEqual(new Map([['notifications_p2026_10', false]]));
 

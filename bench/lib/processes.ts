@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { startRedis, type Proc } from '../../test/helpers/procs.js';
 
 /** A free TCP port on loopback. */
 export function freePort(): Promise<number> {
@@ -52,4 +53,12 @@ export async function waitHttp(url: string, timeoutMs = 30_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not come up`);
+}
+
+/** A redis-server of the bench's own on a free port, killed by `cleanups`: its URL and process. */
+export async function benchRedis(cleanups: Array<() => unknown>): Promise<{ url: string; proc: Proc }> {
+  const port = await freePort();
+  const proc = await startRedis(port);
+  cleanups.push(() => proc.stop('SIGKILL'));
+  return { url: `redis://127.0.0.1:${port}`, proc };
 }

@@ -41,6 +41,10 @@ const INDEXED_TEXT = `(title || E'\\n' || content)`;
 /** The search index of one month's partition of notifications, e.g. notifications_p2026_11_search. */
 export const searchIndexOf = (partition: string) => `${partition}_search`;
 
+/** The statement that builds one month's search index, concurrently with inserts (never inside a transaction). */
+export const createSearchIndex = (partition: string) =>
+  `create index concurrently if not exists ${searchIndexOf(partition)} on ${partition} using gin (audience, ${INDEXED_TEXT} gin_trgm_ops)`;
+
 /**
  * Builds the search index of every month that ended at or before `now`
  * (`which` = 'all': of every month) and has none yet (or only a failed
@@ -59,7 +63,7 @@ export async function buildSearchIndexes(em: EntityManager, which: 'ended' | 'al
     );
     if (state.valid === true || state.building) continue;
     if (state.valid === false) await query(em, `drop index concurrently if exists ${index}`);
-    await query(em, `create index concurrently if not exists ${index} on ${p.name} using gin (audience, ${INDEXED_TEXT} gin_trgm_ops)`);
+    await query(em, createSearchIndex(p.name));
     await query(em, `analyze ${p.name}`);
     built.push(index);
   }
