@@ -46,7 +46,7 @@ export function sendRoutes(deps: ApiDeps) {
     if (errors.length) throw new ValidationError(errors);
     inputs.forEach((input, i) => checkInlineSizes(input.attachments, limits, ['notifications', i]));
     const results = await acceptNotifications(accept, c.get('principal'), inputs);
-    const ids = results.flatMap((r) => r.notifications.map((n) => n.id));
+    const ids = results.flatMap((r) => r.ids);
     // a bulk request's ids are counted, not listed: its notifications' own spans name them
     span?.setAttributes({ [ATTR.notificationCount]: ids.length, [ATTR_HTTP_RESPONSE_STATUS_CODE]: 202 });
     return c.json({ ids, count: ids.length }, 202);
@@ -62,7 +62,7 @@ export function sendRoutes(deps: ApiDeps) {
     checkInlineSizes(parsed.value.attachments, limits);
     const [result] = await acceptNotifications(accept, c.get('principal'), [parsed.value]);
     const [first] = result.notifications;
-    const ids = result.notifications.map((n) => n.id);
+    const ids = result.ids;
     if (result.replayed) c.header('idempotent-replayed', 'true');
     span?.setAttributes({ [ATTR.notificationId]: first.id, [ATTR.notificationCount]: ids.length, [ATTR_HTTP_RESPONSE_STATUS_CODE]: 202 });
     return c.json({ ...first, ids, count: ids.length, ...(ids.length > 1 ? { notifications: result.notifications } : {}) }, 202);
