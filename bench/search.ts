@@ -15,9 +15,10 @@
  *    tenant with the same user names. Every user has read a third of their
  *    own notifications;
  * 2. every migration (the first search migration's build, which locked
- *    inserts, timed before the next one drops it), then the search index of
- *    each ended month as the scheduler builds it (src/db/search-index.ts,
- *    CREATE INDEX CONCURRENTLY), timed, and the sizes on disk;
+ *    inserts, timed before the next one drops it), then the search indexes
+ *    of each ended month as the scheduler builds them (trigram and grams,
+ *    src/db/search-index.ts, CREATE INDEX CONCURRENTLY), timed, and the
+ *    sizes on disk;
  * 3. for a heavy and a light user, the first page of 20 for q of one, two
  *    and more characters, Chinese and Latin, common, rare and absent, each
  *    RUNS times: p50/p99 of the keyset page (what `cursor` paging sends) and
@@ -26,10 +27,12 @@
  *    by side on two connections), next to the same
  *    calls without q, the same-run baseline, and where listInbox sends LIKE
  *    (a caseless q) or ILIKE in the "C" collation (one or two ASCII
- *    characters), the keyset page with a plain ILIKE. Twice: as the
+ *    characters), the keyset page with a plain ILIKE. Three times: as the
  *    month is now (its days so far walked, the months before through their
- *    indexes), and as at a month's end (the last ended month's index
- *    dropped: a whole month and more walked);
+ *    indexes); the one- and two-character q again with the grams indexes
+ *    dropped (as before them: every month walked), after which they are
+ *    built again, timed; and as at a month's end (the last ended month's
+ *    indexes dropped: a whole month and more walked);
  * 4. EXPLAIN (ANALYZE, BUFFERS) of a rare q of two and of seven characters;
  * 5. what an insert into the month being written costs: EXTRA (100,000)
  *    rows with no search index on that month (as now), with a trigram index
@@ -39,7 +42,7 @@
  */
 import pg from 'pg';
 import { listPartitions } from '../src/db/partitions.js';
-import { buildSearchIndexes, createSearchIndex, searchIndexOf } from '../src/db/search-index.js';
+import { buildSearchIndexes, createSearchIndex, forgetGramsIndexes, gramsIndexOf, searchIndexOf } from '../src/db/search-index.js';
 import { listInbox, type InboxFilter, type Reader } from '../src/domain/inbox/inbox.js';
 import { scratchDatabase } from './lib/scratch-db.js';
 import { statementsOf, type SentStatement } from './lib/statements.js';
@@ -141,9 +144,9 @@ async function sizes(): Promise<void> {
        from pg_index ix join pg_class c on c.oid = ix.indexrelid, pg_partition_tree(ix.indexrelid) t
        where ix.indrelid = 'notifications'::regclass group by 1
      union all
-     select 'the months'' search indexes', pg_size_pretty(sum(pg_relation_size(ix.indexrelid)))
-       from pg_index ix join pg_inherits i on i.inhrelid = ix.indrelid
-       where i.inhparent = 'notifications'::regclass and ix.indexrelid::regclass::text like '%\\_search'
+     select 'the months'' ' || k || ' indexes', pg_size_pretty(sum(pg_relation_size(ix.indexrelid)))
+       from pg_index ix join pg_inherits i on i.inhrelid = ix.indrelid, unnest(array['search', 'grams']) k
+       where i.inhparent = 'notifications'::regclass and ix.indexrelid::regclass::text like '%\\_' || k group by k
      order by 1`,
   );
   for (const s of rows) console.log(`  ${s.name.padEnd(40)} ${s.size.padStart(9)}`);
@@ -165,15 +168,16 @@ const lastEnded = [...months].reverse().find((p) => p.to <= now)!;
 
 const heavy: Reader = { sub: 'user-3', tenant, roles: ['role-3'], stores: [] };
 const light: Reader = { sub: 'user-500', tenant, roles: ['role-7'], stores: [] };
-/** The rows of `who`'s inbox, and those in partitions with no search index (walked by a search). */
+/** The rows of `who`'s inbox, and those in partitions with no trigram or no grams index (walked by a search of 3+ or of 1–2 characters). */
 const inboxSize = async (who: Reader) => {
-  const [{ n, walked }] = await em.execute<Array<{ n: string; walked: string }>>(
+  const [{ n, walked, gramless }] = await em.execute<Array<{ n: string; walked: string; gramless: string }>>(
     `select count(*)::text as n,
-            count(*) filter (where to_regclass(tableoid::regclass::text || '_search') is null)::text as walked
+            count(*) filter (where to_regclass(tableoid::regclass::text || '_search') is null)::text as walked,
+            count(*) filter (where to_regclass(tableoid::regclass::text || '_grams') is null)::text as gramless
        from notifications where tenant = ? and audience = any(?::text[])`,
     [tenant, `{u:${who.sub},r:${who.roles[0]},*}`],
   );
-  return `inbox of ${n}, ${walked} of them in months without a search index`;
+  return `inbox of ${n}, ${walked} of them in months without a trigram index, ${gramless} without a grams index`;
 };
 const QUERIES: Array<[string, string]> = [
   ['1 char, Chinese, common', '单'],
@@ -240,7 +244,7 @@ function asIlike(sent: SentStatement[]): SentStatement[] | undefined {
   return made.some((m, i) => m.sql !== sent[i].sql) ? made : undefined;
 }
 
-async function searches(when: string): Promise<void> {
+async function searches(when: string, queries = QUERIES): Promise<void> {
   console.log(
     `\n3. searches ${when}, ${RUNS} runs each: the first page of 20, ms p50 / p99, each beside the same call without q (no q) and, where it sends another test, the keyset page with a plain ILIKE (ILIKE)`,
   );
@@ -250,7 +254,7 @@ async function searches(when: string): Promise<void> {
   for (const [label, who] of [['heavy', heavy], ['light', light]] as const) {
     console.log(`${label} user (${who.sub}, ${await inboxSize(who)})`);
     const keysetBase = await statements(keyset(who, {}));
-    for (const [what, q] of QUERIES) {
+    for (const [what, q] of queries) {
       const sent = await statements(keyset(who, { q }));
       const ilike = asIlike(sent);
       const k = await beside(replay(sent), replay(keysetBase));
@@ -272,12 +276,28 @@ async function explain(label: string, fn: () => Promise<unknown>): Promise<void>
 }
 
 await searches(`as the month is now (${current.name} walked, the months before through their indexes)`);
+
+// the same one- and two-character searches as before the grams indexes: every month walked
+const ended = months.filter((p) => p.to <= now);
+for (const p of ended) await em.execute(`drop index ${gramsIndexOf(p.name)}`);
+forgetGramsIndexes();
+await searches(
+  'as the month is now without the grams indexes (as before them: a q of one or two characters walks every month)',
+  QUERIES.filter(([, q]) => [...q].length <= 2),
+);
+t0 = performance.now();
+await buildSearchIndexes(em, 'ended', now);
+console.log(`\n  the ended months' grams indexes built again (CREATE INDEX CONCURRENTLY, then ANALYZE) in ${seconds(t0)} s`);
+forgetGramsIndexes();
+
 console.log('\n4. plans (heavy user, keyset page)');
-await explain('q=退款 (two characters, no trigram: the walk)', keyset(heavy, { q: '退款' }));
-await explain('q=invoice (rare: the month being written walked, the ended months through their indexes)', keyset(heavy, { q: 'invoice' }));
+await explain('q=退款 (two characters: the ended months through their grams indexes, the month being written walked)', keyset(heavy, { q: '退款' }));
+await explain('q=invoice (rare: the month being written walked, the ended months through their trigram indexes)', keyset(heavy, { q: 'invoice' }));
 
 await em.execute(`drop index ${searchIndexOf(lastEnded.name)}`);
-await searches(`as at a month's end (${lastEnded.name}'s index dropped: it and ${current.name} walked)`);
+await em.execute(`drop index ${gramsIndexOf(lastEnded.name)}`);
+forgetGramsIndexes();
+await searches(`as at a month's end (${lastEnded.name}'s indexes dropped: it and ${current.name} walked)`);
 await client.end();
 await buildSearchIndexes(em, 'ended', now);
 

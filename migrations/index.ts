@@ -25,6 +25,7 @@ import { Migration20261207050000_dev_outbox } from './Migration20261207050000_de
 import { Migration20261208000000_audit } from './Migration20261208000000_audit.js';
 import { Migration20261208010000_encrypt_contacts } from './Migration20261208010000_encrypt_contacts.js';
 import { Migration20261209000000_search_ended_months } from './Migration20261209000000_search_ended_months.js';
+import { Migration20261210000000_search_grams } from './Migration20261210000000_search_grams.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list
@@ -57,4 +58,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261208000000_audit', class: Migration20261208000000_audit },
   { name: 'Migration20261208010000_encrypt_contacts', class: Migration20261208010000_encrypt_contacts },
   { name: 'Migration20261209000000_search_ended_months', class: Migration20261209000000_search_ended_months },
+  { name: 'Migration20261210000000_search_grams', class: Migration20261210000000_search_grams },
 ];

@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config.js';
 import { migrate, openOrm, type Orm } from '../src/db/orm.js';
 import { ensureMonths, listPartitions } from '../src/db/partitions.js';
 import { query } from '../src/db/query.js';
-import { buildSearchIndexes, createSearchIndex, searchIndexOf } from '../src/db/search-index.js';
+import { buildSearchIndexes, createSearchIndex, forgetGramsIndexes, gramsIndexOf, searchIndexOf } from '../src/db/search-index.js';
 import { listInbox } from '../src/domain/inbox/inbox.js';
 import { toDrafts } from '../src/domain/sending/input.js';
 import { storeNotifications } from '../src/domain/sending/store.js';
@@ -63,13 +63,13 @@ const search = async (orm: Orm, q: string) =>
   (await listInbox(orm.em.fork(), who, { q }, { limit: 20, offset: 0, order: 'desc', withTotal: false })).rows.map((r) => r.title);
 
 /** The plan of the first page for q: which indexes of which months it reads. */
-async function plan(orm: Orm, q: string): Promise<string> {
+async function plan(orm: Orm, q: string, statement: 'page' | 'count' = 'page'): Promise<string> {
   const em = orm.em.fork();
-  const sent = await statementsOf(em, () => listInbox(em, who, { q }, { limit: 20, offset: 0, order: 'desc', withTotal: false }));
+  const sent = await statementsOf(em, () => listInbox(em, who, { q }, { limit: 20, offset: 0, order: 'desc', withTotal: statement === 'count' }));
   const client = new pg.Client({ connectionString: orm.config.getClientUrl() });
   await client.connect();
   try {
-    const page = sent.find((s) => s.sql.includes('like'))!;
+    const page = sent.find((s) => s.sql.includes('like') && s.sql.includes('count(*)') === (statement === 'count'))!;
     const rows = await client.query(`explain ${page.sql}`, page.bindings);
     return rows.rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
   } finally {
@@ -100,7 +100,7 @@ test('the search index is built for the months that ended, not the month being w
   const months = (await listPartitions(orm.em.fork())).map((p) => p.name);
   const ended = months.filter((m) => m < 'notifications_p2026_12');
   expect(ended).toEqual(['notifications_p2026_10', 'notifications_p2026_11']);
-  expect(built).toEqual(ended.map(searchIndexOf));
+  expect(built).toEqual(ended.flatMap((m) => [searchIndexOf(m), gramsIndexOf(m)]));
   expect(await searchIndexes(orm)).toEqual(new Map(ended.map((m) => [m, true])));
   // again: nothing to do
   expect(await buildSearchIndexes(orm.em.fork(), 'ended', now)).toEqual([]);
@@ -116,7 +116,7 @@ test('the search index is built for the months that ended, not the month being w
   expect(await search(orm, '原路退回')).toEqual(['迟到的发票', '发票已开具']);
 
   // once December has ended, it is indexed in turn
-  expect(await buildSearchIndexes(orm.em.fork(), 'ended', new Date('2027-01-01T00:00:00Z'))).toEqual(['notifications_p2026_12_search']);
+  expect(await buildSearchIndexes(orm.em.fork(), 'ended', new Date('2027-01-01T00:00:00Z'))).toEqual(['notifications_p2026_12_search', 'notifications_p2026_12_grams']);
 });
 
 test('SEARCH_INDEX_MONTHS=all: every month, the current one and those made ahead too', async () => {
@@ -125,7 +125,10 @@ test('SEARCH_INDEX_MONTHS=all: every month, the current one and those made ahead
   await send(orm, Date.parse('2026-12-03T08:00:00Z'), [['发票已开具', '退款 12 元已原路退回']]);
   const months = (await listPartitions(orm.em.fork())).map((p) => p.name);
   expect(months).toContain('notifications_p2027_01');
-  expect(await buildSearchIndexes(orm.em.fork(), 'all', new Date('2026-12-06T10:00:00Z'))).toEqual(months.map(searchIndexOf));
+  // the trigram index on every month; the grams index on the month that ended only
+  expect(await buildSearchIndexes(orm.em.fork(), 'all', new Date('2026-12-06T10:00:00Z'))).toEqual(
+    months.flatMap((m) => (m < 'notifications_p2026_12' ? [searchIndexOf(m), gramsIndexOf(m)] : [searchIndexOf(m)])),
+  );
   expect(await searchIndexes(orm)).toEqual(new Map(months.map((m) => [m, true])));
   expect(await search(orm, '原路退回')).toEqual(['发票已开具']);
 });
@@ -139,7 +142,7 @@ test('a build that failed half-way is dropped and built again', async () => {
   await query(orm.em.fork(), `update pg_index set indisvalid = false where indexrelid = 'notifications_p2026_10_search'::regclass`);
   expect(await searchIndexes(orm)).toEqual(new Map([['notifications_p2026_10', false]]));
 
-  expect(await buildSearchIndexes(orm.em.fork(), 'ended', new Date('2026-12-06T10:00:00Z'))).toEqual(['notifications_p2026_10_search']);
+  expect(await buildSearchIndexes(orm.em.fork(), 'ended', new Date('2026-12-06T10:00:00Z'))).toEqual(['notifications_p2026_10_search', 'notifications_p2026_10_grams']);
   expect(await searchIndexes(orm)).toEqual(new Map([['notifications_p2026_10', true]]));
 });
 
@@ -158,4 +161,65 @@ test('the scheduler builds the ended months\' indexes when it starts', async () 
   }
   expect((await searchIndexes(orm)).get(ended.name)).toBe(true);
   expect([...(await searchIndexes(orm)).keys()].every((m) => m === ended.name || m < ended.name)).toBe(true);
+});
+
+test('one or two characters: the grams index of the ended months finds what walking finds, and a month without it is walked', async () => {
+  const orm = await freshDatabase();
+  const now = new Date('2026-12-06T10:00:00Z');
+  await ensureMonths(orm.em.fork(), new Date('2026-10-01T00:00:00Z'), new Date('2027-01-01T00:00:00Z'));
+  const october = Date.parse('2026-10-20T08:00:00Z');
+  const november = Date.parse('2026-11-15T08:00:00Z');
+  const december = Date.parse('2026-12-02T08:00:00Z');
+  await send(orm, october, [['REFUND issued', '退款 12 元'], ['Zip code', 'changed'], ['Temperature', 'at 300 \u212a']]);
+  // enough of ana's October and November that reading her inbox costs more than asking the index
+  // (the newest indexed month's statistics say which grams are common: November's)
+  await send(orm, october, [['Order shipped', 'On its way']], 3000);
+  await send(orm, november, [['Order shipped', 'On its way']], 3000);
+  await send(orm, november, [['Refund', '退 5 元'], ['库存提醒', '单品库存不足']]);
+  await send(orm, december, [['refund sent', '退款到账'], ['Backup done', 'nothing to see']]);
+
+  const qs = ['fu', 'FU', 'Fu', '退', '退款', 'z', '12', 'k', 'ip', '单品', '%', 'Or'];
+  const found = async () => {
+    const out: Record<string, { titles: string[]; total: number }> = {};
+    for (const q of qs) {
+      const page = await listInbox(orm.em.fork(), who, { q }, { limit: 20, offset: 0, order: 'desc', withTotal: true });
+      out[q] = { titles: page.rows.map((r) => r.title), total: page.total };
+    }
+    return out;
+  };
+  const walked = await found();
+  expect(walked.fu).toEqual({ titles: ['refund sent', 'Refund', 'REFUND issued'], total: 3 });
+  expect(walked.FU).toEqual(walked.fu);
+  expect(walked.退).toEqual({ titles: ['refund sent', 'Refund', 'REFUND issued'], total: 3 });
+  expect(walked.k.titles).toEqual(['Backup done', 'Temperature']);
+  expect(walked['%'].total).toBe(0);
+  expect(await plan(orm, 'fu')).not.toContain('_grams');
+
+  await buildSearchIndexes(orm.em.fork(), 'ended', now);
+  expect(await found()).toEqual(walked);
+  // October and November through their grams indexes, December (no index yet) walked; the page and its total alike
+  for (const statement of ['page', 'count'] as const) {
+    const p = await plan(orm, '退款', statement);
+    expect(p).toContain('Bitmap Index Scan on notifications_p2026_10_grams');
+    expect(p).toContain('notifications_p2026_12');
+    expect(p).not.toContain('notifications_p2026_12_grams');
+  }
+  expect(await plan(orm, 'fu')).toContain('notifications_p2026_10_grams');
+  // i and k: the index folds ASCII only, and İ and the Kelvin sign fold to them: walked
+  expect(await plan(orm, 'k')).not.toContain('_grams');
+  // a common gram (in almost every row of October): walked, newest first
+  expect(await plan(orm, 'Or')).not.toContain('_grams');
+
+  // November's index gone (a failed build, say): October through its index, November and December walked
+  await query(orm.em.fork(), `drop index ${gramsIndexOf('notifications_p2026_11')}`);
+  forgetGramsIndexes();
+  expect(await found()).toEqual(walked);
+  const p = await plan(orm, '退款');
+  expect(p).toContain('notifications_p2026_10_grams');
+  expect(p).not.toContain('notifications_p2026_11_grams');
+  // and without October's, the oldest month, every month is walked
+  await query(orm.em.fork(), `drop index ${gramsIndexOf('notifications_p2026_10')}`);
+  forgetGramsIndexes();
+  expect(await found()).toEqual(walked);
+  expect(await plan(orm, '退款')).not.toContain('_grams');
 });

@@ -4,6 +4,7 @@ import { NotFoundError } from '../../errors.js';
 import { HORIZON } from './horizon.js';
 import { audiencesOf } from './audience.js';
 import { pgArray, query } from '../../db/query.js';
+import { gramsIndexes } from '../../db/search-index.js';
 import { presentRow, RETURNING, type NotificationJson, type StoredRow } from './present.js';
 
 /**
@@ -83,11 +84,27 @@ const caseless = (q: string) => q.toLowerCase() === q && q.toUpperCase() === q;
  * collation, which lower-cases only ASCII letters, cheaply, then finds
  * exactly what ILIKE in the database's collation would. Only ASCII letters
  * lower-case to such a q's letters: of all other characters just İ and the
- * Kelvin sign lower-case to ASCII, to i and k. Such a q has no trigram, so
- * its search always walks the inbox; a longer one keeps the database's
- * collation, the one the search index was built in.
+ * Kelvin sign lower-case to ASCII, to i and k. Such a q has no trigram
+ * (the grams index answers it instead: gramOf); a longer one keeps the
+ * database's collation, the one the trigram index was built in.
  */
 const asciiFoldable = (q: string) => q.length <= 2 && /^[\x00-\x7f]+$/.test(q) && !/[ik]/i.test(q);
+
+/** The grams of SEARCH_TEXT as each ended month's grams index holds them (src/db/search-index.ts). */
+export const SEARCH_GRAMS = `(herald_grams${SEARCH_TEXT} collate "C")`;
+
+/**
+ * The one gram a q of one or two characters is, when the grams index can
+ * answer it: a caseless q, or one of ASCII characters other than i and k
+ * (the index lower-cases ASCII letters only, so for these it holds every
+ * row ILIKE finds), with no whitespace (the index keeps none). Else
+ * undefined, and the search walks.
+ */
+function gramOf(q: string): string | undefined {
+  if ([...q].length > 2 || /[\s\x01]/.test(q)) return undefined;
+  if (!caseless(q) && !asciiFoldable(q)) return undefined;
+  return q.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
 
 /**
  * Title or content contains `q`, case-insensitively. One ILIKE (LIKE for a
@@ -102,7 +119,9 @@ function searchCondition(q: string): { sql: string; params: unknown[] } {
   return { sql: `${SEARCH_TEXT} ${like} and (n.title ${like} or n.content ${like})`, params: [pattern, pattern, pattern] };
 }
 
-function conditions(filter: InboxFilter): { sql: string; params: unknown[] } {
+type Conditions = { sql: string; params: unknown[] };
+
+function conditions(filter: InboxFilter, search: Conditions | undefined = filter.q ? searchCondition(filter.q) : undefined): Conditions {
   const parts: string[] = ['n.seq is not null', 'r.deleted_at is null'];
   const params: unknown[] = [];
   if (filter.is_read === true) parts.push('r.read_at is not null');
@@ -131,12 +150,28 @@ function conditions(filter: InboxFilter): { sql: string; params: unknown[] } {
     parts.push('n.seq < ?::bigint');
     params.push(filter.before);
   }
-  if (filter.q) {
-    const search = searchCondition(filter.q);
+  if (search) {
     parts.push(search.sql);
     params.push(...search.params);
   }
   return { sql: parts.join(' and '), params };
+}
+
+/**
+ * The filter's conditions, once per part of the inbox that is read its own
+ * way: a q of one or two characters that the grams index answers, and that
+ * is not common, reads the months below the grams indexes' bound through
+ * them and walks the months above; any other filter is one part.
+ */
+async function partsOf(em: EntityManager, filter: InboxFilter): Promise<Conditions[]> {
+  const gram = filter.q ? gramOf(filter.q) : undefined;
+  const grams = gram ? await gramsIndexes(em) : null;
+  if (!gram || !grams || grams.common.has(gram)) return [conditions(filter)];
+  const text = searchCondition(filter.q!);
+  return [
+    conditions(filter, { sql: `n.id < ?::uuid and ${SEARCH_GRAMS} @> ?::text[] and ${text.sql}`, params: [grams.bound, [gram], ...text.params] }),
+    conditions(filter, { sql: `n.id >= ?::uuid and ${text.sql}`, params: [grams.bound, ...text.params] }),
+  ];
 }
 
 /** knex expands plain arrays in bindings; pass them as Postgres array literals instead. */
@@ -177,18 +212,20 @@ export async function listInbox(
   filter: InboxFilter,
   page: { limit: number; offset: number; order: 'asc' | 'desc'; withTotal: boolean },
 ): Promise<Page> {
-  const cond = conditions(filter);
+  const conds = await partsOf(em, filter);
   const take = page.limit + page.offset;
   const dir = page.order === 'asc' ? 'asc' : 'desc';
   const audiences = audiencesOf(who);
   const parts: string[] = [];
   const params: unknown[] = [];
   for (const audience of audiences) {
-    // capped at the commit horizon: a page never hands out a cursor above a batch still committing (horizon.ts)
-    parts.push(`(select ${COLS}, ${RECEIPT_COLS} from notifications n ${JOIN_RECEIPT}
-      where n.tenant = ? and n.audience = ? and ${cond.sql} and n.seq <= ${HORIZON}
-      order by n.seq ${dir} limit ?)`);
-    params.push(who.sub, who.tenant, audience, ...cond.params, who.tenant, take);
+    for (const cond of conds) {
+      // capped at the commit horizon: a page never hands out a cursor above a batch still committing (horizon.ts)
+      parts.push(`(select ${COLS}, ${RECEIPT_COLS} from notifications n ${JOIN_RECEIPT}
+        where n.tenant = ? and n.audience = ? and ${cond.sql} and n.seq <= ${HORIZON}
+        order by n.seq ${dir} limit ?)`);
+      params.push(who.sub, who.tenant, audience, ...cond.params, who.tenant, take);
+    }
   }
   const sql = `select * from (${parts.join(' union all ')}) u order by u.seq::bigint ${dir} limit ? offset ?`;
   // the page and its total side by side, on two connections: a search that walks the inbox walks it in both
@@ -200,11 +237,12 @@ export async function listInbox(
 }
 
 export async function countInbox(em: EntityManager, who: Reader, filter: InboxFilter): Promise<number> {
-  const cond = conditions(filter);
+  const conds = await partsOf(em, filter);
+  const counts = conds.map((cond) => `(select count(*) from notifications n ${JOIN_RECEIPT}
+     where n.tenant = ? and n.audience = any(?::text[]) and ${cond.sql})`);
   const [row] = await read<Array<{ count: string }>>(em,
-    `select count(*) from notifications n ${JOIN_RECEIPT}
-     where n.tenant = ? and n.audience = any(?::text[]) and ${cond.sql}`,
-    bind([who.sub, who.tenant, audiencesOf(who), ...cond.params]),
+    `select ${counts.join(' + ')} as count`,
+    bind(conds.flatMap((cond) => [who.sub, who.tenant, audiencesOf(who), ...cond.params])),
   );
   return Number(row.count);
 }
@@ -215,7 +253,7 @@ export async function countInbox(em: EntityManager, who: Reader, filter: InboxFi
  */
 export async function countInboxMany(em: EntityManager, who: Reader, filters: InboxFilter[]): Promise<number[]> {
   if (!filters.length) return [];
-  const conds = filters.map(conditions);
+  const conds = filters.map((f) => conditions(f));
   const [row] = await read<Array<Record<string, string>>>(em,
     `select ${conds.map((c, i) => `count(*) filter (where ${c.sql}) as c${i}`).join(', ')}
      from notifications n ${JOIN_RECEIPT}
