@@ -217,3 +217,37 @@ describe('GET /notifications?q=', () => {
     expect((await search(w.reader, '订'.repeat(100))).notifications).toEqual([]);
   });
 });
+
+describe('the total of a search', () => {
+  test('counts up to 1,000 matches, then says there are more; without q the total is exact', async () => {
+    const w = await world();
+    const bulk = async (notifications: Array<Record<string, unknown>>) => {
+      const r = await h.request('POST', '/api/v1/notifications/bulk', { token: w.sender, body: { notifications } });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+    };
+    const stored = (n: number) =>
+      waitFor(async () => {
+        const rows = await h.orm.em.fork().execute(`select count(*)::int as n from notifications where tenant = ? and seq is not null`, [w.tenant]);
+        return rows[0].n === n;
+      }, 60_000);
+    await bulk(Array.from({ length: 1000 }, (_, i) => ({ user_id: w.user, title: `Order ${i} shipped`, content: 'C' })));
+    await bulk(Array.from({ length: 5 }, (_, i) => ({ user_id: w.user, title: `Shift ${i} changed`, content: 'C' })));
+    await stored(1005);
+
+    // exactly 1,000 matches: counted, not capped
+    expect(await search(w.reader, 'order', '&page_size=20')).toMatchObject({ total: 1000, total_capped: false, total_pages: 50 });
+    await deliver(w.sender, { user_id: w.user, title: 'Order 1000 shipped' });
+    const body = await search(w.reader, 'order', '&page_size=20');
+    expect(body).toMatchObject({ total: 1000, total_capped: true, total_pages: 50, page: 1 });
+    expect(body.notifications[0].title).toBe('Order 1000 shipped');
+    // the pages past the cap are still there
+    const last = await search(w.reader, 'order', '&page=51&page_size=20');
+    expect(last.notifications.map((n: any) => n.title)).toEqual(['Order 0 shipped']);
+    // a rare q and the inbox without q are counted exactly
+    expect(await search(w.reader, 'shift')).toMatchObject({ total: 5, total_capped: false });
+    const all = await h.request('GET', '/api/v1/notifications?page_size=20', { token: w.reader });
+    expect(all.body).toMatchObject({ total: 1006, total_capped: false, total_pages: 51 });
+    // cursor paging counts nothing
+    expect(await search(w.reader, 'order', `&cursor=${body.next_cursor}`)).toMatchObject({ total: null, total_capped: null });
+  });
+});

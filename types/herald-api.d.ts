@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * The caller's inbox
-         * @description Newest first. Three ways to page: `limit`/`offset` (one legacy API), `page`/`page_size` (the other), or `cursor` (keyset: pass the previous answer's next_cursor; fastest, no totals). `since` with a cursor reads forward from it, oldest first: everything stored for this user after that cursor, the way a WebSocket client catches up. It lists the inbox proper: not what the user archived (`archived=true` lists the archive) and not what is snoozed now (`snoozed=true` lists that). `q` searches it: only notifications whose title or content contains the text, Chinese or Latin (`q=订单` finds 您的订单已发货, `q=ORDER` finds Order shipped), with the other filters and any of the three pagings; a bad `q` (empty, over 100 characters) is 400 naming `q`.
+         * @description Newest first. Three ways to page: `limit`/`offset` (one legacy API), `page`/`page_size` (the other), or `cursor` (keyset: pass the previous answer's next_cursor; fastest, no totals). `since` with a cursor reads forward from it, oldest first: everything stored for this user after that cursor, the way a WebSocket client catches up. It lists the inbox proper: not what the user archived (`archived=true` lists the archive) and not what is snoozed now (`snoozed=true` lists that). `q` searches it: only notifications whose title or content contains the text, Chinese or Latin (`q=订单` finds 您的订单已发货, `q=ORDER` finds Order shipped), with the other filters and any of the three pagings; a bad `q` (empty, over 100 characters) is 400 naming `q`. A search's `total` counts up to 1,000 matches: past that it is 1,000 with `total_capped: true` ("1,000+").
          */
         get: operations["listInbox"];
         put?: never;
@@ -1372,6 +1372,8 @@ export interface components {
             notifications: components["schemas"]["Notification"][];
             /** @description null when paging by cursor */
             total: number | null;
+            /** @description true when a search (`q`) has more than 1,000 matches: `total` is then 1,000 and counts no further; null when paging by cursor */
+            total_capped: boolean | null;
             /** @description null when paging by cursor */
             page: number | null;
             page_size: number;

@@ -386,6 +386,10 @@ export const inboxPage = named(
   z.strictObject({
     notifications: z.array(notification),
     total: z.number().int().nullable().describe('null when paging by cursor'),
+    total_capped: z
+      .boolean()
+      .nullable()
+      .describe('true when a search (`q`) has more than 1,000 matches: `total` is then 1,000 and counts no further; null when paging by cursor'),
     page: z.number().int().nullable().describe('null when paging by cursor'),
     page_size: z.number().int(),
     total_pages: z.number().int().nullable().describe('null when paging by cursor'),

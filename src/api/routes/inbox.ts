@@ -163,7 +163,7 @@ export function inboxRoutes(deps: ApiDeps) {
       before: q.cursor,
       q: q.q,
     };
-    const { rows, total } = await inbox.listInbox(reader(), who, filter, {
+    const { rows, total, capped } = await inbox.listInbox(reader(), who, filter, {
       limit: pageSize,
       offset: keyset ? 0 : offset,
       order: sinceCursor ? 'asc' : 'desc',
@@ -174,6 +174,7 @@ export function inboxRoutes(deps: ApiDeps) {
     return c.json({
       notifications: rows,
       total: keyset ? null : total,
+      total_capped: keyset ? null : capped,
       page: keyset ? null : Math.floor(offset / pageSize) + 1,
       page_size: pageSize,
       total_pages: keyset ? null : Math.ceil(total / pageSize),

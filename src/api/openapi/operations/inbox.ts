@@ -191,7 +191,8 @@ export const inboxOperations: Operation[] = [
       '`since` with a cursor reads forward from it, oldest first: everything stored for this user after that cursor, the way a WebSocket client catches up. ' +
       'It lists the inbox proper: not what the user archived (`archived=true` lists the archive) and not what is snoozed now (`snoozed=true` lists that). ' +
       '`q` searches it: only notifications whose title or content contains the text, Chinese or Latin (`q=订单` finds 您的订单已发货, `q=ORDER` finds Order shipped), ' +
-      'with the other filters and any of the three pagings; a bad `q` (empty, over 100 characters) is 400 naming `q`.',
+      'with the other filters and any of the three pagings; a bad `q` (empty, over 100 characters) is 400 naming `q`. ' +
+      'A search\'s `total` counts up to 1,000 matches: past that it is 1,000 with `total_capped: true` ("1,000+").',
     tag: inbox,
     access: user,
     query: {
@@ -219,11 +220,11 @@ export const inboxOperations: Operation[] = [
         examples: {
           page: {
             summary: 'Page 1 of 1',
-            value: { notifications: [exampleInboxNotification()], total: 1, page: 1, page_size: 20, total_pages: 1, next_cursor: null },
+            value: { notifications: [exampleInboxNotification()], total: 1, total_capped: false, page: 1, page_size: 20, total_pages: 1, next_cursor: null },
           },
           cursor: {
             summary: 'Keyset paging',
-            value: { notifications: [exampleInboxNotification()], total: null, page: null, page_size: 1, total_pages: null, next_cursor: '1042' },
+            value: { notifications: [exampleInboxNotification()], total: null, total_capped: null, page: null, page_size: 1, total_pages: null, next_cursor: '1042' },
           },
         },
       },
