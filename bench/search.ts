@@ -27,7 +27,9 @@
  *    by side on two connections), next to the same
  *    calls without q, the same-run baseline, and where listInbox sends LIKE
  *    (a caseless q) or ILIKE in the "C" collation (one or two ASCII
- *    characters), the keyset page with a plain ILIKE. Three times: as the
+ *    characters), the keyset page with a plain ILIKE, and the numbered page
+ *    with an exact total (as before a search's total was capped at 1,000:
+ *    every match counted). Three times: as the
  *    month is now (its days so far walked, the months before through their
  *    indexes); the one- and two-character q again with the grams indexes
  *    dropped (as before them: every month walked), after which they are
@@ -43,7 +45,7 @@
 import pg from 'pg';
 import { listPartitions } from '../src/db/partitions.js';
 import { buildSearchIndexes, createSearchIndex, forgetGramsIndexes, gramsIndexOf, searchIndexOf } from '../src/db/search-index.js';
-import { listInbox, type InboxFilter, type Reader } from '../src/domain/inbox/inbox.js';
+import { countInbox, listInbox, type InboxFilter, type Reader } from '../src/domain/inbox/inbox.js';
 import { scratchDatabase } from './lib/scratch-db.js';
 import { statementsOf, type SentStatement } from './lib/statements.js';
 
@@ -223,6 +225,9 @@ async function beside(fn: () => Promise<unknown>, base: () => Promise<unknown>):
 
 const keyset = (who: Reader, filter: InboxFilter) => () => listInbox(em, who, filter, { limit: 20, offset: 0, order: 'desc', withTotal: false });
 const numbered = (who: Reader, filter: InboxFilter) => () => listInbox(em, who, filter, { limit: 20, offset: 0, order: 'desc', withTotal: true });
+/** The numbered first page as it was before a search's total was capped: the page beside a count of every match. */
+const exactTotal = (who: Reader, filter: InboxFilter) => () =>
+  Promise.all([listInbox(em, who, filter, { limit: 20, offset: 0, order: 'desc', withTotal: false }), countInbox(em, who, filter)]);
 const f = (s: Spread) => `${s.p50.toFixed(1).padStart(6)} /${s.p99.toFixed(1).padStart(6)}`;
 
 const client = new pg.Client({ connectionString: URL });
@@ -249,7 +254,7 @@ async function searches(when: string, queries = QUERIES): Promise<void> {
     `\n3. searches ${when}, ${RUNS} runs each: the first page of 20, ms p50 / p99, each beside the same call without q (no q) and, where it sends another test, the keyset page with a plain ILIKE (ILIKE)`,
   );
   console.log(
-    `${'who, q'.padEnd(48)} ${'keyset page'.padStart(14)} ${'no q'.padStart(14)} ${'ILIKE'.padStart(14)}   ${'page + total'.padStart(14)} ${'no q'.padStart(14)}  rows  total`,
+    `${'who, q'.padEnd(48)} ${'keyset page'.padStart(14)} ${'no q'.padStart(14)} ${'ILIKE'.padStart(14)}   ${'page + total'.padStart(14)} ${'no q'.padStart(14)} ${'exact total'.padStart(14)}  rows  total`,
   );
   for (const [label, who] of [['heavy', heavy], ['light', light]] as const) {
     console.log(`${label} user (${who.sub}, ${await inboxSize(who)})`);
@@ -260,8 +265,12 @@ async function searches(when: string, queries = QUERIES): Promise<void> {
       const k = await beside(replay(sent), replay(keysetBase));
       const i = ilike ? f((await beside(replay(ilike), replay(keysetBase))).it) : '–'.padStart(14);
       const t = await beside(numbered(who, { q }), numbered(who, {}));
-      const { rows, total } = await numbered(who, { q })();
-      console.log(`  ${`${what} (${q})`.padEnd(46)} ${f(k.it)} ${f(k.base)} ${i}   ${f(t.it)} ${f(t.base)}  ${String(rows.length).padStart(4)}  ${total}`);
+      const x = await beside(exactTotal(who, { q }), numbered(who, {}));
+      const { rows, total, capped } = await numbered(who, { q })();
+      const [, exact] = await exactTotal(who, { q })();
+      console.log(
+        `  ${`${what} (${q})`.padEnd(46)} ${f(k.it)} ${f(k.base)} ${i}   ${f(t.it)} ${f(t.base)} ${f(x.it)}  ${String(rows.length).padStart(4)}  ${total}${capped ? `+ (${exact})` : ''}`,
+      );
     }
   }
 }
