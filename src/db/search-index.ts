@@ -35,15 +35,15 @@ import { uuidv7Floor } from '../domain/ids.js';
  * insert.
  *
  * A month's trigram build runs on one core, ~30 µs a row on the development
- * machine, and its grams build ~80: about one and two and a half days for a
- * month at 1,000 notifications/s. Beyond ~30,000/s the trigram build would
+ * machine, and its grams build ~100: about one and three days for a month
+ * at 1,000 notifications/s. Beyond ~30,000/s the trigram build would
  * outlast the month: a deployment that stores that many sets
  * SEARCH_INDEX_MONTHS=all, and every month, the current one and those made
  * ahead (empty, so built at once), then carries the trigram index and each
  * insert pays for it, as before. The grams index stays on ended months only
  * (kept on every insert it cost 2.4× the trigram index, bench/README.md);
  * until a month has it, a q of one or two characters walks that month, and
- * beyond ~12,000/s its build outlasts the month after.
+ * beyond ~10,000/s its build outlasts the month after.
  */
 
 /** The searched text as the index holds it: SEARCH_TEXT without the row alias. */
