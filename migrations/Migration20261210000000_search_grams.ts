@@ -12,16 +12,20 @@ import { Migration } from '@mikro-orm/migrations';
  * index serves only a q that is caseless or one or two ASCII characters
  * other than i and k (src/domain/inbox/inbox.ts), for which that folding
  * finds every row ILIKE finds, and each candidate is tested again with the
- * search's own LIKE or ILIKE. Whitespace becomes a space and grams of spaces
- * only are dropped (no such q has whitespace: q is trimmed). The pairs are
- * cut by regexp_replace at either parity, joined by \x01, which the text is
- * first stripped of. Cost 1000: where a month has no such index the
- * planner tests the search's LIKE first and calls this last, if ever.
+ * search's own LIKE or ILIKE. ASCII whitespace becomes a space and grams of
+ * spaces only are dropped (no such q has whitespace: q is trimmed); other
+ * whitespace stays, as grams no q asks for (written without \u escapes,
+ * which a database not in UTF8 refuses). The pairs are cut by
+ * regexp_replace at either parity, joined by \x01, which the text is first
+ * stripped of. Cost 1000: where a month has no such index the planner tests
+ * the search's LIKE first and calls this last, if ever. In a database whose
+ * encoding is not UTF8 characters are bytes here, so its months get no
+ * grams index (src/db/search-index.ts).
  */
 const HERALD_GRAMS = String.raw`create or replace function herald_grams(t text) returns text[]
   language plpgsql immutable strict parallel safe cost 1000 as $$
   declare
-    s text := translate(lower(t collate "C"), E'\t\n\x0b\f\r\u00a0\u3000\x01', '        ');
+    s text := translate(lower(t collate "C"), E'\t\n\x0b\f\r\x01', '      ');
     n int := length(s);
   begin
     return array_remove(array_remove(array_remove(

@@ -27,11 +27,13 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function freshDatabase(): Promise<Orm> {
+/** A database of its own, migrated; `sqlAscii`: made first in SQL_ASCII, as the embedded PostgreSQL of `npm start` makes it. */
+async function freshDatabase(sqlAscii = false): Promise<Orm> {
   const name = uniq('herald_search_index').replace(/-/g, '_');
   const url = new URL(TEST_DATABASE_URL);
   url.pathname = `/${name}`;
   cleanups.push(() => onPostgres(`drop database if exists "${name}" with (force)`));
+  if (sqlAscii) await onPostgres(`create database "${name}" encoding 'SQL_ASCII' lc_collate 'C' lc_ctype 'C' template template0`);
   await migrate({ url: url.toString() });
   const orm = await openOrm({ url: url.toString(), poolMax: 3 });
   cleanups.push(() => orm.close(true));
@@ -221,5 +223,21 @@ test('one or two characters: the grams index of the ended months finds what walk
   await query(orm.em.fork(), `drop index ${gramsIndexOf('notifications_p2026_10')}`);
   forgetGramsIndexes();
   expect(await found()).toEqual(walked);
+  expect(await plan(orm, '退款')).not.toContain('_grams');
+});
+
+test('a database not in UTF8 migrates, gets no grams index, and its searches walk and find', async () => {
+  const orm = await freshDatabase(true);
+  await ensureMonths(orm.em.fork(), new Date('2026-10-01T00:00:00Z'), new Date('2026-12-01T00:00:00Z'));
+  await send(orm, Date.parse('2026-10-20T08:00:00Z'), [['发票已开具', '退款 12 元已原路退回'], ['Refund', 'sent']]);
+  await send(orm, Date.parse('2026-10-20T08:00:00Z'), [['Order shipped', 'On its way']], 50);
+  expect(await buildSearchIndexes(orm.em.fork(), 'ended', new Date('2026-12-06T10:00:00Z'))).toEqual([
+    'notifications_p2026_10_search',
+    'notifications_p2026_11_search',
+  ]);
+  forgetGramsIndexes();
+  expect(await search(orm, '退款')).toEqual(['发票已开具']);
+  expect(await search(orm, '退')).toEqual(['发票已开具']);
+  expect(await search(orm, 'fu')).toEqual(['Refund']);
   expect(await plan(orm, '退款')).not.toContain('_grams');
 });

@@ -70,11 +70,12 @@ export const createGramsIndex = (partition: string) =>
  */
 export async function buildSearchIndexes(em: EntityManager, which: 'ended' | 'all' = 'ended', now = new Date()): Promise<string[]> {
   const built: string[] = [];
+  const grams = await inUtf8(em);
   for (const p of await listPartitions(em)) {
     const ended = p.to.getTime() <= now.getTime();
     const wanted: Array<[string, string]> = [];
     if (ended || which === 'all') wanted.push([searchIndexOf(p.name), createSearchIndex(p.name)]);
-    if (ended) wanted.push([gramsIndexOf(p.name), createGramsIndex(p.name)]);
+    if (ended && grams) wanted.push([gramsIndexOf(p.name), createGramsIndex(p.name)]);
     if (!wanted.length) continue;
     const [{ building }] = await query<{ building: boolean }>(
       em,
@@ -132,7 +133,18 @@ export function gramsIndexes(em: EntityManager): Promise<GramsIndexes | null> {
 /** Forgets what was looked up: the next search looks again (after a build, or a test's dropped index). */
 export const forgetGramsIndexes = () => lookups.clear();
 
+/**
+ * The database stores text in UTF8. In another encoding (SQL_ASCII, say)
+ * herald_grams would cut bytes, not characters, and miss a Chinese q: such a
+ * database gets no grams index, and its searches walk.
+ */
+async function inUtf8(em: EntityManager): Promise<boolean> {
+  const [row] = await query<{ utf8: boolean }>(em, `select getdatabaseencoding() = 'UTF8' as utf8`);
+  return row.utf8;
+}
+
 async function findGramsIndexes(em: EntityManager): Promise<GramsIndexes | null> {
+  if (!(await inUtf8(em))) return null;
   const months = (await listPartitions(em)).sort((a, b) => a.from.getTime() - b.from.getTime());
   const indexed = new Set(
     (
