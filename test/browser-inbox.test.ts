@@ -201,9 +201,12 @@ describe('<herald-inbox>', () => {
     });
     await field.fill(weekAhead);
     await field.focus();
+    // as the input holds it: a time whose seconds are 0 reads back without them
+    const typed = await field.inputValue();
+    expect(typed).toBe(weekAhead.replace(/:00$/, ''));
     const second = await send(user, { title: 'second' });
     await expect.poll(() => itemIds(page), { timeout: 10_000 }).toEqual([second, first]);
-    expect(await field.inputValue()).toBe(weekAhead);
+    expect(await field.inputValue()).toBe(typed);
     expect(await field.evaluate((el) => el.getRootNode() instanceof ShadowRoot && (el.getRootNode() as ShadowRoot).activeElement === el)).toBe(true);
     await item(page, first).locator('[data-snooze=at]').click();
     await expect.poll(() => itemIds(page)).toEqual([second]);
