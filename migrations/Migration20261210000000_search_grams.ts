@@ -2,8 +2,8 @@ import { Migration } from '@mikro-orm/migrations';
 
 /**
  * `herald_grams(text)`: the characters and the pairs of adjacent characters
- * of a text, ASCII letters lower-cased, whitespace left out, for the second
- * search index of each ended month (src/db/search-index.ts). A trigram
+ * of a text, ASCII letters lower-cased, ASCII whitespace left out, for the
+ * second search index of each ended month (src/db/search-index.ts). A trigram
  * index cannot answer a q of one or two characters (it has no trigram), so
  * such a search read the reader's whole inbox; this index finds the rows
  * holding its character or pair.
