@@ -242,7 +242,7 @@ export async function listInbox(
   // the page and its total side by side, on two connections: a search that walks the inbox walks it in both
   const [rows, total] = await Promise.all([
     read<StoredRow[]>(em, sql, bind([...params, page.limit, page.offset])),
-    page.withTotal ? countInbox(em, who, filter, cap) : undefined,
+    page.withTotal ? countParts(em, who, conds, cap) : undefined,
   ]);
   const capped = cap !== undefined && total !== undefined && total > cap;
   return { rows: rows.map(presentRow), total: capped ? cap : (total ?? rows.length), capped };
@@ -253,7 +253,11 @@ export async function listInbox(
  * stops past it (an answer above `cap` means "more than cap").
  */
 export async function countInbox(em: EntityManager, who: Reader, filter: InboxFilter, cap?: number): Promise<number> {
-  const conds = await partsOf(em, filter);
+  return countParts(em, who, await partsOf(em, filter), cap);
+}
+
+/** countInbox of the parts partsOf made (a page and its total share them). */
+async function countParts(em: EntityManager, who: Reader, conds: Conditions[], cap?: number): Promise<number> {
   const counts = conds.map((cond) => {
     const rows = `from notifications n ${JOIN_RECEIPT} where n.tenant = ? and n.audience = any(?::text[]) and ${cond.sql}`;
     return cap === undefined ? `(select count(*) ${rows})` : `(select count(*) from (select 1 ${rows} limit ${cap + 1}) x)`;
